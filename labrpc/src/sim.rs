@@ -1,0 +1,369 @@
+//! Deterministic simulation: virtual time, one seed, replayable failures.
+//!
+//! [`run`] executes a test body as a task on a fresh tokio current-thread
+//! runtime whose clock is paused. Time stands still while any task can make
+//! progress and jumps to the next timer when every task waits, so a test that
+//! "sleeps" for minutes finishes in milliseconds of wall time, and — because
+//! one thread polls every task in a fixed order and every random choice comes
+//! from [`crate::rng`], seeded here — the same seed replays the same run.
+//!
+//! # Rules for code that runs inside a simulation
+//!
+//! Break any of these and a seed no longer replays its failure:
+//!
+//! * Time comes from `tokio::time` (`Instant`, `sleep`, `timeout`, `interval`),
+//!   never `std::time::Instant` or `SystemTime`.
+//! * No OS threads and no `spawn_blocking`: everything is a tokio task.
+//! * Randomness comes from [`crate::rng`]; never `rand::rng()`.
+//! * Never let the iteration order of a std `HashMap`/`HashSet` decide
+//!   behaviour (its hasher is randomly keyed per process): use `BTreeMap`.
+//! * `tokio::select!` always starts with `biased;` (otherwise tokio picks a
+//!   random branch order).
+//! * Logs go through `tracing`; [`run`] stamps each line with virtual time.
+//!
+//! # Limits and failure reports
+//!
+//! * A test may use at most [`VIRTUAL_TIME_LIMIT`] (120 s, as in the reference
+//!   harness) of virtual time.
+//! * A task that spins without awaiting stops the virtual clock. A watchdog on
+//!   the calling thread fails the test when virtual time has not moved for
+//!   [`STALL_LIMIT`] of wall time (`LAB_STALL_SECS` overrides), naming the
+//!   likely cause, so nothing can hang CI.
+//! * A panic anywhere in the simulation — the body or any spawned task — fails
+//!   the test at once, and every failure prints the seed and the exact
+//!   command that replays it.
+//!
+//! `LAB_SEED=N` fixes the seed; without it each run draws a fresh one.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
+
+/// Virtual-time budget of one simulated test, as the reference harness's 120 s.
+pub const VIRTUAL_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// Wall time with no virtual-time progress after which the watchdog fails a test.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// How often the simulation publishes its virtual clock to the watchdog.
+const PROGRESS_TICK: Duration = Duration::from_millis(100);
+
+/// How often the watchdog looks at the published clock.
+const WATCHDOG_POLL: Duration = Duration::from_millis(250);
+
+thread_local! {
+    /// Per-simulation state, present only on a thread running a simulation.
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    /// Virtual start instant, for log timestamps and [`elapsed`].
+    static START: Cell<Option<tokio::time::Instant>> = const { Cell::new(None) };
+}
+
+struct Context {
+    seed: u64,
+    /// First panic message seen on the simulation thread.
+    panic: Option<String>,
+    /// Woken when a task panics, so the body stops waiting at once.
+    panicked: Arc<Notify>,
+}
+
+/// The seed of the simulation running on this thread, if any.
+pub fn seed() -> Option<u64> {
+    CONTEXT.with(|c| c.borrow().as_ref().map(|c| c.seed))
+}
+
+/// True inside a simulation.
+pub fn in_simulation() -> bool {
+    seed().is_some()
+}
+
+/// Virtual time since the simulation started (zero outside a simulation).
+pub fn elapsed() -> Duration {
+    START.with(|s| s.get().map(|t| t.elapsed()).unwrap_or_default())
+}
+
+/// A simulation with explicit settings; [`run`] uses the defaults.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    seed: Option<u64>,
+    time_limit: Duration,
+    stall_limit: Duration,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim::new()
+    }
+}
+
+/// Runs `body` in a fresh simulation with the seed from `LAB_SEED` (or a fresh
+/// one) and the default limits, returning its result. Panics — after printing
+/// the seed and the replay command — if the body or any task fails.
+pub fn run<T, F, Fut>(body: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    Sim::new().run(body)
+}
+
+impl Sim {
+    /// Default settings: seed from `LAB_SEED` or fresh, 120 s of virtual time.
+    pub fn new() -> Sim {
+        let stall_limit = std::env::var("LAB_STALL_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(STALL_LIMIT);
+        Sim {
+            seed: None,
+            time_limit: VIRTUAL_TIME_LIMIT,
+            stall_limit,
+        }
+    }
+
+    /// Uses this seed, ignoring `LAB_SEED`.
+    pub fn seed(mut self, seed: u64) -> Sim {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Sets the virtual-time limit.
+    pub fn time_limit(mut self, limit: Duration) -> Sim {
+        self.time_limit = limit;
+        self
+    }
+
+    /// Runs `body` to completion in virtual time and returns its result.
+    pub fn run<T, F, Fut>(self, body: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        install_panic_hook();
+        let seed = match self.seed {
+            Some(seed) => seed,
+            None => seed_from_env(),
+        };
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("simulation")
+            .to_string();
+        let progress = Arc::new(AtomicU64::new(0));
+        let (done_tx, done_rx) = mpsc::channel();
+        let limit = self.time_limit;
+        let worker_progress = progress.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                    simulate(seed, limit, worker_progress, body)
+                }));
+                let _ = done_tx.send(result);
+            });
+        if let Err(e) = spawned {
+            panic!("cannot start the simulation thread: {e}");
+        }
+
+        let mut last_seen = u64::MAX;
+        let mut stalled = Duration::ZERO;
+        loop {
+            match done_rx.recv_timeout(WATCHDOG_POLL) {
+                Ok(Ok(Ok(value))) => return value,
+                Ok(Ok(Err(failure))) => fail(seed, &name, &progress, &failure),
+                Ok(Err(payload)) => {
+                    fail(seed, &name, &progress, &panic_message(&*payload));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    fail(seed, &name, &progress, "simulation thread vanished")
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = progress.load(Ordering::Relaxed);
+                    if now != last_seen {
+                        last_seen = now;
+                        stalled = Duration::ZERO;
+                    } else {
+                        stalled += WATCHDOG_POLL;
+                        if stalled >= self.stall_limit {
+                            let msg = format!(
+                                "virtual time has not advanced for {:?} of wall time: a task is \
+                                 probably spinning without awaiting (a loop that polls state \
+                                 without `tokio::time::sleep`, or blocking work such as \
+                                 std::thread::sleep or a std lock held forever)",
+                                self.stall_limit
+                            );
+                            fail(seed, &name, &progress, &msg);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Why a simulation ended without a value.
+type Failure = String;
+
+fn simulate<T, F, Fut>(
+    seed: u64,
+    limit: Duration,
+    progress: Arc<AtomicU64>,
+    body: F,
+) -> Result<T, Failure>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("cannot build the simulation runtime: {e}"))?;
+    let panicked = Arc::new(Notify::new());
+    CONTEXT.with(|c| {
+        *c.borrow_mut() = Some(Context {
+            seed,
+            panic: None,
+            panicked: panicked.clone(),
+        })
+    });
+    let _rng = crate::rng::install(seed);
+    let _log = crate::log::install();
+    let outcome = runtime.block_on(async {
+        START.with(|s| s.set(Some(tokio::time::Instant::now())));
+        tracing::debug!(seed, "simulation starts");
+        let start = tokio::time::Instant::now();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROGRESS_TICK).await;
+                progress.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+            }
+        });
+        let outcome = tokio::select! {
+            biased;
+            _ = panicked.notified() => Err(CONTEXT.with(|c| {
+                let msg = c.borrow().as_ref().and_then(|c| c.panic.clone());
+                format!("a simulated task panicked: {}", msg.unwrap_or_default())
+            })),
+            result = tokio::time::timeout(limit, body()) => result.map_err(|_| format!(
+                "test took longer than {} seconds of virtual time (the reference harness limit); \
+                 look for a livelock or an operation that never completes",
+                limit.as_secs()
+            )),
+        };
+        ticker.abort();
+        outcome
+    });
+    // Tasks still alive are dropped with the runtime, while the context is set.
+    drop(runtime);
+    START.with(|s| s.set(None));
+    CONTEXT.with(|c| *c.borrow_mut() = None);
+    outcome
+}
+
+fn fail(seed: u64, name: &str, progress: &AtomicU64, why: &str) -> ! {
+    let virtual_ms = progress.load(Ordering::Relaxed);
+    eprintln!(
+        "\n==== simulated test failed: {why}\n==== seed {seed}, about {:.1}s of virtual time\n==== replay: {}\n",
+        virtual_ms as f64 / 1000.0,
+        replay_command(seed, name)
+    );
+    panic!("simulated test failed (seed {seed}): {why}");
+}
+
+/// The command that re-runs exactly this test with this seed.
+pub fn replay_command(seed: u64, test: &str) -> String {
+    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into());
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| match stem.rsplit_once('-') {
+            Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),
+            _ => stem,
+        });
+    let target = match target {
+        Some(t) if t == package.replace('-', "_") => " --lib".to_string(),
+        Some(t) => format!(" --test {t}"),
+        None => String::new(),
+    };
+    format!("LAB_SEED={seed} cargo test -p {package}{target} -- --exact {test} --nocapture")
+}
+
+fn seed_from_env() -> u64 {
+    match std::env::var("LAB_SEED") {
+        Ok(s) => match s.trim().parse() {
+            Ok(seed) => seed,
+            Err(_) => panic!("LAB_SEED must be an unsigned integer, got {s:?}"),
+        },
+        Err(_) => {
+            // A fresh seed per run; OS entropy is fine here, outside the simulation.
+            let mut rng: rand::rngs::SmallRng = rand::make_rng();
+            rand::RngExt::random::<u64>(&mut rng) % 1_000_000_000
+        }
+    }
+}
+
+fn install_panic_hook() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            previous(info);
+            let msg = match info.payload().downcast_ref::<&str>() {
+                Some(s) => (*s).to_string(),
+                None => match info.payload().downcast_ref::<String>() {
+                    Some(s) => s.clone(),
+                    None => "non-string panic payload".into(),
+                },
+            };
+            let msg = match info.location() {
+                Some(loc) => format!("{msg} (at {loc})"),
+                None => msg,
+            };
+            // try_with: the hook may run while thread-locals are being torn down.
+            let _ = CONTEXT.try_with(|c| {
+                if let Ok(mut guard) = c.try_borrow_mut()
+                    && let Some(ctx) = guard.as_mut()
+                {
+                    if ctx.panic.is_none() {
+                        ctx.panic = Some(msg);
+                    }
+                    ctx.panicked.notify_one();
+                }
+            });
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".into()
+    }
+}
+
+/// Log timestamps in virtual seconds since the simulation started, so two
+/// runs with one seed print identical bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VirtualTime;
+
+impl FormatTime for VirtualTime {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        match START.with(|s| s.get()) {
+            Some(start) => write!(w, "{:>10.6}s", start.elapsed().as_secs_f64()),
+            None => write!(w, "     -.------s"),
+        }
+    }
+}

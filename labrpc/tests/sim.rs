@@ -1,0 +1,80 @@
+//! The simulation's own guarantees: virtual time, limits, seeds, failure reports.
+
+use std::time::Duration;
+
+use labrpc::rng;
+use labrpc::sim::{self, Sim};
+
+#[test]
+fn time_is_virtual() {
+    let wall = std::time::Instant::now(); // outside the simulation: wall time is the point
+    let virtual_elapsed = sim::run(|| async {
+        let t0 = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        t0.elapsed()
+    });
+    assert!(virtual_elapsed >= Duration::from_secs(100));
+    assert!(
+        wall.elapsed() < Duration::from_secs(10),
+        "100 virtual seconds took {:?}",
+        wall.elapsed()
+    );
+}
+
+#[test]
+fn same_seed_same_choices_different_seed_different_choices() {
+    let draw = |seed| {
+        Sim::new()
+            .seed(seed)
+            .run(|| async { (0..16).map(|_| rng::u64()).collect::<Vec<_>>() })
+    };
+    assert_eq!(draw(11), draw(11));
+    assert_ne!(draw(11), draw(12));
+}
+
+#[test]
+fn seed_is_visible_inside() {
+    let seen = Sim::new().seed(4242).run(|| async { sim::seed() });
+    assert_eq!(seen, Some(4242));
+    assert_eq!(sim::seed(), None, "outside a simulation there is no seed");
+}
+
+#[test]
+#[should_panic(expected = "test took longer than 120 seconds of virtual time")]
+fn virtual_time_limit_fails_the_test() {
+    sim::run(|| async {
+        tokio::time::sleep(Duration::from_secs(121)).await;
+    });
+}
+
+#[test]
+#[should_panic(expected = "test took longer than 5 seconds")]
+fn deadlock_is_reported_by_the_time_limit() {
+    Sim::new().time_limit(Duration::from_secs(5)).run(|| async {
+        // Waits for a message nobody sends.
+        let (_tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        rx.recv().await;
+    });
+}
+
+#[test]
+#[should_panic(expected = "a simulated task panicked: boom")]
+fn panic_in_a_spawned_task_fails_the_test() {
+    sim::run(|| async {
+        tokio::spawn(async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            panic!("boom");
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+}
+
+#[test]
+fn replay_command_names_seed_and_test() {
+    let cmd = sim::replay_command(99, "sim::some_test_3a");
+    assert!(
+        cmd.starts_with("LAB_SEED=99 cargo test -p labrpc --test sim"),
+        "{cmd}"
+    );
+    assert!(cmd.contains("--exact sim::some_test_3a"), "{cmd}");
+}
