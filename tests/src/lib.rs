@@ -1,1 +1,17 @@
-//! Placeholder: filled by a later issue.
+//! # tests — the tester
+//!
+//! The harness of every simulated lab, mirroring the reference `config.go`
+//! files, and (under `tests/`) every lab's test scenarios. It uses only the
+//! public APIs of the lab crates. **Students never edit this crate**: the
+//! grader runs it as it is.
+//!
+//! ## Layout
+//! * [`raft`]: the Raft harness (`make_config`, `check_one_leader`, `one`, crash and restart, the appliers).
+//! * [`kvsrv`]: the Lab 2 harness and the memory accounting its tests use.
+//!
+//! ## Running
+//! `cargo test -p tests 3a` runs the 3A scenarios (any part: `3b`, `4a`, `_2`, …);
+//! a failing scenario prints its seed and the command that replays it.
+
+pub mod kvsrv;
+pub mod raft;

@@ -1,0 +1,86 @@
+//! Log compaction (§7): service snapshots and InstallSnapshot.
+
+use super::{Apply, Core, Request, Role};
+use crate::messages::{InstallSnapshotArgs, InstallSnapshotReply};
+
+impl Core {
+    /// The service has a snapshot of everything through `index`: trim the log.
+    /// Ignored unless it moves the snapshot forward over applied entries.
+    pub fn snapshot(&mut self, index: u64, data: Vec<u8>) {
+        if index <= self.log.base() || index > self.last_applied {
+            return;
+        }
+        self.log.compact_to(index);
+        self.snapshot = data;
+        self.ready.persist_state = true;
+        self.ready.persist_snapshot = true;
+        tracing::debug!(node = self.me, term = self.term, index, "snapshot");
+    }
+
+    pub(crate) fn send_snapshot(&mut self, peer: usize) {
+        let args = InstallSnapshotArgs {
+            term: self.term,
+            leader: self.me as u32,
+            last_included_index: self.log.base(),
+            last_included_term: self.log.base_term(),
+            data: self.snapshot.clone(),
+        };
+        self.in_flight[peer] = true;
+        self.send(peer, Request::Snapshot(args));
+    }
+
+    /// Handles a leader's snapshot; persist the ready before replying.
+    pub fn handle_install_snapshot(&mut self, args: &InstallSnapshotArgs) -> InstallSnapshotReply {
+        if args.term < self.term {
+            return InstallSnapshotReply { term: self.term };
+        }
+        self.become_follower(args.term);
+        self.reset_election_timer();
+        let index = args.last_included_index;
+        // Only ever move the service forward.
+        if index <= self.commit_index {
+            return InstallSnapshotReply { term: self.term };
+        }
+        if self.log.term(index) == Some(args.last_included_term) {
+            // Keep the entries that follow the snapshot.
+            self.log.compact_to(index);
+        } else {
+            self.log.reset_to(index, args.last_included_term);
+        }
+        self.snapshot = args.data.clone();
+        self.commit_index = index;
+        self.last_applied = index;
+        self.ready.applies.push(Apply::Snapshot {
+            index,
+            term: args.last_included_term,
+            data: args.data.clone(),
+        });
+        self.ready.persist_state = true;
+        self.ready.persist_snapshot = true;
+        tracing::debug!(node = self.me, term = self.term, index, "installs snapshot");
+        InstallSnapshotReply { term: self.term }
+    }
+
+    /// Handles the reply to an InstallSnapshot this peer sent as leader.
+    pub fn handle_install_snapshot_reply(
+        &mut self,
+        peer: usize,
+        args: &InstallSnapshotArgs,
+        reply: &InstallSnapshotReply,
+    ) {
+        if reply.term > self.term {
+            self.become_follower(reply.term);
+            return;
+        }
+        if self.role != Role::Leader || args.term != self.term || peer >= self.n {
+            return;
+        }
+        self.in_flight[peer] = false;
+        self.match_index[peer] = self.match_index[peer].max(args.last_included_index);
+        self.next_index[peer] = self.next_index[peer].max(args.last_included_index + 1);
+        self.advance_commit();
+        if self.next_index[peer] <= self.log.last_index() {
+            self.send_append(peer);
+        }
+    }
+}

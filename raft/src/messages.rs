@@ -1,0 +1,103 @@
+//! The RPCs Raft peers exchange (Figure 2 of the paper, plus the fast
+//! log back-up fields the lab's handout describes).
+
+use serde::{Deserialize, Serialize};
+
+/// One log entry: the term it was created in and the encoded command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Term of the leader that created the entry.
+    pub term: u64,
+    /// The command, encoded by the service's command type.
+    pub data: Vec<u8>,
+}
+
+/// RequestVote arguments (§5.2, §5.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestVoteArgs {
+    /// Candidate's term.
+    pub term: u64,
+    /// Candidate requesting the vote.
+    pub candidate: u32,
+    /// Index of the candidate's last log entry.
+    pub last_log_index: u64,
+    /// Term of the candidate's last log entry.
+    pub last_log_term: u64,
+}
+
+/// RequestVote reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestVoteReply {
+    /// The voter's current term, for the candidate to update itself.
+    pub term: u64,
+    /// True means the candidate received the vote.
+    pub vote_granted: bool,
+}
+
+/// AppendEntries arguments (§5.3); also the heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendEntriesArgs {
+    /// Leader's term.
+    pub term: u64,
+    /// The leader, so followers can redirect clients.
+    pub leader: u32,
+    /// Index of the entry immediately preceding the new ones.
+    pub prev_log_index: u64,
+    /// Term of that entry.
+    pub prev_log_term: u64,
+    /// Entries to store (empty for a heartbeat).
+    pub entries: Vec<Entry>,
+    /// Leader's commit index.
+    pub leader_commit: u64,
+}
+
+/// AppendEntries reply, with the fast back-up hints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendEntriesReply {
+    /// The follower's current term.
+    pub term: u64,
+    /// True if the follower had an entry matching prev_log_index/term.
+    pub success: bool,
+    /// On a mismatch, the term of the follower's conflicting entry (XTerm),
+    /// or `None` if its log is too short.
+    pub conflict_term: Option<u64>,
+    /// First index the follower holds for `conflict_term` (XIndex).
+    pub conflict_index: u64,
+    /// The follower's log length, i.e. its last index + 1 (XLen).
+    pub log_len: u64,
+}
+
+/// InstallSnapshot arguments (§7): the whole snapshot in one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotArgs {
+    /// Leader's term.
+    pub term: u64,
+    /// The leader.
+    pub leader: u32,
+    /// The snapshot replaces all entries up to and including this index.
+    pub last_included_index: u64,
+    /// Term of that entry.
+    pub last_included_term: u64,
+    /// The service's snapshot.
+    pub data: Vec<u8>,
+}
+
+/// InstallSnapshot reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotReply {
+    /// The follower's current term.
+    pub term: u64,
+}
+
+labrpc::rpc!(
+    /// Invoked by candidates to gather votes.
+    pub RequestVote = "Raft.RequestVote": RequestVoteArgs => RequestVoteReply
+);
+labrpc::rpc!(
+    /// Invoked by the leader to replicate entries; also the heartbeat.
+    pub AppendEntries = "Raft.AppendEntries": AppendEntriesArgs => AppendEntriesReply
+);
+labrpc::rpc!(
+    /// Invoked by the leader to send a follower its snapshot.
+    pub InstallSnapshot = "Raft.InstallSnapshot": InstallSnapshotArgs => InstallSnapshotReply
+);

@@ -1,0 +1,1 @@
+//! kvsrv harness (in progress).

@@ -1,0 +1,1 @@
+//! Raft harness (in progress).
