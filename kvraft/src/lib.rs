@@ -1,1 +1,56 @@
-//! Placeholder: filled by a later issue.
+//! # kvraft — Lab 4: a fault-tolerant key/value service on Raft
+//!
+//! 4A: every replica runs the same [`KvStateMachine`] over the Raft log;
+//! 4B: the state machine is snapshotted so the log stays bounded.
+//!
+//! ## Layout
+//! * `server.rs` — **student code**: [`KvServer`], the labrpc `KVServer`
+//!   service, the applier, the waiting handlers, snapshots.
+//! * `clerk.rs` — **student code**: [`Clerk`], which finds the leader and
+//!   retries with the same sequence number.
+//! * `state_machine.rs` — **student code**: the pure store and duplicate table.
+//! * `messages.rs` — the RPCs and the replicated [`Op`].
+//!
+//! The framework gives labrpc, Raft and the tester (`tests` crate).
+//!
+//! ## Reads
+//! Every operation, Get included, goes through the Raft log: a Get is
+//! answered only once its log entry is committed and applied, so a
+//! partitioned former leader can never serve a stale read.
+//!
+//! ## Invariants
+//! * Each clerk write is applied at most once, even across leader changes,
+//!   retries and restarts (the duplicate table is in every snapshot).
+//! * A handler answers only with the result of *its own* op at its index;
+//!   if the index is taken by another op, or the term changes, it answers
+//!   `WrongLeader` and the clerk retries.
+//! * With `max_raft_state = Some(n)` the persisted Raft state stays near `n`
+//!   bytes (the tester allows 8n).
+//!
+//! ## Tests
+//! `cargo test -p tests 4a` and `cargo test -p tests 4b`.
+
+#![deny(missing_docs)]
+
+mod clerk;
+mod messages;
+mod server;
+mod state_machine;
+
+pub use clerk::Clerk;
+pub use messages::{
+    Append, Get, GetArgs, GetReply, Op, OpKind, Put, PutAppendArgs, PutAppendReply, Status,
+};
+pub use server::KvServer;
+pub use state_machine::{KvStateMachine, OpResult};
+
+/// The errors of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Raft could not start.
+    #[error(transparent)]
+    Raft(#[from] raft::Error),
+    /// The persisted snapshot could not be decoded.
+    #[error("corrupt kvraft snapshot: {0}")]
+    CorruptSnapshot(String),
+}
