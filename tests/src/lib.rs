@@ -8,10 +8,12 @@
 //! ## Layout
 //! * [`raft`]: the Raft harness (`make_config`, `check_one_leader`, `one`, crash and restart, the appliers).
 //! * [`kvsrv`]: the Lab 2 harness and the memory accounting its tests use.
+//! * [`kvraft`]: the Lab 4 harness (`GenericTest`, partitions, crash and restart).
 //!
 //! ## Running
 //! `cargo test -p tests 3a` runs the 3A scenarios (any part: `3b`, `4a`, `_2`, …);
 //! a failing scenario prints its seed and the command that replays it.
 
+pub mod kvraft;
 pub mod kvsrv;
 pub mod raft;

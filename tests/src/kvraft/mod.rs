@@ -1,0 +1,1 @@
+//! kvraft harness (in progress).
