@@ -4,8 +4,10 @@
 //! 4B: the state machine is snapshotted so the log stays bounded.
 //!
 //! ## Layout
-//! * `server.rs` — **student code**: [`KvServer`], the labrpc `KVServer`
-//!   service, the applier, the waiting handlers, snapshots.
+//! * `server.rs` — **student code**: [`KvServer`], the labrpc `KVServer` service.
+//! * `rsm.rs` — **student code**: [`rsm::Rsm`], the replicated state machine
+//!   (propose, wait for *your* op at *your* index, apply in order, snapshot),
+//!   which shardctrler and shardkv reuse.
 //! * `clerk.rs` — **student code**: [`Clerk`], which finds the leader and
 //!   retries with the same sequence number.
 //! * `state_machine.rs` — **student code**: the pure store and duplicate table.
@@ -34,6 +36,7 @@
 
 mod clerk;
 mod messages;
+pub mod rsm;
 mod server;
 mod state_machine;
 

@@ -1,0 +1,281 @@
+//! A replicated state machine on Raft, shared by every service built on it
+//! (kvraft, shardctrler, shardkv).
+//!
+//! [`Rsm::submit`] proposes an op and waits until *that* op is applied at the
+//! index Raft gave it. The applier task applies every committed op to the
+//! [`StateMachine`] in log order and hands each waiting submitter its output
+//! — or tells it that a different op took its index (leadership was lost),
+//! so the caller can answer "wrong leader" and its client retries elsewhere.
+//! When the persisted Raft state reaches `max_raft_state` bytes, the applier
+//! snapshots the state machine.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use labrpc::ClientEnd;
+use raft::{ApplyMsg, Command, Persister, Raft};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::Error;
+
+/// How often a waiting submitter checks that its leader still holds the term.
+const LEADERSHIP_CHECK: Duration = Duration::from_millis(50);
+/// A submitter gives up after this long, so a client is never stuck on a
+/// partitioned leader; retrying is safe because services deduplicate.
+pub const SUBMIT_TIMEOUT: Duration = Duration::from_millis(800);
+/// Capacity of the apply channel: deep enough that Raft rarely waits.
+const APPLY_CHANNEL: usize = 64;
+
+/// A deterministic state machine that Raft replicates.
+pub trait StateMachine: Send + 'static {
+    /// What goes through the log.
+    type Op: Command;
+    /// What applying an op returns to its submitter.
+    type Output: Send + 'static;
+    /// Applies one committed op. Must be deterministic: every replica applies
+    /// the same ops in the same order and must end in the same state.
+    fn apply(&mut self, op: &Self::Op) -> Self::Output;
+    /// The whole state, encoded.
+    fn snapshot(&self) -> Vec<u8>;
+    /// Replaces the state by a decoded snapshot.
+    fn restore(&mut self, data: &[u8]) -> Result<(), String>;
+}
+
+/// The op as it travels through the log: tagged with a per-submission id so
+/// a waiter recognises its own op at its index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tagged<O> {
+    /// Unique per submission.
+    pub id: u64,
+    /// The service's op.
+    pub op: O,
+}
+
+/// Why [`Rsm::submit`] did not return an output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotApplied {
+    /// Not the leader, or leadership was lost before the op was applied.
+    WrongLeader,
+    /// The replica has been killed.
+    Killed,
+}
+
+/// A replicated state machine: Raft plus the applier. Cheap to clone.
+pub struct Rsm<S: StateMachine> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: StateMachine> Clone for Rsm<S> {
+    fn clone(&self) -> Self {
+        Rsm {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S: StateMachine> {
+    me: usize,
+    rf: Raft<Tagged<S::Op>>,
+    persister: Persister,
+    max_raft_state: Option<usize>,
+    state: Mutex<Applied<S>>,
+    dead: AtomicBool,
+    shutdown: watch::Sender<bool>,
+}
+
+struct Applied<S: StateMachine> {
+    sm: S,
+    /// Highest log index applied to `sm`.
+    last_applied: u64,
+    /// Submitters waiting for an index: (their op's id, where to answer).
+    waiters: BTreeMap<u64, (u64, Answer<S::Output>)>,
+}
+
+/// Where a submitter waits: `None` means another op took its index.
+type Answer<T> = oneshot::Sender<Option<T>>;
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotHeader {
+    last_applied: u64,
+    state: Vec<u8>,
+}
+
+impl<S: StateMachine> Rsm<S> {
+    /// Starts Raft and the applier, restoring `sm` from the persisted
+    /// snapshot if there is one. Returns at once.
+    ///
+    /// # Errors
+    /// If the persisted snapshot or Raft state cannot be decoded.
+    pub fn start(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        mut sm: S,
+    ) -> Result<Rsm<S>, Error> {
+        let mut last_applied = 0;
+        let snapshot = persister.read_snapshot();
+        if !snapshot.is_empty() {
+            let header: SnapshotHeader =
+                labrpc::decode(&snapshot).map_err(Error::CorruptSnapshot)?;
+            sm.restore(&header.state).map_err(Error::CorruptSnapshot)?;
+            last_applied = header.last_applied;
+        }
+        let (apply_tx, apply_rx) = mpsc::channel(APPLY_CHANNEL);
+        let rf = Raft::make(servers, me, persister.clone(), apply_tx)?;
+        let inner = Arc::new(Inner {
+            me,
+            rf,
+            persister,
+            max_raft_state,
+            state: Mutex::new(Applied {
+                sm,
+                last_applied,
+                waiters: BTreeMap::new(),
+            }),
+            dead: AtomicBool::new(false),
+            shutdown: watch::Sender::new(false),
+        });
+        tokio::spawn(applier(inner.clone(), apply_rx));
+        Ok(Rsm { inner })
+    }
+
+    /// Proposes `op` and waits for its output.
+    pub async fn submit(&self, op: S::Op) -> Result<S::Output, NotApplied> {
+        let inner = &self.inner;
+        if inner.dead.load(Ordering::SeqCst) {
+            return Err(NotApplied::Killed);
+        }
+        let id = labrpc::rng::u64();
+        let (index, term) = inner
+            .rf
+            .start(Tagged { id, op })
+            .ok_or(NotApplied::WrongLeader)?;
+        let (tx, mut rx) = oneshot::channel();
+        if let Some((_, old)) = inner.lock().waiters.insert(index, (id, tx)) {
+            let _ = old.send(None);
+        }
+        let deadline = tokio::time::Instant::now() + SUBMIT_TIMEOUT;
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut rx => return result.ok().flatten().ok_or(NotApplied::WrongLeader),
+                _ = tokio::time::sleep(LEADERSHIP_CHECK) => {
+                    let (now_term, leader) = inner.rf.get_state();
+                    let expired = tokio::time::Instant::now() >= deadline;
+                    let dead = inner.dead.load(Ordering::SeqCst);
+                    if now_term != term || !leader || expired || dead {
+                        let mut state = inner.lock();
+                        if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
+                            state.waiters.remove(&index);
+                        }
+                        return Err(if dead { NotApplied::Killed } else { NotApplied::WrongLeader });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads the applied state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&S) -> T) -> T {
+        f(&self.inner.lock().sm)
+    }
+
+    /// This replica's Raft.
+    pub fn raft(&self) -> &Raft<Tagged<S::Op>> {
+        &self.inner.rf
+    }
+
+    /// True after [`Rsm::kill`].
+    pub fn is_killed(&self) -> bool {
+        self.inner.dead.load(Ordering::SeqCst)
+    }
+
+    /// Stops the replica: Raft, the applier and every waiting submitter.
+    pub fn kill(&self) {
+        self.inner.dead.store(true, Ordering::SeqCst);
+        self.inner.rf.kill();
+        self.inner.shutdown.send_replace(true);
+    }
+}
+
+impl<S: StateMachine> Inner<S> {
+    fn lock(&self) -> MutexGuard<'_, Applied<S>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn apply(&self, msg: ApplyMsg<Tagged<S::Op>>) {
+        match msg {
+            ApplyMsg::Command { index, command, .. } => {
+                let snapshot = {
+                    let mut state = self.lock();
+                    if index <= state.last_applied {
+                        return;
+                    }
+                    let output = state.sm.apply(&command.op);
+                    state.last_applied = index;
+                    if let Some((id, reply)) = state.waiters.remove(&index) {
+                        let _ = reply.send((id == command.id).then_some(output));
+                    }
+                    self.should_snapshot().then(|| encode_snapshot(&state))
+                };
+                if let Some(data) = snapshot {
+                    self.rf.snapshot(index, data);
+                }
+            }
+            ApplyMsg::Snapshot { index, data, .. } => {
+                let mut state = self.lock();
+                if index <= state.last_applied {
+                    return;
+                }
+                let restored = labrpc::decode::<SnapshotHeader>(&data)
+                    .and_then(|h| state.sm.restore(&h.state));
+                if let Err(e) = restored {
+                    tracing::error!(node = self.me, index, "snapshot from raft ignored: {e}");
+                    return;
+                }
+                state.last_applied = index;
+                // Ops proposed at covered indices will never be applied
+                // here: their submitters must retry.
+                let rest = state.waiters.split_off(&(index + 1));
+                for (_, (_, reply)) in std::mem::replace(&mut state.waiters, rest) {
+                    let _ = reply.send(None);
+                }
+            }
+        }
+    }
+
+    fn should_snapshot(&self) -> bool {
+        self.max_raft_state
+            .is_some_and(|max| self.persister.raft_state_size() >= max)
+    }
+}
+
+fn encode_snapshot<S: StateMachine>(state: &Applied<S>) -> Vec<u8> {
+    labrpc::encode(&SnapshotHeader {
+        last_applied: state.last_applied,
+        state: state.sm.snapshot(),
+    })
+    .expect("a snapshot header always encodes")
+}
+
+async fn applier<S: StateMachine>(
+    inner: Arc<Inner<S>>,
+    mut apply_rx: mpsc::Receiver<ApplyMsg<Tagged<S::Op>>>,
+) {
+    let mut shutdown = inner.shutdown.subscribe();
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|dead| *dead) => return,
+            msg = apply_rx.recv() => match msg {
+                Some(msg) => msg,
+                None => return,
+            },
+        };
+        inner.apply(msg);
+    }
+}
