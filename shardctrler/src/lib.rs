@@ -1,1 +1,50 @@
-//! Placeholder: filled by a later issue.
+//! # shardctrler — Lab 5A: the shard controller
+//!
+//! A replicated service (on Raft, through [`kvraft::rsm::Rsm`]) that decides
+//! which replica group serves each of the [`NSHARDS`] shards. Each Join,
+//! Leave or Move creates a new numbered [`Config`]; Query returns any past
+//! configuration or the latest.
+//!
+//! ## Layout
+//! * `config.rs` — **student code**: [`Config`] and the rebalancer.
+//! * `state_machine.rs` — **student code**: the configuration history and
+//!   the duplicate table.
+//! * `server.rs`, `clerk.rs` — **student code**: the service and its client.
+//! * `messages.rs` — the RPC types.
+//!
+//! ## Invariants
+//! * `configs[i].num == i`; config 0 has no groups and every shard on gid 0.
+//! * Rebalancing is deterministic (every replica computes the same config),
+//!   leaves groups within one shard of each other, and moves as few shards
+//!   as possible: a Join moves shards only to the new groups, a Leave only
+//!   away from the leaving ones.
+//! * A clerk's change is applied at most once.
+//!
+//! ## Tests
+//! `cargo test -p shardctrler` (rebalancer unit tests) and
+//! `cargo test -p tests 5a` (the reference scenarios).
+
+#![deny(missing_docs)]
+
+mod clerk;
+mod config;
+mod messages;
+mod server;
+mod state_machine;
+
+pub use clerk::Clerk;
+pub use config::{Config, Gid, NSHARDS};
+pub use messages::{
+    ChangeReply, CtrlerOp, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs,
+    QueryReply, RequestId, Status,
+};
+pub use server::ShardCtrler;
+pub use state_machine::CtrlerStateMachine;
+
+/// The errors of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The replicated state machine could not start.
+    #[error(transparent)]
+    Rsm(#[from] kvraft::Error),
+}

@@ -1,0 +1,100 @@
+//! The controller's client library.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use labrpc::{ClientEnd, Rpc};
+
+use crate::config::{Config, Gid};
+use crate::messages::{
+    ChangeReply, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs, RequestId,
+    Status,
+};
+
+/// Pause after every controller has been tried, as the reference clerk does.
+pub const ROUND_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A client of the shard controller. One request at a time.
+pub struct Clerk {
+    servers: Vec<ClientEnd>,
+    /// The controller that last answered as leader: tried first.
+    leader: usize,
+    client_id: u64,
+    seq: u64,
+}
+
+impl Clerk {
+    /// A clerk that reaches the controllers through `servers`.
+    pub fn new(servers: Vec<ClientEnd>) -> Clerk {
+        Clerk {
+            servers,
+            leader: 0,
+            client_id: labrpc::rng::u64(),
+            seq: 0,
+        }
+    }
+
+    /// Configuration `num` (-1: the latest).
+    pub async fn query(&mut self, num: i64) -> Config {
+        let args = QueryArgs { num };
+        self.call::<Query, _>(&args, |r| {
+            (r.status == Status::Ok).then(|| r.config.clone())
+        })
+        .await
+    }
+
+    /// Adds groups.
+    pub async fn join(&mut self, servers: BTreeMap<Gid, Vec<String>>) {
+        let id = self.next_id();
+        self.change::<Join>(&JoinArgs { servers, id }).await
+    }
+
+    /// Removes groups.
+    pub async fn leave(&mut self, gids: Vec<Gid>) {
+        let id = self.next_id();
+        self.change::<Leave>(&LeaveArgs { gids, id }).await
+    }
+
+    /// Assigns `shard` to `gid`.
+    pub async fn move_shard(&mut self, shard: usize, gid: Gid) {
+        let id = self.next_id();
+        self.change::<Move>(&MoveArgs { shard, gid, id }).await
+    }
+
+    fn next_id(&mut self) -> RequestId {
+        self.seq += 1;
+        RequestId {
+            client_id: self.client_id,
+            seq: self.seq,
+        }
+    }
+
+    async fn change<R: Rpc<Reply = ChangeReply>>(&mut self, args: &R::Args) {
+        self.call::<R, _>(args, |r| (r.status == Status::Ok).then_some(()))
+            .await
+    }
+
+    async fn call<R: Rpc, T>(
+        &mut self,
+        args: &R::Args,
+        done: impl Fn(&R::Reply) -> Option<T>,
+    ) -> T {
+        let mut failures = 0;
+        loop {
+            match self.servers[self.leader].call::<R>(args).await {
+                Ok(reply) => {
+                    if let Some(out) = done(&reply) {
+                        return out;
+                    }
+                }
+                Err(e) if !e.is_disconnected() => tracing::error!(client = self.client_id, "{e}"),
+                Err(_) => {}
+            }
+            self.leader = (self.leader + 1) % self.servers.len();
+            failures += 1;
+            if failures % self.servers.len() == 0 {
+                tokio::time::sleep(ROUND_BACKOFF).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The controller's RPCs and the ops that go through its Raft log.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Gid};
+
+/// Outcome of a controller request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Done.
+    #[default]
+    Ok,
+    /// Not the leader (or lost leadership): try another controller.
+    WrongLeader,
+}
+
+/// Identifies one clerk request, so a retried change is applied once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestId {
+    /// The clerk.
+    pub client_id: u64,
+    /// The clerk's sequence number.
+    pub seq: u64,
+}
+
+/// Join: add groups (gid → server names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinArgs {
+    /// The new groups.
+    pub servers: BTreeMap<Gid, Vec<String>>,
+    /// Dedup id.
+    pub id: RequestId,
+}
+
+/// Leave: remove groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveArgs {
+    /// The groups that leave.
+    pub gids: Vec<Gid>,
+    /// Dedup id.
+    pub id: RequestId,
+}
+
+/// Move: assign one shard to one group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoveArgs {
+    /// The shard.
+    pub shard: usize,
+    /// Its new group.
+    pub gid: Gid,
+    /// Dedup id.
+    pub id: RequestId,
+}
+
+/// Query: configuration `num`, or the latest if `num` is negative or too large.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryArgs {
+    /// Which configuration (-1: the latest).
+    pub num: i64,
+}
+
+/// Reply to Join, Leave and Move.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeReply {
+    /// Outcome.
+    pub status: Status,
+}
+
+/// Reply to Query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryReply {
+    /// Outcome.
+    pub status: Status,
+    /// The configuration, when `status` is Ok.
+    pub config: Config,
+}
+
+labrpc::rpc!(
+    /// Adds replica groups.
+    pub Join = "ShardCtrler.Join": JoinArgs => ChangeReply
+);
+labrpc::rpc!(
+    /// Removes replica groups.
+    pub Leave = "ShardCtrler.Leave": LeaveArgs => ChangeReply
+);
+labrpc::rpc!(
+    /// Moves one shard.
+    pub Move = "ShardCtrler.Move": MoveArgs => ChangeReply
+);
+labrpc::rpc!(
+    /// Reads a configuration.
+    pub Query = "ShardCtrler.Query": QueryArgs => QueryReply
+);
+
+/// An operation in the controller's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtrlerOp {
+    /// See [`JoinArgs`].
+    Join(JoinArgs),
+    /// See [`LeaveArgs`].
+    Leave(LeaveArgs),
+    /// See [`MoveArgs`].
+    Move(MoveArgs),
+    /// See [`QueryArgs`]; in the log so it reflects every earlier change.
+    Query(QueryArgs),
+}
