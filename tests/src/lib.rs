@@ -9,6 +9,8 @@
 //! * [`raft`]: the Raft harness (`make_config`, `check_one_leader`, `one`, crash and restart, the appliers).
 //! * [`kvsrv`]: the Lab 2 harness and the memory accounting its tests use.
 //! * [`kvraft`]: the Lab 4 harness (`GenericTest`, partitions, crash and restart).
+//! * [`shardctrler`]: the Lab 5A controller harness.
+//! * [`shardkv`]: the Lab 5B harness (groups, controllers, `make_end` by name).
 //!
 //! ## Running
 //! `cargo test -p tests 3a` runs the 3A scenarios (any part: `3b`, `4a`, `_2`, …);
@@ -17,3 +19,5 @@
 pub mod kvraft;
 pub mod kvsrv;
 pub mod raft;
+pub mod shardctrler;
+pub mod shardkv;

@@ -1,0 +1,1 @@
+//! shardctrler harness (in progress).

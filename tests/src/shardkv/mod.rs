@@ -1,0 +1,1 @@
+//! shardkv harness (in progress).
