@@ -1,0 +1,136 @@
+//! A group replica: the `ShardKV` labrpc service over a [`Rsm`] running the
+//! [`ShardStateMachine`], plus the background tasks that poll the
+//! controller and move shards (`migration.rs`).
+
+use std::sync::Arc;
+
+use kvraft::rsm::{NotApplied, Rsm, Tagged};
+use labrpc::{ClientEnd, Service};
+use raft::{Persister, Raft};
+use shardctrler::Gid;
+use tokio::sync::watch;
+
+use crate::clerk::Ends;
+use crate::messages::{
+    ClientOp, ClientReply, DeleteArgs, DeleteReply, DeleteShard, Get, PullShard, PutAppend,
+    ShardOp, Status,
+};
+use crate::state_machine::ShardStateMachine;
+use crate::{Error, MakeEnd};
+
+/// One replica of one group. Cheap to clone.
+#[derive(Clone)]
+pub struct ShardKv {
+    pub(crate) rsm: Rsm<ShardStateMachine>,
+    /// Ends to other groups' servers, by name.
+    pub(crate) ends: Ends,
+    /// Set by `kill`; every background task selects on it.
+    pub(crate) shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl ShardKv {
+    /// Starts a replica and its background tasks; returns at once.
+    /// `servers[i]` reaches replica `i` of this group, `ctrlers` the shard
+    /// controllers, and `make_end(name)` any server by name.
+    ///
+    /// # Errors
+    /// If the persisted state is corrupt.
+    #[allow(clippy::too_many_arguments)] // the reference's StartServer signature
+    pub fn start(
+        servers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        max_raft_state: Option<usize>,
+        gid: Gid,
+        ctrlers: Vec<ClientEnd>,
+        make_end: MakeEnd,
+    ) -> Result<ShardKv, Error> {
+        let rsm = Rsm::start(
+            servers,
+            me,
+            persister,
+            max_raft_state,
+            ShardStateMachine::new(gid),
+        )?;
+        let kv = ShardKv {
+            rsm,
+            ends: Ends::new(make_end),
+            shutdown: Arc::new(watch::Sender::new(false)),
+        };
+        tokio::spawn(crate::migration::poll_config(
+            kv.clone(),
+            shardctrler::Clerk::new(ctrlers),
+        ));
+        tokio::spawn(crate::migration::pull_shards(kv.clone()));
+        tokio::spawn(crate::migration::collect_garbage(kv.clone()));
+        Ok(kv)
+    }
+
+    /// The `ShardKV` labrpc service: clerk requests and shard migration.
+    pub fn service(&self) -> Service {
+        let (g, p, pull, del) = (self.clone(), self.clone(), self.clone(), self.clone());
+        Service::new("ShardKV")
+            .handle::<Get, _, _>(move |op| g.clone().client(op))
+            .handle::<PutAppend, _, _>(move |op| p.clone().client(op))
+            .handle::<PullShard, _, _>(move |args| {
+                // The previous owner's data is final once it has reached the
+                // configuration (it stopped serving the shard there), so any
+                // replica that has applied that far may answer.
+                let reply = pull
+                    .rsm
+                    .with_state(|sm| sm.pull(args.config_num, args.shard));
+                async move { reply }
+            })
+            .handle::<DeleteShard, _, _>(move |args| del.clone().delete(args))
+    }
+
+    /// This replica's Raft.
+    pub fn raft(&self) -> &Raft<Tagged<ShardOp>> {
+        self.rsm.raft()
+    }
+
+    /// Stops the replica, its Raft and its background tasks.
+    pub fn kill(&self) {
+        self.shutdown.send_replace(true);
+        self.rsm.kill();
+    }
+
+    pub(crate) fn is_leader(&self) -> bool {
+        !self.rsm.is_killed() && self.rsm.raft().get_state().1
+    }
+
+    async fn client(self, op: ClientOp) -> ClientReply {
+        match self.rsm.submit(ShardOp::Client(op)).await {
+            Ok(reply) => reply,
+            Err(NotApplied::WrongLeader | NotApplied::Killed) => ClientReply {
+                status: Status::WrongLeader,
+                value: String::new(),
+            },
+        }
+    }
+
+    async fn delete(self, args: DeleteArgs) -> DeleteReply {
+        if self
+            .rsm
+            .with_state(|sm| sm.delete_done(args.config_num, args.shard))
+        {
+            return DeleteReply { status: Status::Ok };
+        }
+        let op = ShardOp::Delete {
+            config_num: args.config_num,
+            shard: args.shard,
+        };
+        let status = match self.rsm.submit(op).await {
+            Ok(_)
+                if self
+                    .rsm
+                    .with_state(|sm| sm.delete_done(args.config_num, args.shard)) =>
+            {
+                Status::Ok
+            }
+            Ok(_) => Status::NotReady,
+            Err(_) => Status::WrongLeader,
+        };
+        DeleteReply { status }
+    }
+}

@@ -1,0 +1,363 @@
+//! A group's replicated state: its configuration and the shards it holds,
+//! each with a migration state. Pure and deterministic.
+//!
+//! Shard life cycle in one group, for the move from configuration `n-1` to `n`:
+//!
+//! ```text
+//!  gained from another group:  Pulling ──Insert──▶ Serving+Gc ──GcDone──▶ Serving
+//!  gained from nobody (gid 0): Serving
+//!  kept:                       Serving (served throughout the reconfiguration)
+//!  lost:                       Serving ──────────▶ Offering ──Delete──▶ (gone)
+//! ```
+//!
+//! The group moves to configuration `n+1` only when no shard is in motion.
+//! A shard is served in `Serving` and `Serving+Gc`, i.e. as soon as its own
+//! data has arrived (challenge 2), and the previous owner deletes its copy
+//! as soon as the new owner has it (challenge 1).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shardctrler::{Config, Gid, NSHARDS};
+
+use crate::messages::{ClientOp, ClientOpKind, ClientReply, PullReply, ShardData, ShardOp, Status};
+
+/// Where a shard held by this group is in its migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Owned and served.
+    Serving,
+    /// Owned and served; the previous owner has not yet confirmed deleting
+    /// its copy.
+    ServingNeedsGc,
+    /// Owned in the current configuration; waiting for the previous owner's data.
+    Pulling,
+    /// Lost in the current configuration; kept until the new owner has it.
+    Offering,
+}
+
+/// A shard held by this group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// Migration state.
+    pub phase: Phase,
+    /// Contents.
+    pub data: ShardData,
+}
+
+/// A group's replicated state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardStateMachine {
+    gid: Gid,
+    /// The configuration the group is in.
+    config: Config,
+    /// The one before it: says where gained shards come from.
+    prev_config: Config,
+    /// The shards this group holds, in any phase.
+    shards: BTreeMap<usize, Shard>,
+}
+
+impl ShardStateMachine {
+    /// The empty state of group `gid`, in configuration 0.
+    pub fn new(gid: Gid) -> ShardStateMachine {
+        ShardStateMachine {
+            gid,
+            config: Config::default(),
+            prev_config: Config::default(),
+            shards: BTreeMap::new(),
+        }
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// True if no shard is in motion, so the next configuration may start.
+    pub fn is_stable(&self) -> bool {
+        self.shards.values().all(|s| s.phase == Phase::Serving)
+    }
+
+    /// Shards waiting for data: (shard, the previous owner's servers).
+    pub fn to_pull(&self) -> Vec<(usize, Vec<String>)> {
+        self.with_phase(Phase::Pulling)
+    }
+
+    /// Shards whose previous owner must delete its copy: (shard, its servers).
+    pub fn to_gc(&self) -> Vec<(usize, Vec<String>)> {
+        self.with_phase(Phase::ServingNeedsGc)
+    }
+
+    fn with_phase(&self, phase: Phase) -> Vec<(usize, Vec<String>)> {
+        self.shards
+            .iter()
+            .filter(|(_, s)| s.phase == phase)
+            .map(|(&shard, _)| {
+                let owner = self.prev_config.shards[shard];
+                let servers = self
+                    .prev_config
+                    .groups
+                    .get(&owner)
+                    .cloned()
+                    .unwrap_or_default();
+                (shard, servers)
+            })
+            .collect()
+    }
+
+    /// Answers a pull for `shard` as of configuration `config_num`.
+    pub fn pull(&self, config_num: u64, shard: usize) -> PullReply {
+        if self.config.num < config_num {
+            return PullReply {
+                status: Status::NotReady,
+                data: ShardData::default(),
+            };
+        }
+        match self.shards.get(&shard) {
+            Some(s) if self.config.num == config_num && s.phase == Phase::Offering => PullReply {
+                status: Status::Ok,
+                data: s.data.clone(),
+            },
+            _ => PullReply {
+                status: Status::WrongGroup,
+                data: ShardData::default(),
+            },
+        }
+    }
+
+    /// True if a delete for `config_num` has nothing (left) to do here.
+    pub fn delete_done(&self, config_num: u64, shard: usize) -> bool {
+        self.config.num > config_num
+            || !self
+                .shards
+                .get(&shard)
+                .is_some_and(|s| s.phase == Phase::Offering)
+    }
+
+    /// Applies one committed op.
+    pub fn apply(&mut self, op: &ShardOp) -> ClientReply {
+        match op {
+            ShardOp::Client(op) => return self.apply_client(op),
+            ShardOp::Reconfigure(next) => self.reconfigure(next),
+            ShardOp::Insert {
+                config_num,
+                shard,
+                data,
+            } => {
+                if *config_num == self.config.num
+                    && let Some(s) = self.shards.get_mut(shard)
+                    && s.phase == Phase::Pulling
+                {
+                    s.data = data.clone();
+                    s.phase = Phase::ServingNeedsGc;
+                }
+            }
+            ShardOp::Delete { config_num, shard } => {
+                if *config_num == self.config.num
+                    && self
+                        .shards
+                        .get(shard)
+                        .is_some_and(|s| s.phase == Phase::Offering)
+                {
+                    self.shards.remove(shard);
+                }
+            }
+            ShardOp::GcDone { config_num, shard } => {
+                if *config_num == self.config.num
+                    && let Some(s) = self.shards.get_mut(shard)
+                    && s.phase == Phase::ServingNeedsGc
+                {
+                    s.phase = Phase::Serving;
+                }
+            }
+        }
+        ClientReply::default()
+    }
+
+    fn reconfigure(&mut self, next: &Config) {
+        if next.num != self.config.num + 1 || !self.is_stable() {
+            return;
+        }
+        for shard in 0..NSHARDS {
+            let was = self.config.shards[shard];
+            let now = next.shards[shard];
+            if now == self.gid && was != self.gid {
+                let phase = if was == 0 {
+                    Phase::Serving
+                } else {
+                    Phase::Pulling
+                };
+                self.shards.insert(
+                    shard,
+                    Shard {
+                        phase,
+                        data: ShardData::default(),
+                    },
+                );
+            } else if now != self.gid
+                && was == self.gid
+                && let Some(s) = self.shards.get_mut(&shard)
+            {
+                s.phase = Phase::Offering;
+            }
+        }
+        self.prev_config = std::mem::replace(&mut self.config, next.clone());
+        tracing::debug!(gid = self.gid, config = next.num, "reconfigured");
+    }
+
+    fn apply_client(&mut self, op: &ClientOp) -> ClientReply {
+        let shard = crate::key2shard(&op.key);
+        let served = self.config.shards[shard] == self.gid;
+        let s = match self.shards.get_mut(&shard) {
+            Some(s) if served && matches!(s.phase, Phase::Serving | Phase::ServingNeedsGc) => s,
+            _ => {
+                return ClientReply {
+                    status: Status::WrongGroup,
+                    value: String::new(),
+                };
+            }
+        };
+        let data = &mut s.data;
+        match &op.kind {
+            ClientOpKind::Get => match data.kv.get(&op.key) {
+                Some(v) => ClientReply {
+                    status: Status::Ok,
+                    value: v.clone(),
+                },
+                None => ClientReply {
+                    status: Status::NoKey,
+                    value: String::new(),
+                },
+            },
+            ClientOpKind::Put(v) | ClientOpKind::Append(v) => {
+                let last = data.last_write.entry(op.client_id).or_insert(0);
+                if op.seq > *last {
+                    *last = op.seq;
+                    let slot = data.kv.entry(op.key.clone()).or_default();
+                    if matches!(op.kind, ClientOpKind::Put(_)) {
+                        slot.clone_from(v);
+                    } else {
+                        slot.push_str(v);
+                    }
+                }
+                ClientReply::default()
+            }
+        }
+    }
+}
+
+impl kvraft::rsm::StateMachine for ShardStateMachine {
+    type Op = ShardOp;
+    type Output = ClientReply;
+
+    fn apply(&mut self, op: &ShardOp) -> ClientReply {
+        ShardStateMachine::apply(self, op)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        labrpc::encode(self).expect("shard state always encodes")
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), String> {
+        let restored: ShardStateMachine = labrpc::decode(data)?;
+        if restored.gid != self.gid {
+            return Err(format!(
+                "snapshot of group {} given to group {}",
+                restored.gid, self.gid
+            ));
+        }
+        *self = restored;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(num: u64, shards: [Gid; NSHARDS], gids: &[Gid]) -> Config {
+        Config {
+            num,
+            shards,
+            groups: gids
+                .iter()
+                .map(|&g| (g, vec![format!("server-{g}-0")]))
+                .collect(),
+        }
+    }
+
+    fn put(key: &str, v: &str, seq: u64) -> ShardOp {
+        ShardOp::Client(ClientOp {
+            key: key.into(),
+            kind: ClientOpKind::Append(v.into()),
+            client_id: 1,
+            seq,
+        })
+    }
+
+    #[test]
+    fn a_shard_moves_with_its_dedup_table_and_is_deleted_at_the_source() {
+        let c1 = config(1, [100; NSHARDS], &[100]);
+        let mut c2 = config(2, [100; NSHARDS], &[100, 101]);
+        c2.shards[0] = 101; // key "0" is in shard 8; "2" is in shard 0
+        let mut a = ShardStateMachine::new(100);
+        let mut b = ShardStateMachine::new(101);
+        for sm in [&mut a, &mut b] {
+            sm.apply(&ShardOp::Reconfigure(c1.clone()));
+        }
+        assert_eq!(a.apply(&put("2", "x", 1)).status, Status::Ok);
+        assert_eq!(b.apply(&put("2", "y", 2)).status, Status::WrongGroup);
+
+        for sm in [&mut a, &mut b] {
+            sm.apply(&ShardOp::Reconfigure(c2.clone()));
+        }
+        assert_eq!(
+            a.apply(&put("2", "z", 3)).status,
+            Status::WrongGroup,
+            "lost shard still served"
+        );
+        assert_eq!(b.to_pull(), vec![(0, vec!["server-100-0".to_string()])]);
+        assert_eq!(b.pull(3, 0).status, Status::NotReady);
+        let reply = a.pull(2, 0);
+        assert_eq!(reply.status, Status::Ok);
+        b.apply(&ShardOp::Insert {
+            config_num: 2,
+            shard: 0,
+            data: reply.data,
+        });
+        // The retried first append must not apply twice.
+        b.apply(&put("2", "x", 1));
+        let get = ShardOp::Client(ClientOp {
+            key: "2".into(),
+            kind: ClientOpKind::Get,
+            client_id: 2,
+            seq: 1,
+        });
+        assert_eq!(b.apply(&get).value, "x");
+        assert!(!b.is_stable() && !a.is_stable());
+        a.apply(&ShardOp::Delete {
+            config_num: 2,
+            shard: 0,
+        });
+        assert!(a.delete_done(2, 0) && a.is_stable());
+        b.apply(&ShardOp::GcDone {
+            config_num: 2,
+            shard: 0,
+        });
+        assert!(b.is_stable());
+    }
+
+    #[test]
+    fn reconfiguration_waits_for_stability_and_goes_in_order() {
+        let mut a = ShardStateMachine::new(100);
+        a.apply(&ShardOp::Reconfigure(config(2, [100; NSHARDS], &[100])));
+        assert_eq!(a.config().num, 0, "skipped a configuration");
+        a.apply(&ShardOp::Reconfigure(config(1, [100; NSHARDS], &[100])));
+        let mut c2 = config(2, [101; NSHARDS], &[101]);
+        c2.shards[0] = 100;
+        a.apply(&ShardOp::Reconfigure(c2));
+        assert!(!a.is_stable());
+        a.apply(&ShardOp::Reconfigure(config(3, [100; NSHARDS], &[100])));
+        assert_eq!(a.config().num, 2, "moved on while shards were in motion");
+    }
+}
