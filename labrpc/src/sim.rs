@@ -34,6 +34,8 @@
 //!   command that replays it.
 //!
 //! `LAB_SEED=N` fixes the seed; without it each run draws a fresh one.
+//! `LAB_SIM_REPORT=1` makes each simulation print one machine-readable line
+//! (`labrpc-sim: result=ok seed=N virtual_ms=M`) on stderr, for `labtool`.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -178,7 +180,16 @@ impl Sim {
         let mut stalled = Duration::ZERO;
         loop {
             match done_rx.recv_timeout(WATCHDOG_POLL) {
-                Ok(Ok(Ok(value))) => return value,
+                Ok(Ok(Ok(value))) => {
+                    if std::env::var_os("LAB_SIM_REPORT").is_some() {
+                        // One machine-readable line for tools (labtool stress).
+                        eprintln!(
+                            "labrpc-sim: result=ok seed={seed} virtual_ms={}",
+                            progress.load(Ordering::Relaxed)
+                        );
+                    }
+                    return value;
+                }
                 Ok(Ok(Err(failure))) => fail(seed, &name, &progress, &failure),
                 Ok(Err(payload)) => {
                     fail(seed, &name, &progress, &panic_message(&*payload));
@@ -242,6 +253,7 @@ where
         START.with(|s| s.set(Some(tokio::time::Instant::now())));
         tracing::debug!(seed, "simulation starts");
         let start = tokio::time::Instant::now();
+        let final_progress = progress.clone();
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROGRESS_TICK).await;
@@ -261,6 +273,7 @@ where
             )),
         };
         ticker.abort();
+        final_progress.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
         outcome
     });
     // Tasks still alive are dropped with the runtime, while the context is set.
@@ -272,6 +285,9 @@ where
 
 fn fail(seed: u64, name: &str, progress: &AtomicU64, why: &str) -> ! {
     let virtual_ms = progress.load(Ordering::Relaxed);
+    if std::env::var_os("LAB_SIM_REPORT").is_some() {
+        eprintln!("labrpc-sim: result=failed seed={seed} virtual_ms={virtual_ms}");
+    }
     eprintln!(
         "\n==== simulated test failed: {why}\n==== seed {seed}, about {:.1}s of virtual time\n==== replay: {}\n",
         virtual_ms as f64 / 1000.0,
