@@ -1,0 +1,65 @@
+//! The labrpc glue: the `KVServer` service over one [`KvStore`].
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use labrpc::Service;
+
+use crate::messages::{Append, Get, GetArgs, Put, PutAppendArgs};
+use crate::store::KvStore;
+
+/// The single key/value server (the reference `StartKVServer`).
+///
+/// Cheap to clone; clones serve the same store.
+#[derive(Clone, Default)]
+pub struct KvServer {
+    /// Handlers run as separate tasks; each takes the lock, applies one
+    /// request and releases it before replying, never across an `.await`,
+    /// so a std mutex is right and requests apply one at a time.
+    store: Arc<Mutex<KvStore>>,
+}
+
+impl KvServer {
+    /// A server with an empty store.
+    pub fn new() -> KvServer {
+        KvServer::default()
+    }
+
+    /// The `KVServer` service to add to a labrpc `Server`.
+    pub fn service(&self) -> Service {
+        let (get, put, append) = (self.clone(), self.clone(), self.clone());
+        Service::new("KVServer")
+            .handle::<Get, _, _>(move |a: GetArgs| {
+                let reply = get.lock().get(a.client, a.seq, &a.key);
+                log_rejection("Get", &reply);
+                async move { reply }
+            })
+            .handle::<Put, _, _>(move |a: PutAppendArgs| {
+                let reply = put.lock().put(a.client, a.seq, &a.key, a.value);
+                log_rejection("Put", &reply);
+                async move { reply }
+            })
+            .handle::<Append, _, _>(move |a: PutAppendArgs| {
+                let reply = append.lock().append(a.client, a.seq, &a.key, &a.value);
+                log_rejection("Append", &reply);
+                async move { reply }
+            })
+    }
+
+    /// Clerks whose last write is still remembered for deduplication.
+    pub fn remembered_clients(&self) -> usize {
+        self.lock().remembered()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, KvStore> {
+        // A poisoned lock means a handler panicked mid-request, which the
+        // simulation already reports; the store itself is still consistent
+        // between requests, so keep serving rather than panic again.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn log_rejection<T>(op: &str, reply: &Result<T, crate::Error>) {
+    if let Err(e) = reply {
+        tracing::warn!(op, "rejected request: {e}");
+    }
+}
