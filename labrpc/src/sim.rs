@@ -296,11 +296,15 @@ fn fail(seed: u64, name: &str, progress: &AtomicU64, why: &str) -> ! {
     panic!("simulated test failed (seed {seed}): {why}");
 }
 
-/// The command that re-runs exactly this test with this seed.
+/// The command that re-runs exactly this test with this seed: a `cargo
+/// test` line when run by cargo, else the test binary itself.
 pub fn replay_command(seed: u64, test: &str) -> String {
-    let package = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "<package>".into());
-    let target = std::env::current_exe()
-        .ok()
+    let exe = std::env::current_exe().ok();
+    let Ok(package) = std::env::var("CARGO_PKG_NAME") else {
+        let exe = exe.map_or("<test binary>".into(), |p| p.display().to_string());
+        return format!("LAB_SEED={seed} {exe} --exact {test} --nocapture");
+    };
+    let target = exe
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .map(|stem| match stem.rsplit_once('-') {
             Some((name, hash)) if hash.chars().all(|c| c.is_ascii_hexdigit()) => name.to_string(),

@@ -1,0 +1,139 @@
+//! Running (test, seed) pairs in parallel, one process each.
+
+use std::collections::VecDeque;
+use std::process::Command;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::discover::TestCase;
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Which test.
+    pub case: TestCase,
+    /// With which seed.
+    pub seed: u64,
+    /// Did it pass.
+    pub passed: bool,
+    /// Wall time of the process.
+    pub wall: Duration,
+    /// Virtual time the simulation reported, if it is a simulated test.
+    pub virtual_time: Option<Duration>,
+    /// The replay command the simulation printed, if it failed.
+    pub replay: Option<String>,
+    /// The last lines of output of a failed run.
+    pub tail: String,
+}
+
+/// Runs every (case, seed) on `jobs` workers with a progress bar.
+pub fn run_all(cases: &[TestCase], seeds: &[u64], jobs: usize, quiet: bool) -> Vec<RunResult> {
+    let work: VecDeque<(TestCase, u64)> = cases
+        .iter()
+        .flat_map(|c| seeds.iter().map(move |&s| (c.clone(), s)))
+        .collect();
+    let total = work.len() as u64;
+    let work = Arc::new(Mutex::new(work));
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} runs, {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let (tx, rx) = mpsc::channel();
+    let mut workers = Vec::new();
+    for _ in 0..jobs.max(1) {
+        let (work, tx) = (work.clone(), tx.clone());
+        workers.push(std::thread::spawn(move || {
+            loop {
+                let next = work.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+                let Some((case, seed)) = next else { return };
+                if tx.send(run_one(case, seed)).is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut results = Vec::new();
+    let mut failures = 0;
+    for result in rx {
+        if !result.passed {
+            failures += 1;
+            bar.println(format!(
+                "FAIL {} seed {}: {}",
+                result.case.name,
+                result.seed,
+                result.replay.as_deref().unwrap_or("(no replay line)")
+            ));
+        }
+        bar.inc(1);
+        bar.set_message(format!("{failures} failed"));
+        results.push(result);
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    bar.finish_and_clear();
+    results
+}
+
+/// Runs one test with one seed.
+pub fn run_one(case: TestCase, seed: u64) -> RunResult {
+    let start = Instant::now();
+    let mut cmd = Command::new(&case.binary);
+    cmd.args(["--exact", &case.name, "--test-threads=1", "--nocapture"]);
+    if case.ignored {
+        cmd.arg("--ignored");
+    }
+    cmd.env("LAB_SEED", seed.to_string())
+        .env("LAB_SIM_REPORT", "1");
+    let out = cmd.output();
+    let wall = start.elapsed();
+    let (passed, stdout, stderr) = match out {
+        Ok(o) => (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        ),
+        Err(e) => (
+            false,
+            String::new(),
+            format!("cannot run {}: {e}", case.binary.display()),
+        ),
+    };
+    let all = format!("{stdout}\n{stderr}");
+    let virtual_time = all
+        .lines()
+        .filter_map(|l| l.split("labrpc-sim: ").nth(1))
+        .filter_map(|l| l.split("virtual_ms=").nth(1))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .next_back()
+        .map(Duration::from_millis);
+    let replay = all
+        .lines()
+        .find_map(|l| l.split("==== replay: ").nth(1))
+        .map(str::to_string);
+    let tail = if passed {
+        String::new()
+    } else {
+        let lines: Vec<&str> = all.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(12)..].join("\n")
+    };
+    RunResult {
+        case,
+        seed,
+        passed,
+        wall,
+        virtual_time,
+        replay,
+        tail,
+    }
+}
