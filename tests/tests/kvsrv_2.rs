@@ -1,0 +1,67 @@
+//! Lab 2 (kvsrv): the reference scenarios, one line each, in virtual time.
+//!
+//! `cargo test -p tests --release --test kvsrv_2` (or `cargo test -p tests _2`).
+//! A failure prints the seed and the command that replays it.
+
+use labrpc::sim;
+use tests::kvsrv;
+
+/// One clerk, reliable net: Get/Put/Append semantics, Append's old value, linearizable history.
+#[test]
+fn basic_2() {
+    sim::run(|| async { kvsrv::generic_test(1, false, false).await });
+}
+
+/// Five concurrent clerks on their own keys, reliable net.
+#[test]
+fn concurrent_2() {
+    sim::run(|| async { kvsrv::generic_test(5, false, false).await });
+}
+
+/// Five clerks on an unreliable net: lost replies must not duplicate Appends.
+#[test]
+fn unreliable_2() {
+    sim::run(|| async { kvsrv::generic_test(5, true, false).await });
+}
+
+/// Five clerks append to one key on an unreliable net: each append exactly once, in order.
+#[test]
+fn unreliable_one_key_2() {
+    sim::run(|| async { kvsrv::unreliable_one_key().await });
+}
+
+/// Get keeps no copy of a 10-MiB value (heap under 10 MiB after it is overwritten).
+#[test]
+fn mem_get_2() {
+    sim::run(|| async { kvsrv::mem_get().await });
+}
+
+/// Put keeps no copy of a replaced 10-MiB value (heap under 10 MiB).
+#[test]
+fn mem_put_2() {
+    sim::run(|| async { kvsrv::mem_put().await });
+}
+
+/// Two 10-MiB Appends: at most one extra copy of the old value (heap ≤ 30 MiB).
+#[test]
+fn mem_append_2() {
+    sim::run(|| async { kvsrv::mem_append().await });
+}
+
+/// 100,000 clerks Put once: at most 200 bytes of server state per clerk.
+#[test]
+fn mem_put_many_clients_2() {
+    sim::run(|| async { kvsrv::mem_put_many_clients().await });
+}
+
+/// 100,000 clerks Get once: under 10 bytes of server state per clerk.
+#[test]
+fn mem_get_many_clients_2() {
+    sim::run(|| async { kvsrv::mem_get_many_clients().await });
+}
+
+/// 1000 Appends of 1000 bytes: heap under 3,000,000 bytes (no old value kept per Append).
+#[test]
+fn mem_many_appends_2() {
+    sim::run(|| async { kvsrv::mem_many_appends().await });
+}
