@@ -113,10 +113,12 @@ struct WorkerArgs {
 )]
 struct SequentialArgs {
     /// The application to run
-    #[arg(value_name = "APP")]
+    // Explicit indexes: `parse_with_apps` re-registers APP, which would
+    // otherwise move it after FILES.
+    #[arg(value_name = "APP", index = 1)]
     app: String,
     /// Input files, passed to map exactly as written here
-    #[arg(required = true, value_name = "FILES")]
+    #[arg(required = true, value_name = "FILES", index = 2)]
     files: Vec<String>,
 }
 
@@ -389,6 +391,26 @@ mod tests {
         CoordinatorArgs::command().debug_assert();
         WorkerArgs::command().debug_assert();
         SequentialArgs::command().debug_assert();
+    }
+
+    #[test]
+    fn app_comes_before_files_once_restricted_to_known_apps() {
+        let command = SequentialArgs::command().mut_arg("app", |arg| {
+            arg.value_parser(PossibleValuesParser::new(["wc", "indexer"]))
+        });
+        let matches = command
+            .try_get_matches_from(["mrsequential", "wc", "a.txt", "b.txt"])
+            .unwrap();
+        let args = SequentialArgs::from_arg_matches(&matches).unwrap();
+        assert_eq!((args.app.as_str(), args.files.len()), ("wc", 2));
+        let command = SequentialArgs::command().mut_arg("app", |arg| {
+            arg.value_parser(PossibleValuesParser::new(["wc", "indexer"]))
+        });
+        let err = command
+            .try_get_matches_from(["mrsequential", "grep", "a.txt"])
+            .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(err.to_string().contains("indexer"), "{err}");
     }
 
     #[test]

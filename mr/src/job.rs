@@ -72,7 +72,12 @@ pub async fn run_job(config: JobConfig, progress: &mut Progress) -> Result<JobSu
     std::fs::create_dir_all(dir.join("logs")).map_err(|e| MrError::io("cannot create", dir, &e))?;
     clear_previous_job(dir)?;
     let inputs = prepare_inputs(&config, progress)?;
-    files::check_inputs(&inputs)?;
+    // The processes resolve inputs from `dir`; so must the check.
+    let resolved: Vec<String> = inputs
+        .iter()
+        .map(|f| dir.join(f).display().to_string())
+        .collect();
+    files::check_inputs(&resolved)?;
     let input_bytes = inputs
         .iter()
         .map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len()))
