@@ -200,6 +200,27 @@ impl Scene {
         })
     }
 
+    /// A scene whose inputs are the given small files.
+    pub fn with_inputs(name: &str, files: &[(&str, &str)]) -> Result<Scene, String> {
+        let root = tempfile::Builder::new()
+            .prefix(&format!("mr-{name}-"))
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        for (file, text) in files {
+            std::fs::write(root.path().join(file), text).map_err(|e| e.to_string())?;
+        }
+        for sub in ["mr-tmp", "seq", "logs"] {
+            std::fs::create_dir(root.path().join(sub)).map_err(|e| e.to_string())?;
+        }
+        Ok(Scene {
+            work: root.path().join("mr-tmp"),
+            socket: root.path().join("mr.sock"),
+            inputs: files.iter().map(|(n, _)| format!("../{n}")).collect(),
+            root,
+            spawned: Default::default(),
+        })
+    }
+
     /// Starts `program` in `dir` with output to `logs/<name>.log`.
     pub fn spawn(
         &self,
