@@ -31,7 +31,8 @@
 //!   [`Error`] reply; no input makes a server task panic.
 //!
 //! ## Tests
-//! `cargo test -p kvsrv` runs the state machine's unit tests;
+//! `cargo test -p kvsrv` runs the state machine's unit tests and
+//! `tests/bad_input.rs` (malformed requests get error replies);
 //! `cargo test -p tests --release --test kvsrv_2` runs the reference
 //! scenarios (including the memory checks) in virtual time. A failure prints
 //! the `LAB_SEED=… cargo test …` command that replays it.

@@ -260,8 +260,12 @@ mod tests {
         let mut kv = KvStore::new();
         kv.put(A, 1, "k", "hello".into()).unwrap();
         assert_eq!(kv.append(A, 2, "k", " world"), Ok("hello".to_string()));
-        kv.put(B, 1, "k", "replaced".into()).unwrap();
+        assert_eq!(kv.append(B, 1, "k", "!"), Ok("hello world".to_string()));
+        // A third clerk replaces the value while A's and B's replies are unacknowledged.
+        kv.put(3, 1, "k", "replaced".into()).unwrap();
+        assert!(kv.data["k"].prefix_holders.is_empty());
         assert_eq!(kv.append(A, 2, "k", " world"), Ok("hello".to_string()));
+        assert_eq!(kv.append(B, 1, "k", "!"), Ok("hello world".to_string()));
         assert_eq!(kv.get(B, 2, "k"), Ok("replaced".to_string()));
     }
 
