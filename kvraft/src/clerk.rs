@@ -76,6 +76,7 @@ impl Clerk {
         args: &R::Args,
         done: impl Fn(&R::Reply) -> Option<T>,
     ) -> T {
+        // SOLUTION BEGIN 4A: try servers from the last leader on until one accepts
         let mut failures = 0;
         loop {
             match self.servers[self.leader].call::<R>(args).await {
@@ -95,5 +96,6 @@ impl Clerk {
                 tokio::time::sleep(ROUND_BACKOFF).await;
             }
         }
+        // SOLUTION END
     }
 }

@@ -145,6 +145,7 @@ impl<S: StateMachine> Rsm<S> {
 
     /// Proposes `op` and waits for its output.
     pub async fn submit(&self, op: S::Op) -> Result<S::Output, NotApplied> {
+        // SOLUTION BEGIN 4A: propose the op, then wait for *your* op at *your* index; give up when the term changes or another op takes the index
         let inner = &self.inner;
         if inner.dead.load(Ordering::SeqCst) {
             return Err(NotApplied::Killed);
@@ -177,6 +178,7 @@ impl<S: StateMachine> Rsm<S> {
                 }
             }
         }
+        // SOLUTION END
     }
 
     /// Reads the applied state.
@@ -208,6 +210,7 @@ impl<S: StateMachine> Inner<S> {
     }
 
     fn apply(&self, msg: ApplyMsg<Tagged<S::Op>>) {
+        // SOLUTION BEGIN 4A: apply committed ops in order and answer waiters; 4B: snapshot near max_raft_state and install snapshots from Raft
         match msg {
             ApplyMsg::Command { index, command, .. } => {
                 let snapshot = {
@@ -246,6 +249,7 @@ impl<S: StateMachine> Inner<S> {
                 }
             }
         }
+        // SOLUTION END
     }
 
     fn should_snapshot(&self) -> bool {

@@ -25,6 +25,9 @@ pub enum Error {
     /// The log file could not be read or is not one of ours.
     #[error("{0}")]
     Log(String),
+    /// The skeleton could not be generated.
+    #[error("skeleton: {0}")]
+    Skeleton(String),
     /// IO.
     #[error("{0}")]
     Io(#[from] std::io::Error),

@@ -9,6 +9,8 @@
 //!   filtered by topic and peer.
 //! * `labtool timeline FILE -o run.html`: a picture of the run — roles,
 //!   terms, commits, snapshots, crashes — against virtual time.
+//! * `labtool skeleton --out DIR`: the student workspace, with every
+//!   solution region replaced by `todo!("3A: …")`.
 //! * `labtool list [FILTER…]`: the tests a filter selects.
 //!
 //! Exit status: 0 all good, 1 a test failed, 2 bad input.
@@ -19,6 +21,7 @@ mod grade;
 mod logs;
 mod report;
 mod run;
+mod skeleton;
 mod timeline;
 
 use std::io::IsTerminal;
@@ -117,6 +120,15 @@ enum Cmd {
         /// Where to write the page.
         #[arg(short, long, default_value = "timeline.html")]
         output: PathBuf,
+    },
+    /// Generate the student workspace: solution regions become todo!()s.
+    Skeleton {
+        /// Where to write it (must not exist or be empty).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// The reference workspace (default: the current directory).
+        #[arg(long, default_value = ".")]
+        root: PathBuf,
     },
     /// List the tests the filters select.
     List {
@@ -239,6 +251,14 @@ fn run(cli: Cli) -> Result<bool, Error> {
             let title = format!("timeline of {}", file.display());
             std::fs::write(&output, timeline::render(&events, &title))?;
             println!("wrote timeline to {}", output.display());
+            Ok(true)
+        }
+        Cmd::Skeleton { out, root } => {
+            let (files, holes) = skeleton::generate(&root, &out)?;
+            println!(
+                "wrote the skeleton to {}: {files} files, {holes} solution regions replaced by todo!()",
+                out.display()
+            );
             Ok(true)
         }
         Cmd::List { filters, selection } => {

@@ -28,6 +28,7 @@ impl Default for CtrlerStateMachine {
 impl CtrlerStateMachine {
     /// Applies an op; returns the configuration for a Query, `None` otherwise.
     pub fn apply(&mut self, op: &CtrlerOp) -> Option<Config> {
+        // SOLUTION BEGIN 5A: Join/Leave/Move create a new config; Query reads one; apply each change once
         match op {
             CtrlerOp::Query(q) => Some(self.query(q.num).clone()),
             CtrlerOp::Join(a) => {
@@ -63,6 +64,7 @@ impl CtrlerStateMachine {
                 None
             }
         }
+        // SOLUTION END
     }
 
     /// Configuration `num`, or the latest for -1 or a number beyond it.

@@ -30,6 +30,7 @@ async fn pause(kv: &ShardKv, period: Duration) -> bool {
 
 /// Proposes the next configuration whenever the group is stable.
 pub(crate) async fn poll_config(kv: ShardKv, mut ctrler: shardctrler::Clerk) {
+    // SOLUTION BEGIN 5B: follow the controller's configurations one at a time
     while pause(&kv, CONFIG_POLL).await {
         if !kv.is_leader() {
             continue;
@@ -48,10 +49,12 @@ pub(crate) async fn poll_config(kv: ShardKv, mut ctrler: shardctrler::Clerk) {
             let _ = kv.rsm.submit(ShardOp::Reconfigure(next)).await;
         }
     }
+    // SOLUTION END
 }
 
 /// Pulls every shard the group waits for, in parallel.
 pub(crate) async fn pull_shards(kv: ShardKv) {
+    // SOLUTION BEGIN 5B: pull gained shards from their previous owners
     while pause(&kv, MIGRATION_POLL).await {
         if !kv.is_leader() {
             continue;
@@ -78,10 +81,12 @@ pub(crate) async fn pull_shards(kv: ShardKv) {
         }))
         .await;
     }
+    // SOLUTION END
 }
 
 /// Tells previous owners to delete shards that have arrived here.
 pub(crate) async fn collect_garbage(kv: ShardKv) {
+    // SOLUTION BEGIN challenge 1: let previous owners delete shards that have arrived
     while pause(&kv, MIGRATION_POLL).await {
         if !kv.is_leader() {
             continue;
@@ -110,6 +115,7 @@ pub(crate) async fn collect_garbage(kv: ShardKv) {
         }))
         .await;
     }
+    // SOLUTION END
 }
 
 /// Tries each server of a group once; the first accepted reply wins.

@@ -107,6 +107,7 @@ impl ShardStateMachine {
 
     /// Answers a pull for `shard` as of configuration `config_num`.
     pub fn pull(&self, config_num: u64, shard: usize) -> PullReply {
+        // SOLUTION BEGIN 5B: hand a shard's data to its new owner once this group has stopped serving it
         if self.config.num < config_num {
             return PullReply {
                 status: Status::NotReady,
@@ -123,6 +124,7 @@ impl ShardStateMachine {
                 data: ShardData::default(),
             },
         }
+        // SOLUTION END
     }
 
     /// True if a delete for `config_num` has nothing (left) to do here.
@@ -175,6 +177,7 @@ impl ShardStateMachine {
     }
 
     fn reconfigure(&mut self, next: &Config) {
+        // SOLUTION BEGIN 5B: enter the next configuration and decide each shard's phase
         if next.num != self.config.num + 1 || !self.is_stable() {
             return;
         }
@@ -203,9 +206,11 @@ impl ShardStateMachine {
         }
         self.prev_config = std::mem::replace(&mut self.config, next.clone());
         tracing::debug!(gid = self.gid, config = next.num, "reconfigured");
+        // SOLUTION END
     }
 
     fn apply_client(&mut self, op: &ClientOp) -> ClientReply {
+        // SOLUTION BEGIN 5B: serve a key only if the applied config gives this group its shard and its data is here
         let shard = crate::key2shard(&op.key);
         let served = self.config.shards[shard] == self.gid;
         let s = match self.shards.get_mut(&shard) {
@@ -243,6 +248,7 @@ impl ShardStateMachine {
                 ClientReply::default()
             }
         }
+        // SOLUTION END
     }
 }
 

@@ -25,6 +25,7 @@ impl Core {
     }
 
     pub(crate) fn start_election(&mut self) {
+        // SOLUTION BEGIN 3A: elections — become a candidate, ask for votes, count them, and grant votes by the up-to-date rule (Figure 2, §5.2, §5.4.1)
         self.term += 1;
         self.role = Role::Candidate;
         self.voted_for = Some(self.me);
@@ -47,9 +48,11 @@ impl Core {
         for peer in (0..self.n).filter(|&p| p != me) {
             self.send(peer, Request::Vote(args.clone()));
         }
+        // SOLUTION END
     }
 
     fn become_leader(&mut self) {
+        // SOLUTION BEGIN 3A: take over as leader and start heartbeats
         tracing::debug!(
             node = self.me,
             term = self.term,
@@ -64,11 +67,13 @@ impl Core {
         self.in_flight = vec![false; self.n];
         self.heartbeat_elapsed = 0;
         self.broadcast_append(true);
+        // SOLUTION END
     }
 
     /// Handles a vote request; the reply may be sent only after the ready's
     /// state is persisted.
     pub fn handle_request_vote(&mut self, args: &RequestVoteArgs) -> RequestVoteReply {
+        // SOLUTION BEGIN 3A: RequestVote handler (Figure 2)
         if args.term > self.term {
             self.become_follower(args.term);
         }
@@ -90,6 +95,7 @@ impl Core {
             term: self.term,
             vote_granted: grant,
         }
+        // SOLUTION END
     }
 
     /// Handles the reply to a vote request this peer sent.
@@ -99,6 +105,7 @@ impl Core {
         args: &RequestVoteArgs,
         reply: &RequestVoteReply,
     ) {
+        // SOLUTION BEGIN 3A: count a vote
         if reply.term > self.term {
             self.become_follower(reply.term);
             self.reset_election_timer();
@@ -116,5 +123,6 @@ impl Core {
         if votes * 2 > self.n {
             self.become_leader();
         }
+        // SOLUTION END
     }
 }

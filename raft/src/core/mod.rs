@@ -157,8 +157,10 @@ impl Core {
                 log: Log::default(),
             }
         } else {
+            // SOLUTION BEGIN 3C: decode what encode_state wrote
             labrpc::decode::<Persistent>(state)
                 .map_err(|e| format!("corrupt persisted raft state: {e}"))?
+            // SOLUTION END
         };
         let base = persistent.log.base();
         let mut core = Core {
@@ -202,12 +204,15 @@ impl Core {
 
     /// The persistent state, encoded.
     pub fn encode_state(&self) -> Vec<u8> {
+        // SOLUTION BEGIN 3C: encode term, vote and log for the persister
+        // SKELETON: Vec::new() // persists nothing until 3C
         let p = PersistentRef {
             term: self.term,
             voted_for: self.voted_for.map(|v| v as u32),
             log: &self.log,
         };
         labrpc::encode(&p).expect("raft state always encodes")
+        // SOLUTION END
     }
 
     /// Takes the accumulated work.
@@ -236,6 +241,7 @@ impl Core {
 
     /// Appends a command if this peer leads; returns its (index, term).
     pub fn propose(&mut self, data: Vec<u8>) -> Option<(u64, u64)> {
+        // SOLUTION BEGIN 3B: append a command to the leader's log and replicate it
         if self.role != Role::Leader {
             return None;
         }
@@ -249,6 +255,7 @@ impl Core {
         self.broadcast_append(false);
         self.advance_commit();
         Some((index, self.term))
+        // SOLUTION END
     }
 
     fn persist(&mut self) {

@@ -18,6 +18,7 @@ impl Core {
 
     /// Sends `peer` what it is missing from `next_index` on.
     pub(crate) fn send_append(&mut self, peer: usize) {
+        // SOLUTION BEGIN 3A: send AppendEntries (heartbeats in 3A, entries in 3B)
         let next = self.next_index[peer].max(1);
         if next <= self.log.base() {
             self.send_snapshot(peer);
@@ -35,10 +36,12 @@ impl Core {
         };
         self.in_flight[peer] = true;
         self.send(peer, Request::Append(args));
+        // SOLUTION END
     }
 
     /// Handles AppendEntries from a leader; persist the ready before replying.
     pub fn handle_append_entries(&mut self, args: &AppendEntriesArgs) -> AppendEntriesReply {
+        // SOLUTION BEGIN 3A: AppendEntries handler (heartbeats in 3A; log matching, conflicts and commit in 3B)
         let mut reply = AppendEntriesReply {
             term: self.term,
             ..Default::default()
@@ -102,6 +105,7 @@ impl Core {
         }
         reply.success = true;
         reply
+        // SOLUTION END
     }
 
     /// Handles the reply to an AppendEntries this peer sent as leader.
@@ -111,6 +115,7 @@ impl Core {
         args: &AppendEntriesArgs,
         reply: &AppendEntriesReply,
     ) {
+        // SOLUTION BEGIN 3A: step down on a higher term (3A); update nextIndex/matchIndex and back up fast with XTerm/XIndex/XLen (3B)
         if reply.term > self.term {
             self.become_follower(reply.term);
             return;
@@ -141,10 +146,12 @@ impl Core {
         if self.next_index[peer] <= self.log.last_index() {
             self.send_append(peer);
         }
+        // SOLUTION END
     }
 
     /// Commits the highest index of the current term that a majority holds.
     pub(crate) fn advance_commit(&mut self) {
+        // SOLUTION BEGIN 3B: commit the highest current-term index a majority holds (§5.4.2)
         let mut matched = self.match_index.clone();
         matched.sort_unstable();
         // The value a majority is at or above.
@@ -159,5 +166,6 @@ impl Core {
             );
             self.queue_applies();
         }
+        // SOLUTION END
     }
 }

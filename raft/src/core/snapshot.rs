@@ -7,6 +7,7 @@ impl Core {
     /// The service has a snapshot of everything through `index`: trim the log.
     /// Ignored unless it moves the snapshot forward over applied entries.
     pub fn snapshot(&mut self, index: u64, data: Vec<u8>) {
+        // SOLUTION BEGIN 3D: trim the log through index and keep the snapshot
         if index <= self.log.base() || index > self.last_applied {
             return;
         }
@@ -15,9 +16,11 @@ impl Core {
         self.ready.persist_state = true;
         self.ready.persist_snapshot = true;
         tracing::debug!(node = self.me, term = self.term, index, "snapshot");
+        // SOLUTION END
     }
 
     pub(crate) fn send_snapshot(&mut self, peer: usize) {
+        // SOLUTION BEGIN 3D: send the whole snapshot
         let args = InstallSnapshotArgs {
             term: self.term,
             leader: self.me as u32,
@@ -27,10 +30,12 @@ impl Core {
         };
         self.in_flight[peer] = true;
         self.send(peer, Request::Snapshot(args));
+        // SOLUTION END
     }
 
     /// Handles a leader's snapshot; persist the ready before replying.
     pub fn handle_install_snapshot(&mut self, args: &InstallSnapshotArgs) -> InstallSnapshotReply {
+        // SOLUTION BEGIN 3D: InstallSnapshot handler; only ever move the service forward
         if args.term < self.term {
             return InstallSnapshotReply { term: self.term };
         }
@@ -59,6 +64,7 @@ impl Core {
         self.ready.persist_snapshot = true;
         tracing::debug!(node = self.me, term = self.term, index, "installs snapshot");
         InstallSnapshotReply { term: self.term }
+        // SOLUTION END
     }
 
     /// Handles the reply to an InstallSnapshot this peer sent as leader.
@@ -68,6 +74,7 @@ impl Core {
         args: &InstallSnapshotArgs,
         reply: &InstallSnapshotReply,
     ) {
+        // SOLUTION BEGIN 3D: a follower has the snapshot
         if reply.term > self.term {
             self.become_follower(reply.term);
             return;
@@ -82,5 +89,6 @@ impl Core {
         if self.next_index[peer] <= self.log.last_index() {
             self.send_append(peer);
         }
+        // SOLUTION END
     }
 }
