@@ -7,7 +7,7 @@ use std::time::Duration;
 use labrpc::rng;
 
 use super::config::Config;
-use super::history::History;
+use super::history::{History, check_linearizable};
 
 /// Rounds of client activity.
 const NITER: usize = 3;
@@ -64,7 +64,7 @@ pub async fn generic_test(nclients: usize, unreliable: bool, randomkeys: bool) {
         }
     }
 
-    super::check_linearizable(&history);
+    check_linearizable(&history);
     cfg.end();
     cfg.cleanup();
 }
@@ -163,7 +163,7 @@ pub async fn unreliable_one_key() {
 
     let vx = cfg.get(&mut ck, "k", Some(&history), NCLIENT).await;
     check_concurrent_appends(&vx, &[UPTO; NCLIENT]);
-    super::check_linearizable(&history);
+    check_linearizable(&history);
     cfg.end();
     cfg.cleanup();
 }
