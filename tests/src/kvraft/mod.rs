@@ -44,9 +44,6 @@ pub use special::{one_partition, snapshot_rpc, snapshot_size, unreliable_one_key
 /// one second for an election.
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// Time budget of the final linearizability check, as the reference's.
-pub const LINEARIZABILITY_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// The `maxraftstate` of every 4B scenario, in bytes.
 pub const MAX_RAFT_STATE: usize = 1000;
 
