@@ -216,15 +216,26 @@ pub fn coordinator_main() -> ExitCode {
             config.files.len(),
             config.n_reduce
         );
-        let report = crate::run_coordinator(config, listener, shutdown_signal()).await?;
-        eprintln!(
-            "mrcoordinator: job done: {} map and {} reduce tasks in {:.3} s from first task to last report ({:.3} s since start)",
-            report.n_map,
-            report.n_reduce,
-            report.busy.as_secs_f64(),
-            report.total.as_secs_f64()
-        );
-        Ok(())
+        let mut shutdown = std::pin::pin!(shutdown_signal());
+        let coordinator = crate::coordinator::Coordinator::start(config, listener)?;
+        let result = coordinator.finished(&mut shutdown).await;
+        if let Ok(report) = &result {
+            // Printed when the job is done, before the linger, so the
+            // benchmark can time the job from it.
+            eprintln!(
+                "mrcoordinator: job done: {} map and {} reduce tasks in {:.3} s from first task to last report ({:.3} s since start)",
+                report.n_map,
+                report.n_reduce,
+                report.busy.as_secs_f64(),
+                report.total.as_secs_f64()
+            );
+        }
+        if result == Err(MrError::Interrupted) {
+            coordinator.stop(std::future::ready(())).await;
+        } else {
+            coordinator.stop(&mut shutdown).await;
+        }
+        result.map(drop)
     })
 }
 

@@ -14,7 +14,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::{KeyValue, MrError};
+use crate::MrError;
 
 const MAGIC: &[u8] = b"mrkv1\n";
 
@@ -60,11 +60,12 @@ pub(crate) fn new_intermediate() -> Vec<u8> {
     MAGIC.to_vec()
 }
 
-/// Decodes an intermediate file's bytes, appending the pairs to `out`.
-pub(crate) fn decode_pairs(
+/// Decodes an intermediate file's bytes, appending `(key, value)` slices
+/// borrowed from `bytes` to `out` (no allocation per pair: see `task`).
+pub(crate) fn decode_pairs<'a>(
     path: &Path,
-    bytes: &[u8],
-    out: &mut Vec<KeyValue>,
+    bytes: &'a [u8],
+    out: &mut Vec<(&'a str, &'a str)>,
 ) -> Result<(), MrError> {
     let corrupt = |reason: &str| MrError::Corrupt {
         path: path.display().to_string(),
@@ -73,7 +74,7 @@ pub(crate) fn decode_pairs(
     let mut rest = bytes
         .strip_prefix(MAGIC)
         .ok_or_else(|| corrupt("bad header"))?;
-    let take = |rest: &mut &[u8]| -> Result<String, MrError> {
+    let take = |rest: &mut &'a [u8]| -> Result<&'a str, MrError> {
         let (len, tail) = rest
             .split_first_chunk::<4>()
             .ok_or_else(|| corrupt("truncated"))?;
@@ -83,12 +84,12 @@ pub(crate) fn decode_pairs(
         }
         let (text, tail) = tail.split_at(len);
         *rest = tail;
-        String::from_utf8(text.to_vec()).map_err(|_| corrupt("invalid UTF-8"))
+        std::str::from_utf8(text).map_err(|_| corrupt("invalid UTF-8"))
     };
     while !rest.is_empty() {
         let key = take(&mut rest)?;
         let value = take(&mut rest)?;
-        out.push(KeyValue { key, value });
+        out.push((key, value));
     }
     Ok(())
 }
@@ -156,8 +157,7 @@ mod tests {
         }
         let mut out = Vec::new();
         decode_pairs(Path::new("x"), &buf, &mut out).unwrap();
-        let want: Vec<KeyValue> = pairs.iter().map(|(k, v)| KeyValue::new(*k, *v)).collect();
-        assert_eq!(out, want);
+        assert_eq!(out, pairs);
     }
 
     #[test]

@@ -182,7 +182,7 @@ pub async fn run_job(config: JobConfig, progress: &mut Progress) -> Result<JobSu
             &dir.join("logs/coordinator.log"),
         ));
     }
-    let elapsed = finished_at.map_or_else(|| started.elapsed(), |at| at);
+    let elapsed = finished_at.unwrap_or_else(|| started.elapsed());
     // Workers hear "exit" while the coordinator lingers; give stragglers a
     // moment, then stop them (kill_on_drop).
     let grace = tokio::time::Instant::now() + Duration::from_secs(3);

@@ -1,15 +1,40 @@
 //! Running one map or reduce task, and the whole job sequentially.
 //!
 //! These are plain blocking functions over the file system: the worker runs
-//! them on a blocking thread, `mrsequential` calls them directly, and the
-//! reduce side is shared so both produce byte-identical lines.
+//! them on a blocking thread, `mrsequential` calls them directly, and both
+//! go through the same encode / group / reduce path, so they produce
+//! byte-identical lines.
+//!
+//! Performance note: a map's pairs are encoded into byte buffers as soon as
+//! the map returns, and the reduce side works on string slices borrowed from
+//! those buffers, allocating a `String` per value only for the one group
+//! being reduced. With millions of tiny strings (wc makes two per word),
+//! keeping them alive until the end made freeing them cost more than
+//! everything else; this way each allocation is freed right away and the
+//! allocator keeps reusing the same few chunks.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::files::{
     self, decode_pairs, encode_pair, intermediate_name, new_intermediate, output_name,
 };
-use crate::{App, KeyValue, MrError, ihash};
+use crate::{App, MrError, ihash};
+
+/// Reads `file`, applies the app's map and appends each pair to its
+/// partition's buffer in `buckets`.
+fn map_into(app: App, file: &str, buckets: &mut [Vec<u8>]) -> Result<(), MrError> {
+    let contents = files::read_input(file)?;
+    let n = buckets.len();
+    for kv in (app.map)(file, &contents) {
+        encode_pair(
+            &mut buckets[ihash::partition(&kv.key, n)],
+            &kv.key,
+            &kv.value,
+        );
+    }
+    Ok(())
+}
 
 /// Map task `task`: reads `file`, applies the app's map and writes the pairs
 /// to `dir/mr-<task>-<r>` for every reduce task `r`.
@@ -20,60 +45,65 @@ pub fn run_map(
     file: &str,
     n_reduce: usize,
 ) -> Result<(), MrError> {
-    let contents = files::read_input(file)?;
     let mut buckets: Vec<Vec<u8>> = (0..n_reduce).map(|_| new_intermediate()).collect();
-    for kv in (app.map)(file, &contents) {
-        encode_pair(
-            &mut buckets[ihash::partition(&kv.key, n_reduce)],
-            &kv.key,
-            &kv.value,
-        );
-    }
+    map_into(app, file, &mut buckets)?;
     for (reduce, bytes) in buckets.iter().enumerate() {
         files::write_atomic(dir, &intermediate_name(task, reduce), bytes)?;
     }
     Ok(())
 }
 
-/// Reduce task `task`: gathers `mr-<m>-<task>` from all `n_map` maps, sorts
+/// Reduce task `task`: gathers `mr-<m>-<task>` from all `n_map` maps, groups
 /// by key, applies the app's reduce and writes `dir/mr-out-<task>`.
 pub fn run_reduce(app: App, dir: &Path, task: usize, n_map: usize) -> Result<PathBuf, MrError> {
-    let mut pairs = Vec::new();
+    let mut inputs = Vec::with_capacity(n_map);
     for map in 0..n_map {
         let path = dir.join(intermediate_name(map, task));
         let bytes = std::fs::read(&path).map_err(|e| MrError::io("cannot read", &path, &e))?;
-        decode_pairs(&path, &bytes, &mut pairs)?;
+        inputs.push((path, bytes));
     }
-    files::write_atomic(dir, &output_name(task), &reduce_all(app, pairs))
+    let mut pairs = Vec::new();
+    for (path, bytes) in &inputs {
+        decode_pairs(path, bytes, &mut pairs)?;
+    }
+    files::write_atomic(dir, &output_name(task), &reduce_all(app, &pairs))
 }
 
 /// The whole job in one process, as the reference's `mrsequential`: map
-/// every file, sort all pairs, reduce, and write `dir/mr-out-0`.
+/// every file, group all pairs, reduce, and write `dir/mr-out-0`.
 pub fn run_sequential(app: App, files: &[String], dir: &Path) -> Result<PathBuf, MrError> {
     files::check_inputs(files)?;
-    let mut pairs = Vec::new();
+    let mut all = [new_intermediate()];
     for file in files {
-        let contents = files::read_input(file)?;
-        pairs.extend((app.map)(file, &contents));
+        map_into(app, file, &mut all)?;
     }
-    files::write_atomic(dir, &output_name(0), &reduce_all(app, pairs))
+    let mut pairs = Vec::new();
+    decode_pairs("(memory)".as_ref(), &all[0], &mut pairs)?;
+    files::write_atomic(dir, &output_name(0), &reduce_all(app, &pairs))
 }
 
-/// Sorts `pairs` by key (byte order, stable so values keep map order) and
-/// returns the `key value\n` lines of every group's reduce.
-fn reduce_all(app: App, mut pairs: Vec<KeyValue>) -> Vec<u8> {
-    pairs.sort_by(|a, b| a.key.cmp(&b.key));
+/// Groups `pairs` by key, keeping each key's values in map order (as a
+/// stable sort would), and returns the `key value\n` lines of every group's
+/// reduce in byte order of the keys.
+///
+/// Grouping in a hash map and then sorting only the distinct keys is several
+/// times cheaper than sorting every pair (wc over the books: 620 k pairs,
+/// 22 k keys). The map's iteration order never reaches the output.
+fn reduce_all(app: App, pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut groups: HashMap<&str, Vec<&str>> = HashMap::new();
+    for &(key, value) in pairs {
+        groups.entry(key).or_default().push(value);
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = groups.into_iter().collect();
+    // Keys are distinct, so an unstable sort is deterministic.
+    groups.sort_unstable_by_key(|&(key, _)| key);
     let mut out = Vec::new();
-    let mut values = Vec::new();
-    let mut pairs = pairs.into_iter().peekable();
-    while let Some(first) = pairs.next() {
+    let mut values: Vec<String> = Vec::new();
+    for (key, slices) in &groups {
         values.clear();
-        values.push(first.value);
-        while let Some(next) = pairs.next_if(|kv| kv.key == first.key) {
-            values.push(next.value);
-        }
-        let result = (app.reduce)(&first.key, &values);
-        out.extend_from_slice(first.key.as_bytes());
+        values.extend(slices.iter().map(|v| v.to_string()));
+        let result = (app.reduce)(key, &values);
+        out.extend_from_slice(key.as_bytes());
         out.push(b' ');
         out.extend_from_slice(result.as_bytes());
         out.push(b'\n');

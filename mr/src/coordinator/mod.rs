@@ -68,6 +68,79 @@ pub struct JobReport {
     pub total: Duration,
 }
 
+/// A running coordinator. [`run_coordinator`] is the one-call form; the
+/// steps are separate so a caller can act the moment the job is done, before
+/// the linger (`mrcoordinator` prints its timing line then).
+pub struct Coordinator {
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+    started: Instant,
+    linger: Duration,
+}
+
+impl Coordinator {
+    /// Checks the inputs and starts serving workers on `listener`.
+    pub fn start(config: CoordinatorConfig, listener: Listener) -> Result<Self, MrError> {
+        files::check_inputs(&config.files)?;
+        let table = TaskTable::new(config.files, config.n_reduce, config.task_timeout)?;
+        let shared = Arc::new(Shared::new(table, POLL_WINDOW));
+        let server = tokio::spawn(service::accept_loop(listener, shared.clone()));
+        Ok(Coordinator {
+            shared,
+            server,
+            started: Instant::now(),
+            linger: config.linger,
+        })
+    }
+
+    /// Waits until every task is done (or one failed). `shutdown` resolving
+    /// first gives [`MrError::Interrupted`].
+    pub async fn finished(&self, shutdown: impl Future<Output = ()>) -> Result<JobReport, MrError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let outcome = loop {
+            let changed = self.shared.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(outcome) = self.shared.with_table(|t| t.outcome()) {
+                break outcome;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return Err(MrError::Interrupted),
+                () = changed => {}
+            }
+        };
+        let done = Instant::now();
+        let status = self.shared.with_table(|t| t.status());
+        let first = self
+            .shared
+            .first_assignment
+            .get()
+            .copied()
+            .unwrap_or(self.started);
+        outcome.map(|()| JobReport {
+            n_map: status.n_map,
+            n_reduce: status.n_reduce,
+            busy: done.saturating_duration_since(first),
+            total: done.saturating_duration_since(self.started),
+        })
+    }
+
+    /// Keeps answering (workers hear "exit") for the linger time or until
+    /// `shutdown`, then stops listening and removes the socket file.
+    pub async fn stop(self, shutdown: impl Future<Output = ()>) {
+        tokio::select! {
+            biased;
+            () = shutdown => {}
+            () = tokio::time::sleep(self.linger) => {}
+        }
+        self.server.abort();
+        // Awaiting the aborted task makes sure the listener (and with it the
+        // socket file) is gone before we return.
+        let _ = self.server.await;
+    }
+}
+
 /// Runs a job: serves workers on `listener` until every task is done (or one
 /// failed), lingers, then stops listening. `shutdown` resolving stops it
 /// early with [`MrError::Interrupted`].
@@ -76,47 +149,13 @@ pub async fn run_coordinator(
     listener: Listener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<JobReport, MrError> {
-    files::check_inputs(&config.files)?;
-    let table = TaskTable::new(config.files, config.n_reduce, config.task_timeout)?;
-    let started = Instant::now();
-    let shared = Arc::new(Shared::new(table, POLL_WINDOW));
-    let server = tokio::spawn(service::accept_loop(listener, shared.clone()));
-    // Aborting the server drops the listener, removing the socket file;
-    // awaiting it makes sure that has happened before we return.
-    let stop_server = async |server: tokio::task::JoinHandle<()>| {
-        server.abort();
-        let _ = server.await;
-    };
+    let coordinator = Coordinator::start(config, listener)?;
     let mut shutdown = std::pin::pin!(shutdown);
-    let outcome = loop {
-        let changed = shared.changed.notified();
-        let mut changed = std::pin::pin!(changed);
-        changed.as_mut().enable();
-        if let Some(outcome) = shared.with_table(|t| t.outcome()) {
-            break outcome;
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                stop_server(server).await;
-                return Err(MrError::Interrupted);
-            }
-            () = changed => {}
-        }
-    };
-    let done = Instant::now();
-    tokio::select! {
-        biased;
-        () = &mut shutdown => {}
-        () = tokio::time::sleep(config.linger) => {}
+    let result = coordinator.finished(&mut shutdown).await;
+    if result == Err(MrError::Interrupted) {
+        coordinator.stop(std::future::ready(())).await;
+    } else {
+        coordinator.stop(&mut shutdown).await;
     }
-    stop_server(server).await;
-    let status = shared.with_table(|t| t.status());
-    let first = shared.first_assignment.get().copied().unwrap_or(started);
-    outcome.map(|()| JobReport {
-        n_map: status.n_map,
-        n_reduce: status.n_reduce,
-        busy: done.saturating_duration_since(first),
-        total: done.saturating_duration_since(started),
-    })
+    result
 }
