@@ -36,7 +36,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A network (unreliable if asked) with one fresh kvsrv server.
+    /// A network (unreliable if asked) with one fresh kvsrv server. Call it
+    /// inside a simulation: it reads the virtual clock.
     pub fn new(unreliable: bool) -> Config {
         let net = Network::new();
         net.set_reliable(!unreliable);

@@ -145,7 +145,10 @@ pub async fn mem_put_many_clients() {
     let m1 = live_bytes();
 
     let per_client = (m1 - m0) as f64 / NCLIENT as f64;
-    println!("  ... heap: m0 {m0} m1 {m1} ({per_client:.2} B per client)");
+    let remembered = cfg.server().remembered_clients();
+    println!(
+        "  ... heap: m0 {m0} m1 {m1} ({per_client:.2} B per client; server remembers {remembered} clerks)"
+    );
     assert!(
         m1 <= m0 + NCLIENT * PER_CLIENT,
         "error: server using too much memory {m0} {m1} ({per_client:.2} per client)"
@@ -177,7 +180,10 @@ pub async fn mem_get_many_clients() {
     let m1 = live_bytes();
 
     let per_client = (m1 - m0) as f64 / NCLIENT as f64;
-    println!("  ... heap: m0 {m0} m1 {m1} ({per_client:.2} B per client)");
+    let remembered = cfg.server().remembered_clients();
+    println!(
+        "  ... heap: m0 {m0} m1 {m1} ({per_client:.2} B per client; server remembers {remembered} clerks)"
+    );
     assert!(
         m1 < m0 + NCLIENT * PER_CLIENT,
         "error: server using too much memory m0 {m0} m1 {m1} ({per_client:.2} per client)"
