@@ -141,9 +141,12 @@ pub async fn run_job(config: JobConfig, progress: &mut Progress) -> Result<JobSu
 
     let mut restarts = 0;
     let mut finished_at = None;
+    // Once the job has failed, dying workers are expected, not replaced.
+    let mut failed_job = false;
     let coordinator_status = loop {
         if let Ok(status) = client.status(context::current()).await {
             progress.update(&status);
+            failed_job |= status.failed.is_some();
             if status.finished && finished_at.is_none() {
                 finished_at = Some(started.elapsed());
             }
@@ -157,7 +160,7 @@ pub async fn run_job(config: JobConfig, progress: &mut Progress) -> Result<JobSu
             };
             // A worker exits 0 only once the job is over; anything else
             // while the coordinator runs is a crash worth replacing.
-            if !status.success() && finished_at.is_none() {
+            if !status.success() && finished_at.is_none() && !failed_job {
                 restarts += 1;
                 if restarts > RESTARTS_PER_WORKER * config.workers {
                     return Err(failed(
