@@ -107,6 +107,25 @@ fn distributed(dir: &Path, socket: &Path, inputs: &[String]) -> (Duration, Durat
     )
 }
 
+/// CPU time (user + system) used so far by this process's waited-for
+/// children, from /proc (Linux; clock ticks of 10 ms). Unlike wall time it
+/// hardly depends on what else the machine is doing.
+fn children_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(1)
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default();
+    // After the state field: ppid is index 0, cutime index 12, cstime 13.
+    let ticks = fields.get(12).copied().unwrap_or(0) + fields.get(13).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
     xs[xs.len() / 2]
@@ -145,9 +164,14 @@ fn main() {
     let socket = root.path().join("bench.sock");
 
     let (mut seq, mut dist, mut busy) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut seq_cpu, mut dist_cpu) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..runs {
+        let before = children_cpu();
         seq.push(sequential(&seq_dir, &inputs));
+        let between = children_cpu();
         let (d, b) = distributed(&dist_dir, &socket, &inputs);
+        seq_cpu += between - before;
+        dist_cpu += children_cpu() - between;
         dist.push(d);
         busy.push(b);
     }
@@ -181,6 +205,17 @@ fn main() {
         "  coordinator + 2 workers, tasks only    {:7.1} ms  [{:7.1}]",
         ms(b),
         ms(*busy.iter().min().unwrap())
+    );
+    println!(
+        "  CPU time per run (user + system): mrsequential {:.0} ms, coordinator + workers {:.0} ms",
+        ms(seq_cpu) / runs as f64,
+        ms(dist_cpu) / runs as f64
+    );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    println!(
+        "  (load average {load} on {} cores; wall times need a quiet machine)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
         "  speed-up over mrsequential: {:.2}x with start-up, {:.2}x without",
