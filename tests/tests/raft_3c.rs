@@ -47,7 +47,7 @@ fn unreliable_agree_3c() {
 #[test]
 fn figure8_unreliable_3c() {
     sim::run(|| async {
-        figure8_unreliable(1000, 200).await;
+        figure8_unreliable("Test (3C): Figure 8 (unreliable)", 1000, 200).await;
     });
 }
 
@@ -276,10 +276,10 @@ async fn unreliable_agree() {
 
 /// Figure 8 with disconnection instead of crashes, on an unreliable
 /// network; long reordering starts at iteration `reorder_from` and stays on.
-async fn figure8_unreliable(iterations: usize, reorder_from: usize) -> Config {
+async fn figure8_unreliable(description: &str, iterations: usize, reorder_from: usize) -> Config {
     let servers = 5;
     let cfg = Config::new(servers, true, false);
-    cfg.begin("Test (3C): Figure 8 (unreliable)");
+    cfg.begin(description);
 
     cfg.one(rng::range(0..10_000i64), 1, true).await;
 
@@ -336,7 +336,8 @@ struct Fingerprint {
 }
 
 async fn fingerprint() -> Fingerprint {
-    let cfg = figure8_unreliable(150, 50).await;
+    let description = "Test (3C): determinism (Figure 8 unreliable, 150 iterations)";
+    let cfg = figure8_unreliable(description, 150, 50).await;
     Fingerprint {
         logs: (0..cfg.n()).map(|i| cfg.applied_log(i)).collect(),
         per_server_rpcs: (0..cfg.n()).map(|i| cfg.rpc_count(i)).collect(),
