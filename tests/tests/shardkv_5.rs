@@ -655,6 +655,11 @@ async fn challenge1_delete_scenario() {
     }
 
     let total = cfg.persisted_bytes();
+    tracing::info!(
+        total,
+        bound = CHALLENGE1_MAX_PERSISTED,
+        "challenge 1: persisted bytes"
+    );
     assert!(
         total <= CHALLENGE1_MAX_PERSISTED,
         "snapshot + persisted Raft state are too big: {total} > {CHALLENGE1_MAX_PERSISTED}"

@@ -29,7 +29,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use config::{Config, Ctrlers, FIRST_GID, NCTRLERS, NGROUPS, server_name};
-pub use history::{History, KvOp, Record, check_linearizable};
+pub use history::{History, KvOp, Record, check_linearizable, linearizability_verdict};
 
 /// The reference `check`: `Get(key)` returns exactly `value`.
 pub async fn check(ck: &mut shardkv::Clerk, key: &str, value: &str) {
