@@ -618,7 +618,8 @@ async fn unreliable3() {
 /// for Go's gob; our persisted state is bincode (standard config: varint
 /// integers, length-prefixed strings), which stores a 1000-byte value in
 /// 1003 bytes and small integers in one, no larger than gob, so the bound
-/// carries over unchanged.
+/// carries over unchanged. (A solution that deletes given-up shards
+/// persists about 93,200 bytes here; one that keeps them, about 138,000.)
 const CHALLENGE1_MAX_PERSISTED: usize = 3 * (27 * 1000 + 2 * 3 * 1000 + 6000);
 
 /// Reference `TestChallenge1Delete` (max_raft_state 1: snapshot after every
