@@ -77,8 +77,15 @@ fn main() {
         ),
     );
     bench_history(
-        "10 clients, 1 key, get/put/append",
-        &linearizable_kv(4, Shape { keys: 1, ..busy }),
+        "5 clients, 5 keys, get/append (no puts)",
+        &linearizable_kv(
+            4,
+            Shape {
+                clients: 5,
+                put_pct: 0,
+                ..busy
+            },
+        ),
     );
 
     // Report on an illegal 10,000-operation history.
@@ -98,23 +105,36 @@ fn main() {
         len / 1024
     );
 
-    // Steps per second on a history that exhausts the budget: the search
-    // explores orders of 12 concurrent appends (state strings grow, the cache
-    // fills), the expensive case the budget exists for.
-    let hard = hard_illegal("k", 12);
-    for (label, verbose) in [("plain", false), ("verbose", true)] {
-        let budget = CheckOptions::default();
-        let (ms, result) = best_ms(3, || {
-            if verbose {
-                check_operations_verbose(&KvModel, &hard, budget).unwrap().0
-            } else {
-                check_operations_budget(&KvModel, &hard, budget).unwrap()
-            }
-        });
-        assert_eq!(result, CheckResult::Unknown);
-        println!(
-            "exhausting the default budget ({label}): {ms:.0} ms = {:.1} M steps/s",
-            DEFAULT_MAX_STEPS as f64 / ms / 1e3
-        );
+    // Steps per second on histories that exhaust the budget, the case the
+    // budget exists for: the time these take is what DEFAULT_MAX_STEPS buys.
+    // Short states: every order of 12 concurrent appends. Long states:
+    // 2,000 appends and reads from 10 clients on one key, values of ~14 kB.
+    let hard_short = hard_illegal("k", 12);
+    let hard_long = linearizable_kv(
+        0,
+        Shape {
+            clients: 10,
+            keys: 1,
+            put_pct: 0,
+            ..Shape::busy(2000)
+        },
+    );
+    for (label, hard) in [("short states", &hard_short), ("long states", &hard_long)] {
+        for verbose in [false, true] {
+            let budget = CheckOptions::default();
+            let (ms, result) = best_ms(3, || {
+                if verbose {
+                    check_operations_verbose(&KvModel, hard, budget).unwrap().0
+                } else {
+                    check_operations_budget(&KvModel, hard, budget).unwrap()
+                }
+            });
+            assert_eq!(result, CheckResult::Unknown);
+            println!(
+                "exhausting the default budget, {label:<12} {}: {ms:>6.0} ms = {:.1} M steps/s",
+                if verbose { "verbose" } else { "plain  " },
+                DEFAULT_MAX_STEPS as f64 / ms / 1e3
+            );
+        }
     }
 }

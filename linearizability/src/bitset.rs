@@ -33,10 +33,9 @@ impl Bitset {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
-    /// Number of 64-bit words, the cost of cloning or comparing the set.
-    #[cfg(test)]
-    pub(crate) fn words(&self) -> usize {
-        self.words.len()
+    /// The set's words, for storing it in the memo cache's arena.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
     }
 }
 
@@ -45,9 +44,12 @@ impl Bitset {
 /// one bit updates it in O(1) instead of rehashing every word as Porcupine
 /// does. SplitMix64's finaliser spreads consecutive indices over all bits.
 pub(crate) fn element_hash(i: usize) -> u64 {
-    let mut z = (i as u64)
-        .wrapping_add(1)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mix(i as u64)
+}
+
+/// SplitMix64's finaliser: a cheap bijection that spreads every input bit.
+pub(crate) fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -60,7 +62,7 @@ mod tests {
     #[test]
     fn set_clear_contains_across_words() {
         let mut b = Bitset::new(130);
-        assert_eq!(b.words(), 3);
+        assert_eq!(b.words().len(), 3);
         for i in [0, 63, 64, 129] {
             b.set(i);
         }

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::info::ModelInfo;
 use crate::search::{Search, Status};
 use crate::{Error, LinearizationInfo, Model, Operation, validate_history};
 
@@ -34,7 +35,7 @@ impl fmt::Display for CheckResult {
 /// counterpart of the reference testers' 1-s Porcupine timeout. Measured with
 /// `cargo bench -p linearizability` (see `benches/check.rs`), which prints
 /// the steps per second it observes; the figure is rounded down.
-pub const DEFAULT_MAX_STEPS: u64 = 20_000_000;
+pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
 
 /// How partitions share the budget: each running partition gets this many
 /// steps in turn, round-robin in partition order. It plays the part of
@@ -54,8 +55,13 @@ const SLICE: u64 = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckOptions {
     /// Maximum number of search steps over all partitions; `None` for no
-    /// limit. A step is one move of the depth-first search: trying one
-    /// operation next, or undoing one choice.
+    /// limit. A step is one move of the depth-first search (stepping the
+    /// model for one operation, or undoing one choice), plus one per 128
+    /// bytes of any configuration it stores in the memo cache (the set of
+    /// linearized operations and [`crate::Model::state_size`]). The
+    /// surcharge keeps the budget close to both time and memory when states
+    /// are long, e.g. a key's value after thousands of appends. The last
+    /// step may overshoot the limit by its surcharge.
     pub max_steps: Option<u64>,
 }
 
@@ -113,7 +119,7 @@ pub fn check_operations_verbose<M: Model>(
     model: &M,
     history: &[Operation<M::Input, M::Output>],
     options: CheckOptions,
-) -> Result<(CheckResult, LinearizationInfo<M::Input, M::Output>), Error> {
+) -> Result<(CheckResult, ModelInfo<M>), Error> {
     let parts = partitions(model, history)?;
     let (result, steps, infos) = run(model, history, &parts, options, true);
     let names = parts
@@ -174,7 +180,7 @@ fn run<M: Model>(
             let spent = s.run(slice);
             used += spent;
             if let Some(r) = &mut remaining {
-                *r -= spent;
+                *r = r.saturating_sub(spent);
             }
             match s.status() {
                 Status::Done(false) => illegal = true,

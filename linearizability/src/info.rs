@@ -204,3 +204,6 @@ impl<I, O> LinearizationInfo<I, O> {
         self.names.get(i).and_then(|n| n.as_deref())
     }
 }
+
+/// The [`LinearizationInfo`] of a history checked against model `M`.
+pub type ModelInfo<M> = LinearizationInfo<<M as crate::Model>::Input, <M as crate::Model>::Output>;

@@ -47,7 +47,8 @@
 //!   return entries sorted by time (calls first on ties) in a doubly linked
 //!   list, depth-first with an undo stack, memo cache keyed by (bitset of
 //!   linearized operations, state).
-//! * `bitset.rs` — the cache key's bitset and its O(1) Zobrist hash.
+//! * `bitset.rs`, `cache.rs` — the memo cache: the set's bitset with its O(1)
+//!   Zobrist hash, and flat arenas of (set, state) entries.
 //! * `info.rs` — [`LinearizationInfo`]/[`PartitionInfo`]: per partition, the
 //!   verdict and the longest partial linearizations.
 //! * `kv.rs` — [`KvModel`]: get, put, append, append-with-old-value,
@@ -79,6 +80,7 @@
 #![deny(missing_docs)]
 
 mod bitset;
+mod cache;
 mod checker;
 mod error;
 mod history;
@@ -95,7 +97,7 @@ pub use checker::{
 };
 pub use error::Error;
 pub use history::{load_history, read_history, save_history, write_history};
-pub use info::{LinearizationInfo, PartialLinearization, PartitionInfo};
+pub use info::{LinearizationInfo, ModelInfo, PartialLinearization, PartitionInfo};
 pub use kv::{KvInput, KvModel, KvOp, KvOperation, KvOutput};
 pub use model::Model;
 pub use operation::{Operation, validate_history};

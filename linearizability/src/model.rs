@@ -41,6 +41,41 @@ pub trait Model {
         a == b
     }
 
+    /// Whether this operation never changes any state: for every state `s`,
+    /// `step(s, input, output)` is `None` or equal to `s` (a read).
+    ///
+    /// The search linearizes a read-only operation as soon as it is legal
+    /// and may come next, without trying alternatives, which is what keeps
+    /// reads concurrent with many writes cheap. Answering `true` for an
+    /// operation that can change some state would make the checker unsound,
+    /// so the default is `false`.
+    fn is_read_only(&self, input: &Self::Input, output: &Self::Output) -> bool {
+        let _ = (input, output);
+        false
+    }
+
+    /// Roughly how many bytes `state` occupies beyond its inline size (a
+    /// string's length, say). The memo cache keeps every state it stores, so
+    /// the budget charges for them: see [`crate::CheckOptions`]. Defaults
+    /// to 0, for small states.
+    fn state_size(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
+
+    /// A hash of `state` for the memo cache. States that are
+    /// [`Model::equal`] must hash alike.
+    ///
+    /// The default, a constant, is always correct but puts every state
+    /// reached with the same set of linearized operations in one cache
+    /// bucket, searched linearly (Porcupine's behaviour). When concurrent
+    /// operations can be ordered many ways that bucket grows to thousands,
+    /// so models with many distinct states should override this.
+    fn hash_state(&self, state: &Self::State) -> u64 {
+        let _ = state;
+        0
+    }
+
     /// Splits a history into independent parts, checked separately (a
     /// key/value store partitions by key: linearizability is local, so the
     /// whole is linearizable exactly when every key's history is).

@@ -10,13 +10,33 @@
 //! Reaching a return entry means that operation had to be linearized by now
 //! and was not: undo the last choice. An empty list means every operation is
 //! linearized; undoing with nothing to undo means no order works.
+//!
+//! **Reads first.** Before that walk, each new configuration is scanned for
+//! a read ([`crate::Model::is_read_only`]: it never changes any state) that
+//! may come next and is legal from the current state. It is linearized at
+//! once, as the only choice: if any order completes the history from here,
+//! one that puts the read first does too (moving it earlier breaks no
+//! real-time constraint, since it may come next, and as it changes no state
+//! every other operation sees the same states as before). So
+//! when such a *forced* choice fails, the configuration before it fails as
+//! well, and the search backs out past it. Without this, a read concurrent
+//! with a few writes makes the search try every order of the writes before
+//! placing the read, which is exponential in the overlap; with it, random
+//! histories with ten overlapping clients on one key check in linear time.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
-use crate::bitset::{Bitset, element_hash};
+use crate::bitset::{Bitset, element_hash, mix};
+use crate::cache::Cache;
 use crate::info::{PartialRecord, PartitionInfo, TrieNode};
 use crate::{CheckResult, Model, Operation};
+
+/// A configuration stored in the memo cache costs one extra budget step per
+/// this many bytes (set and state). Chosen so that a budget takes about the
+/// same time whether states are short or tens of kilobytes long (measured by
+/// the benchmark), and so that the default budget bounds the cache to a few
+/// hundred megabytes.
+pub(crate) const SURCHARGE_BYTES: usize = 128;
 
 /// End of the list / no node.
 const NIL: usize = crate::info::NONE;
@@ -35,34 +55,18 @@ struct Node {
 /// A choice that can be undone: the call entry lifted and the state before.
 struct Frame<S> {
     node: usize,
-    state_before: S,
+    state_before: Rc<S>,
+    /// A read linearized as the only choice (see the module docs): undoing it
+    /// means the configuration before it fails too.
+    forced: bool,
     /// Verbose mode: the trie node naming the linearization up to and
     /// including this operation.
     trie: usize,
+    /// Verbose mode: the longest failure recorded since this frame was
+    /// pushed. Non-increasing up the stack, so a failure of length `L` only
+    /// needs to look at the frames on top with a mark below `L`.
+    fail_mark: usize,
 }
-
-/// The memo cache's keys are already well-mixed 64-bit hashes; hashing them
-/// again would only cost time. Also deterministic, unlike `RandomState`
-/// (the cache is never iterated, but nothing here should depend on the
-/// process's random seed).
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8 | self.0 >> 56) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type Cache<S> = HashMap<u64, Vec<(Bitset, S)>, BuildHasherDefault<PassThrough>>;
 
 /// Verbose mode's record of the longest partial linearizations.
 struct Recorder {
@@ -77,6 +81,15 @@ struct Recorder {
     largest: Vec<Option<usize>>,
     /// Length of that linearization (the prefix length).
     largest_len: Vec<usize>,
+}
+
+/// What the walk over the list is doing in the current configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Looking for a read to linearize as the only choice.
+    Reads,
+    /// Trying each operation that may come next, in list order.
+    Walk,
 }
 
 /// Where a search stands.
@@ -96,14 +109,18 @@ pub(crate) struct Search<'a, M: Model> {
     nodes: Vec<Node>,
     /// The entry under consideration.
     cursor: usize,
+    phase: Phase,
     linearized: Bitset,
     /// Zobrist hash of `linearized`.
     hash: u64,
     cache: Cache<M::State>,
     calls: Vec<Frame<M::State>>,
-    state: M::State,
+    state: Rc<M::State>,
     status: Status,
     steps: u64,
+    /// Budget charged by the current step beyond its unit cost: storing a
+    /// configuration costs one more step per `SURCHARGE_BYTES` it keeps.
+    surcharge: u64,
     recorder: Option<Recorder>,
 }
 
@@ -171,20 +188,24 @@ impl<'a, M: Model> Search<'a, M> {
             global: part.to_vec(),
             nodes,
             cursor,
+            phase: Phase::Reads,
             linearized: Bitset::new(n),
             hash: 0,
-            cache: Cache::default(),
+            cache: Cache::new(n),
             calls: Vec::new(),
-            state: model.init(),
+            state: Rc::new(model.init()),
             status: Status::Running,
             steps: 0,
+            surcharge: 0,
             recorder,
         }
     }
 
-    /// Runs at most `budget` steps; returns how many were used. A step is one
-    /// move of the search: trying one call entry, or undoing one choice at a
-    /// return entry. Finishing takes no step.
+    /// Runs until `budget` steps are used (the last step may overshoot by
+    /// its surcharge); returns how many were used. A step is one move of the
+    /// search: stepping the model for one call entry, or undoing at a return
+    /// entry, plus one per `SURCHARGE_BYTES` of any configuration it stores in the
+    /// memo cache. Finishing takes no step.
     pub(crate) fn run(&mut self, budget: u64) -> u64 {
         let mut used = 0;
         while self.status == Status::Running {
@@ -192,17 +213,33 @@ impl<'a, M: Model> Search<'a, M> {
                 self.finish_ok();
                 break;
             }
-            if used == budget {
+            if used >= budget {
                 break;
             }
             used += 1;
             let entry = self.cursor;
             let node = self.nodes[entry];
-            if node.ret != NIL {
-                self.try_call(entry, node);
-            } else {
-                self.undo(node.op);
+            match (self.phase, node.ret != NIL) {
+                (Phase::Reads, true) => {
+                    if !self.try_read(entry, node) {
+                        used -= 1;
+                    }
+                }
+                (Phase::Reads, false) => {
+                    // No read can go first here; try everything in order.
+                    self.phase = Phase::Walk;
+                    self.cursor = self.nodes[0].next;
+                    used -= 1; // reaching the end of the scan costs nothing
+                }
+                (Phase::Walk, true) => self.try_call(entry, node),
+                (Phase::Walk, false) => {
+                    if let Some(rec) = &mut self.recorder {
+                        record_failure(rec, &mut self.calls, &self.nodes, node.op);
+                    }
+                    self.backtrack();
+                }
             }
+            used += std::mem::take(&mut self.surcharge);
         }
         self.steps += used;
         used
@@ -212,68 +249,112 @@ impl<'a, M: Model> Search<'a, M> {
         self.status
     }
 
-    /// At a call entry: linearize the operation next if that is legal and
-    /// leads somewhere new; otherwise move on to the next entry.
+    /// Reads phase, at a call entry: linearize it now if it is a read that
+    /// is legal here. Returns whether the model was stepped (the budget
+    /// counts model steps; skipping a write costs nothing).
+    fn try_read(&mut self, entry: usize, node: Node) -> bool {
+        let op = self.ops[node.op];
+        if !self.model.is_read_only(&op.input, &op.output) {
+            self.cursor = node.next;
+            return false;
+        }
+        if self
+            .model
+            .step(&self.state, &op.input, &op.output)
+            .is_some()
+        {
+            // A read leaves the state as it is: keep the one we share.
+            let same = Rc::clone(&self.state);
+            if !self.lift_if_new(entry, node.op, same, true) {
+                // Seen before, so it fails, and so does this configuration.
+                self.backtrack();
+            }
+        } else {
+            self.cursor = node.next;
+        }
+        true
+    }
+
+    /// Walk phase, at a call entry: linearize the operation next if that is
+    /// legal and leads somewhere new; otherwise move on to the next entry.
     fn try_call(&mut self, entry: usize, node: Node) {
         let op = self.ops[node.op];
-        let Some(next_state) = self.model.step(&self.state, &op.input, &op.output) else {
-            self.cursor = node.next;
-            return;
+        let lifted = match self.model.step(&self.state, &op.input, &op.output) {
+            Some(next) => self.lift_if_new(entry, node.op, Rc::new(next), false),
+            None => false,
         };
-        self.linearized.set(node.op);
-        self.hash ^= element_hash(node.op);
-        let bucket = self.cache.entry(self.hash).or_default();
-        let seen = bucket
-            .iter()
-            .any(|(set, s)| *set == self.linearized && self.model.equal(s, &next_state));
-        if seen {
-            // This (linearized set, state) was explored before and failed
-            // (or is being explored now, which is impossible: every
-            // configuration on the current path has a smaller set).
-            self.linearized.clear(node.op);
-            self.hash ^= element_hash(node.op);
+        if !lifted {
             self.cursor = node.next;
-            return;
         }
-        bucket.push((self.linearized.clone(), next_state.clone()));
+    }
+
+    /// Linearizes `op` (call entry `entry`) next, moving to `next_state`,
+    /// unless that configuration is in the memo cache: it was explored
+    /// before and failed (it cannot be on the current path, where every
+    /// configuration has fewer operations). Returns whether it lifted.
+    fn lift_if_new(
+        &mut self,
+        entry: usize,
+        op: usize,
+        next_state: Rc<M::State>,
+        forced: bool,
+    ) -> bool {
+        self.linearized.set(op);
+        self.hash ^= element_hash(op);
+        // The key mixes the set's hash with the state's, so a bucket holds
+        // only candidates that are probably equal (Porcupine keys by the set
+        // alone, and scans every state reached with that set).
+        let key = self.hash ^ mix(self.model.hash_state(&next_state));
+        if !self
+            .cache
+            .insert_new(self.model, key, &self.linearized, &next_state)
+        {
+            self.linearized.clear(op);
+            self.hash ^= element_hash(op);
+            return false;
+        }
         let trie = match &mut self.recorder {
             Some(rec) => {
                 let parent = self.calls.last().map_or(0, |f| f.trie);
-                rec.trie.push(TrieNode {
-                    parent,
-                    op: node.op,
-                });
+                rec.trie.push(TrieNode { parent, op });
                 rec.trie.len() - 1
             }
             None => 0,
         };
+        let stored = 8 * self.linearized.words().len() + self.model.state_size(&next_state);
+        self.surcharge += (stored / SURCHARGE_BYTES) as u64;
         let state_before = std::mem::replace(&mut self.state, next_state);
         self.calls.push(Frame {
             node: entry,
             state_before,
+            forced,
             trie,
+            fail_mark: 0,
         });
         self.lift(entry);
         self.cursor = self.nodes[0].next;
+        self.phase = Phase::Reads;
+        true
     }
 
-    /// At the return entry of `blocked`, which is not linearized: the current
-    /// prefix cannot be extended. Undo the last choice and try the entry after
-    /// it, or conclude that nothing works.
-    fn undo(&mut self, blocked: usize) {
-        if let Some(rec) = &mut self.recorder {
-            record_failure(rec, &self.calls, &self.nodes, blocked);
+    /// The current configuration cannot be completed: undo the last choice
+    /// and resume the walk after it. A forced choice is not a choice, so
+    /// undoing it means its configuration failed too: keep undoing. With
+    /// nothing left to undo, no order works.
+    fn backtrack(&mut self) {
+        while let Some(frame) = self.calls.pop() {
+            let op = self.nodes[frame.node].op;
+            self.state = frame.state_before;
+            self.linearized.clear(op);
+            self.hash ^= element_hash(op);
+            self.unlift(frame.node);
+            if !frame.forced {
+                self.cursor = self.nodes[frame.node].next;
+                self.phase = Phase::Walk;
+                return;
+            }
         }
-        let Some(frame) = self.calls.pop() else {
-            self.status = Status::Done(false);
-            return;
-        };
-        let op = self.nodes[frame.node].op;
-        self.state = frame.state_before;
-        self.linearized.clear(op);
-        self.hash ^= element_hash(op);
-        self.unlift(frame.node);
-        self.cursor = self.nodes[frame.node].next;
+        self.status = Status::Done(false);
     }
 
     /// Removes a call entry and its return entry from the list.
@@ -339,25 +420,32 @@ impl<'a, M: Model> Search<'a, M> {
 /// Verbose mode, at a failure point: the prefix in `calls` followed by
 /// `blocked` is a partial linearization that ends in a violation. Keep it for
 /// every operation for which it is longer than anything seen before.
-fn record_failure<S>(rec: &mut Recorder, calls: &[Frame<S>], nodes: &[Node], blocked: usize) {
+///
+/// Porcupine scans the whole prefix at every failure, which is quadratic on
+/// long histories. A frame whose `fail_mark` is at least `len` already saw a
+/// failure this long, so its operation cannot improve, and neither can any
+/// frame below it; only the frames pushed since are visited.
+fn record_failure<S>(rec: &mut Recorder, calls: &mut [Frame<S>], nodes: &[Node], blocked: usize) {
     let len = calls.len();
-    let improves =
-        |op: usize, rec: &Recorder| rec.largest[op].is_none() || len > rec.largest_len[op];
-    let any = improves(blocked, rec) || calls.iter().any(|f| improves(nodes[f.node].op, rec));
-    if !any {
-        return;
-    }
-    rec.partials.push(PartialRecord {
-        end: calls.last().map_or(0, |f| f.trie),
-        len,
-        blocked,
-    });
-    let idx = rec.partials.len() - 1;
-    for op in calls.iter().map(|f| nodes[f.node].op).chain([blocked]) {
-        if improves(op, rec) {
-            rec.largest[op] = Some(idx);
+    let end = calls.last().map_or(0, |f| f.trie);
+    let mut idx = None;
+    let mut keep = |op: usize, rec: &mut Recorder| {
+        if rec.largest[op].is_none() || len > rec.largest_len[op] {
+            let i = *idx.get_or_insert_with(|| {
+                rec.partials.push(PartialRecord { end, len, blocked });
+                rec.partials.len() - 1
+            });
+            rec.largest[op] = Some(i);
             rec.largest_len[op] = len;
         }
+    };
+    keep(blocked, rec);
+    for frame in calls.iter_mut().rev() {
+        if frame.fail_mark >= len {
+            break;
+        }
+        frame.fail_mark = len;
+        keep(nodes[frame.node].op, rec);
     }
 }
 

@@ -92,7 +92,12 @@ fn a_partition_that_exhausts_the_budget_is_unknown_not_illegal() {
     assert_eq!(result, CheckResult::Unknown);
     let (verbose, info) = check_operations_verbose(&KvModel, &h, options).unwrap();
     assert_eq!(verbose, CheckResult::Unknown);
-    assert_eq!(info.steps(), 200_000);
+    // Spent, overshooting by at most one step's surcharge (states are short).
+    assert!(
+        (200_000..200_010).contains(&info.steps()),
+        "{}",
+        info.steps()
+    );
     // With a budget big enough the same kind of history is proved illegal.
     let small = hard_illegal("k", 5);
     assert_eq!(

@@ -214,6 +214,13 @@ impl Model for KvMapModel {
         next.insert(input.key.clone(), new);
         Some(next)
     }
+
+    fn hash_state(&self, state: &Self::State) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        state.hash(&mut h);
+        h.finish()
+    }
 }
 
 /// Brute force: tries every order consistent with real time. Exponential;
