@@ -5,7 +5,7 @@
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var SVGNS = 'http://www.w3.org/2000/svg';
   // Geometry, in pixels.
-  var ROW_H = 38, BOX_H = 24, TOP = 30, LEFT = 86, RIGHT = 40, GAP = 14;
+  var ROW_H = 38, BOX_H = 24, TOP = 30, LEFT = 12, RIGHT = 90, GAP = 14, LABEL_W = 78;
   var CHAR_W = 6.7, MIN_BOX = 26, MAX_BOX = 300, BOTTOM = 12;
 
   function html(tag, cls, parent, text) {
@@ -101,12 +101,18 @@
     view.layout = L;
     var last = L.pos.length ? L.pos[L.pos.length - 1] : 0;
     var width = LEFT + last + RIGHT, height = TOP + L.clients.length * ROW_H + BOTTOM;
-    var scroll = html('div', 'scroll', view.details);
+    // Client names stay put in their own column while the time axis scrolls.
+    var strip = html('div', 'strip', view.details);
+    var labels = svg('svg', { 'class': 'labels', width: LABEL_W, height: height }, strip);
+    var scroll = html('div', 'scroll', strip);
+    view.scroll = scroll;
     var s = svg('svg', { 'class': 'history', width: width, height: height }, scroll);
     view.svg = s;
     L.clients.forEach(function (c, k) {
-      svg('rect', { 'class': 'row-bg' + (k % 2 ? ' odd' : ''), x: 0, y: TOP + k * ROW_H, width: width, height: ROW_H }, s);
-      var t = svg('text', { 'class': 'client', x: 8, y: TOP + k * ROW_H + ROW_H / 2 + 4 }, s);
+      var odd = k % 2 ? ' odd' : '';
+      svg('rect', { 'class': 'row-bg' + odd, x: 0, y: TOP + k * ROW_H, width: LABEL_W, height: ROW_H }, labels);
+      svg('rect', { 'class': 'row-bg' + odd, x: 0, y: TOP + k * ROW_H, width: width, height: ROW_H }, s);
+      var t = svg('text', { 'class': 'client', x: 10, y: TOP + k * ROW_H + ROW_H / 2 + 4 }, labels);
       t.textContent = 'client ' + c;
     });
     // Time axis: a label wherever there is room for one.
@@ -124,8 +130,8 @@
       var x = LEFT + L.pos[o.s], w = Math.max(L.pos[o.e] - L.pos[o.s], 6);
       var y = TOP + L.rowOf[o.c] * ROW_H + (ROW_H - BOX_H) / 2;
       svg('rect', { x: x, y: y, width: w, height: BOX_H, rx: 3 }, g);
-      var t = svg('text', { x: x + 4, y: y + BOX_H / 2 + 4 }, g);
-      t.textContent = fit(o.d, w);
+      var t = svg('text', { x: x + 7, y: y + BOX_H / 2 + 4 }, g);
+      t.textContent = fit(o.d, w - 3);
       var title = svg('title', {}, g);
       title.textContent = o.d + '\nclient ' + o.c + ', operation #' + o.h + '\ncall ' + fmtTime(o.cs) + ', return ' + fmtTime(o.ce);
       g.addEventListener('mouseenter', function () { if (!pinned) select(view, k, false); });
@@ -200,7 +206,7 @@
       html('span', 'muted', item, '  client ' + p.ops[step.op].c);
       var st = html('div', 'state', item, '→ ' + data.states[step.state]);
       st.title = 'state after this operation';
-      item.addEventListener('click', function () { reveal(view, step.op); });
+      item.addEventListener('click', function () { reveal(view, step.op, true); });
     });
     if (!complete) {
       var b = partial.blocked;
@@ -213,7 +219,10 @@
         ? 'must take effect before it returns, but although it is a legal step from ' + data.states[prev] +
           ', no order of the operations still pending continues from here.'
         : 'must take effect before it returns, but it is not a legal step from state ' + data.states[prev] + '.');
-      bad.addEventListener('click', function () { reveal(view, b); });
+      bad.addEventListener('click', function () { reveal(view, b, true); });
+      // The violation is at the end of the list: show it.
+      var aside = document.getElementById('panel');
+      aside.scrollTop = aside.scrollHeight;
     }
   }
 
@@ -223,7 +232,7 @@
     var o = view.overlay, prevX = -1e9, pts = [];
     function place(k) {
       var b = view.boxes[k];
-      var lo = b.x + 3, hi = Math.max(lo, b.x + b.w - 3);
+      var lo = b.x + 2, hi = Math.max(lo, b.x + b.w - 2);
       var x = Math.min(Math.max(prevX + 4, lo), hi);
       prevX = x;
       return { x: x, y: b.y };
@@ -252,11 +261,14 @@
     if (bpt) mark(bpt, '✗ Invalid LP', true);
   }
 
-  function reveal(view, k) {
-    var g = view.boxes[k].g;
-    g.classList.add('flash');
-    setTimeout(function () { g.classList.remove('flash'); }, 900);
-    if (g.scrollIntoView) g.scrollIntoView({ block: 'center', inline: 'center', behavior: 'smooth' });
+  // Brings operation k into view: its partition's strip scrolls sideways
+  // to centre it, and the page scrolls only if `page` is set.
+  function reveal(view, k, page) {
+    var b = view.boxes[k];
+    b.g.classList.add('flash');
+    setTimeout(function () { b.g.classList.remove('flash'); }, 900);
+    view.scroll.scrollLeft = Math.max(0, b.x + b.w / 2 - view.scroll.clientWidth / 2);
+    if (page) view.details.scrollIntoView({ block: 'nearest' });
   }
 
   function openPartition(i, scroll) {
@@ -274,7 +286,7 @@
       ev.preventDefault();
       var v = openPartition(data.first_error[0], false);
       select(v, data.first_error[1], true);
-      reveal(v, data.first_error[1]);
+      reveal(v, data.first_error[1], true);
     });
   } else {
     jump.classList.add('disabled');
@@ -288,5 +300,6 @@
   if (data.first_error) {
     var v0 = views[data.first_error[0]];
     select(v0, data.first_error[1], true);
+    reveal(v0, data.first_error[1], false);
   }
 })();
