@@ -46,7 +46,10 @@
 //! * `search.rs` — the Wing–Gong/Lowe search over one partition: call and
 //!   return entries sorted by time (calls first on ties) in a doubly linked
 //!   list, depth-first with an undo stack, memo cache keyed by (bitset of
-//!   linearized operations, state).
+//!   linearized operations, state). Two additions to Porcupine's algorithm,
+//!   both explained there: a legal read ([`Model::is_read_only`]) that may
+//!   come next is linearized without branching, and verbose mode's
+//!   bookkeeping is amortised instead of scanning the prefix per failure.
 //! * `bitset.rs`, `cache.rs` — the memo cache: the set's bitset with its O(1)
 //!   Zobrist hash, and flat arenas of (set, state) entries.
 //! * `info.rs` — [`LinearizationInfo`]/[`PartitionInfo`]: per partition, the
@@ -68,7 +71,9 @@
 //!   simulated test needs. No threads, no clocks, no randomness; the memo
 //!   cache is a hash map that is looked up but never iterated.
 //!   [`DEFAULT_MAX_STEPS`] is about one second of work on the development
-//!   machine (measured by the benchmark).
+//!   machine (measured by the benchmark). Storing a long state costs extra
+//!   steps ([`Model::state_size`]), so the budget also bounds the memory the
+//!   memo cache can take.
 //! * Partitions are independent: the verdict is `Illegal` if any partition
 //!   is, else `Unknown` if any ran out of budget, else `Ok`.
 //!
