@@ -34,9 +34,9 @@ impl fmt::Display for CheckResult {
 /// counterpart of the reference testers' 1-s Porcupine timeout.
 ///
 /// Measured with `cargo bench -p linearizability` (release build) on the
-/// development machine (2 cores shared with other builds, load average about
-/// 6): exhausting it took 1.1 s on a key whose values grow to 14 kB and
-/// 1.8–2.8 s on short values (every order of 12 concurrent appends); an idle
+/// development machine (2 cores shared with other builds, load average 3–6):
+/// exhausting it took 0.7–1.1 s on a key whose values grow to 14 kB and
+/// 1.5–2.8 s on short values (every order of 12 concurrent appends); an idle
 /// machine is faster. Histories of 10,000 key/value operations from our
 /// generators need 13,000–2,200,000 steps, so the budget leaves room.
 pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
