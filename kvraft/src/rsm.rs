@@ -8,6 +8,13 @@
 //! so the caller can answer "wrong leader" and its client retries elsewhere.
 //! When the persisted Raft state reaches `max_raft_state` bytes, the applier
 //! snapshots the state machine.
+//!
+//! A replica that becomes leader proposes one no-op in its new term. Raft
+//! commits entries of earlier terms only behind an entry of the current
+//! term (Raft paper, §5.4.2 and §8), so without it a group restarted as a
+//! whole could sit on committed-but-unknown entries until some client
+//! happened to write — and shardkv's migration, which waits for its own
+//! applied state to advance, would wait forever.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +22,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use labrpc::ClientEnd;
+use labrpc::Shutdown;
 use raft::{ApplyMsg, Command, Persister, Raft};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 
@@ -50,8 +58,8 @@ pub trait StateMachine: Send + 'static {
 pub struct Tagged<O> {
     /// Unique per submission.
     pub id: u64,
-    /// The service's op.
-    pub op: O,
+    /// The service's op; `None` is a new leader's no-op.
+    pub op: Option<O>,
 }
 
 /// Why [`Rsm::submit`] did not return an output.
@@ -83,7 +91,7 @@ struct Inner<S: StateMachine> {
     max_raft_state: Option<usize>,
     state: Mutex<Applied<S>>,
     dead: AtomicBool,
-    shutdown: watch::Sender<bool>,
+    shutdown: Shutdown,
 }
 
 struct Applied<S: StateMachine> {
@@ -137,9 +145,10 @@ impl<S: StateMachine> Rsm<S> {
                 waiters: BTreeMap::new(),
             }),
             dead: AtomicBool::new(false),
-            shutdown: watch::Sender::new(false),
+            shutdown: Shutdown::new(),
         });
         tokio::spawn(applier(inner.clone(), apply_rx));
+        tokio::spawn(leader_noop(inner.clone()));
         Ok(Rsm { inner })
     }
 
@@ -153,7 +162,7 @@ impl<S: StateMachine> Rsm<S> {
         let id = labrpc::rng::u64();
         let (index, term) = inner
             .rf
-            .start(Tagged { id, op })
+            .start(Tagged { id, op: Some(op) })
             .ok_or(NotApplied::WrongLeader)?;
         let (tx, mut rx) = oneshot::channel();
         if let Some((_, old)) = inner.lock().waiters.insert(index, (id, tx)) {
@@ -200,7 +209,7 @@ impl<S: StateMachine> Rsm<S> {
     pub fn kill(&self) {
         self.inner.dead.store(true, Ordering::SeqCst);
         self.inner.rf.kill();
-        self.inner.shutdown.send_replace(true);
+        self.inner.shutdown.trigger();
     }
 }
 
@@ -218,10 +227,10 @@ impl<S: StateMachine> Inner<S> {
                     if index <= state.last_applied {
                         return;
                     }
-                    let output = state.sm.apply(&command.op);
+                    let output = command.op.as_ref().map(|op| state.sm.apply(op));
                     state.last_applied = index;
                     if let Some((id, reply)) = state.waiters.remove(&index) {
-                        let _ = reply.send((id == command.id).then_some(output));
+                        let _ = reply.send(output.filter(|_| id == command.id));
                     }
                     self.should_snapshot().then(|| encode_snapshot(&state))
                 };
@@ -266,15 +275,39 @@ fn encode_snapshot<S: StateMachine>(state: &Applied<S>) -> Vec<u8> {
     .expect("a snapshot header always encodes")
 }
 
+/// Proposes a no-op once in each term in which this replica leads (see the
+/// module docs for why).
+async fn leader_noop<S: StateMachine>(inner: Arc<Inner<S>>) {
+    let shutdown = inner.shutdown.clone();
+    let mut proposed_in = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.wait() => return,
+            () = tokio::time::sleep(LEADERSHIP_CHECK) => {}
+        }
+        let (term, leader) = inner.rf.get_state();
+        if leader && proposed_in != Some(term) {
+            let noop = Tagged {
+                id: labrpc::rng::u64(),
+                op: None,
+            };
+            if inner.rf.start(noop).is_some() {
+                proposed_in = Some(term);
+            }
+        }
+    }
+}
+
 async fn applier<S: StateMachine>(
     inner: Arc<Inner<S>>,
     mut apply_rx: mpsc::Receiver<ApplyMsg<Tagged<S::Op>>>,
 ) {
-    let mut shutdown = inner.shutdown.subscribe();
+    let shutdown = inner.shutdown.clone();
     loop {
         let msg = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|dead| *dead) => return,
+            () = shutdown.wait() => return,
             msg = apply_rx.recv() => match msg {
                 Some(msg) => msg,
                 None => return,

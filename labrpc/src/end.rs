@@ -151,17 +151,19 @@ impl ClientEnd {
         route: &Route,
         handler: futures::future::BoxFuture<'static, Result<Vec<u8>, RpcError>>,
     ) -> Option<Result<Result<Vec<u8>, RpcError>, tokio::task::JoinError>> {
-        let mut changes = self.net.subscribe();
         let mut task = tokio::spawn(handler);
         let result = loop {
+            // Created before the check, so a change in between is not missed.
+            let changed = self.net.changed();
+            if !self.net.still_alive(&self.name, route) {
+                // The handler runs on, as a real server's would; only its
+                // reply is lost.
+                return None;
+            }
             tokio::select! {
                 biased;
                 result = &mut task => break result,
-                changed = changes.changed() => {
-                    if changed.is_err() || !self.net.still_alive(&self.name, route) {
-                        return None;
-                    }
-                }
+                () = changed => {}
             }
         };
         self.net.still_alive(&self.name, route).then_some(result)

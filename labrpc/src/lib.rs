@@ -59,6 +59,7 @@ pub mod network;
 pub mod rng;
 mod rpc;
 mod server;
+mod shutdown;
 pub mod sim;
 
 pub use codec::{decode, encode};
@@ -67,3 +68,4 @@ pub use error::RpcError;
 pub use network::Network;
 pub use rpc::Rpc;
 pub use server::{Server, Service};
+pub use shutdown::Shutdown;

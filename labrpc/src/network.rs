@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::end::ClientEnd;
 use crate::rng;
@@ -101,9 +101,12 @@ impl Drop for Owner {
 pub(crate) struct Inner {
     state: Mutex<State>,
     closed: AtomicBool,
-    /// Bumped whenever an end or server changes, so in-flight calls recheck
-    /// whether their server died instead of polling.
-    epoch: watch::Sender<u64>,
+    /// Signalled whenever an end or server changes, so in-flight calls
+    /// recheck whether their server died instead of polling. A `Notify`, not
+    /// a `watch`: tokio's `watch` spreads its waiters over several lists
+    /// chosen by the runtime's unseeded RNG, which would make the wake order
+    /// (and so a replay) depend on more than the seed.
+    changed: Notify,
 }
 
 struct EndState {
@@ -159,7 +162,7 @@ impl Network {
                 trace: None,
             }),
             closed: AtomicBool::new(false),
-            epoch: watch::Sender::new(0),
+            changed: Notify::new(),
         });
         Network {
             _owner: Arc::new(Owner(inner.clone())),
@@ -286,7 +289,7 @@ impl Inner {
     }
 
     fn bump(&self) {
-        self.epoch.send_modify(|e| *e += 1);
+        self.changed.notify_waiters();
     }
 
     fn close(&self) {
@@ -298,8 +301,10 @@ impl Inner {
         self.closed.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.epoch.subscribe()
+    /// A future that completes at the next change to any end or server.
+    /// It counts changes from the moment it is created, not first polled.
+    pub(crate) fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
     }
 
     /// Counts a new call and decides where it goes.

@@ -13,8 +13,9 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use labrpc::Shutdown;
 use labrpc::{ClientEnd, Service};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 use crate::core::{Apply, Core, Request, TICK};
 use crate::messages::{AppendEntries, InstallSnapshot, RequestVote};
@@ -41,7 +42,7 @@ struct Node {
     state: Mutex<State>,
     dead: AtomicBool,
     /// Set to true by `kill`; every background task selects on it.
-    shutdown: watch::Sender<bool>,
+    shutdown: Shutdown,
     /// Wakes the applier when `State::applies` grows.
     apply_ready: Notify,
 }
@@ -82,7 +83,7 @@ impl<C: Command> Raft<C> {
                 applies: VecDeque::new(),
             }),
             dead: AtomicBool::new(false),
-            shutdown: watch::Sender::new(false),
+            shutdown: Shutdown::new(),
             apply_ready: Notify::new(),
         });
         tokio::spawn(ticker(node.clone()));
@@ -141,7 +142,7 @@ impl<C: Command> Raft<C> {
     /// Stops the peer: it sends nothing, applies nothing, and its tasks end.
     pub fn kill(&self) {
         self.node.dead.store(true, Ordering::SeqCst);
-        self.node.shutdown.send_replace(true);
+        self.node.shutdown.trigger();
         tracing::debug!(node = self.node.me, "killed");
     }
 
@@ -228,12 +229,12 @@ async fn send(node: Arc<Node>, to: usize, request: Request) {
 
 /// Drives the core's clock.
 async fn ticker(node: Arc<Node>) {
-    let mut shutdown = node.shutdown.subscribe();
+    let shutdown = node.shutdown.clone();
     let mut interval = tokio::time::interval(TICK);
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|dead| *dead) => return,
+            () = shutdown.wait() => return,
             _ = interval.tick() => {}
         }
         let Some(mut state) = node.lock() else { return };
@@ -245,11 +246,11 @@ async fn ticker(node: Arc<Node>) {
 /// Hands committed entries and snapshots to the service, in order, never
 /// holding the lock while the service is busy.
 async fn applier<C: Command>(node: Arc<Node>, apply_tx: mpsc::Sender<ApplyMsg<C>>) {
-    let mut shutdown = node.shutdown.subscribe();
+    let shutdown = node.shutdown.clone();
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|dead| *dead) => return,
+            () = shutdown.wait() => return,
             _ = node.apply_ready.notified() => {}
         }
         loop {
@@ -283,7 +284,7 @@ async fn applier<C: Command>(node: Arc<Node>, apply_tx: mpsc::Sender<ApplyMsg<C>
                 };
                 tokio::select! {
                     biased;
-                    _ = shutdown.wait_for(|dead| *dead) => return,
+                    () = shutdown.wait() => return,
                     sent = apply_tx.send(msg) => if sent.is_err() { return },
                 }
             }

@@ -20,10 +20,9 @@ pub const MIGRATION_POLL: Duration = Duration::from_millis(50);
 
 /// Sleeps, or returns false once the replica is killed.
 async fn pause(kv: &ShardKv, period: Duration) -> bool {
-    let mut shutdown = kv.shutdown.subscribe();
     tokio::select! {
         biased;
-        _ = shutdown.wait_for(|dead| *dead) => false,
+        () = kv.shutdown.wait() => false,
         _ = sleep(period) => true,
     }
 }
@@ -39,10 +38,9 @@ pub(crate) async fn poll_config(kv: ShardKv, mut ctrler: shardctrler::Clerk) {
         if !stable {
             continue;
         }
-        let mut shutdown = kv.shutdown.subscribe();
         let next = tokio::select! {
             biased;
-            _ = shutdown.wait_for(|dead| *dead) => return,
+            () = kv.shutdown.wait() => return,
             config = ctrler.query(num as i64 + 1) => config,
         };
         if next.num == num + 1 {

@@ -2,13 +2,10 @@
 //! [`ShardStateMachine`], plus the background tasks that poll the
 //! controller and move shards (`migration.rs`).
 
-use std::sync::Arc;
-
 use kvraft::rsm::{NotApplied, Rsm, Tagged};
 use labrpc::{ClientEnd, Service};
 use raft::{Persister, Raft};
 use shardctrler::Gid;
-use tokio::sync::watch;
 
 use crate::clerk::Ends;
 use crate::messages::{
@@ -25,7 +22,7 @@ pub struct ShardKv {
     /// Ends to other groups' servers, by name.
     pub(crate) ends: Ends,
     /// Set by `kill`; every background task selects on it.
-    pub(crate) shutdown: Arc<watch::Sender<bool>>,
+    pub(crate) shutdown: labrpc::Shutdown,
 }
 
 impl ShardKv {
@@ -55,7 +52,7 @@ impl ShardKv {
         let kv = ShardKv {
             rsm,
             ends: Ends::new(make_end),
-            shutdown: Arc::new(watch::Sender::new(false)),
+            shutdown: labrpc::Shutdown::new(),
         };
         tokio::spawn(crate::migration::poll_config(
             kv.clone(),
@@ -91,7 +88,7 @@ impl ShardKv {
 
     /// Stops the replica, its Raft and its background tasks.
     pub fn kill(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.trigger();
         self.rsm.kill();
     }
 

@@ -127,13 +127,17 @@ impl ShardStateMachine {
         // SOLUTION END
     }
 
-    /// True if a delete for `config_num` has nothing (left) to do here.
+    /// True if a delete for `config_num` has nothing (left) to do here: this
+    /// group has moved past that configuration, or is at it and no longer
+    /// offers the shard. A group still behind `config_num` has not even
+    /// started offering, so the delete is not done yet.
     pub fn delete_done(&self, config_num: u64, shard: usize) -> bool {
         self.config.num > config_num
-            || !self
-                .shards
-                .get(&shard)
-                .is_some_and(|s| s.phase == Phase::Offering)
+            || (self.config.num == config_num
+                && !self
+                    .shards
+                    .get(&shard)
+                    .is_some_and(|s| s.phase == Phase::Offering))
     }
 
     /// Applies one committed op.
