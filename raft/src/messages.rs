@@ -9,6 +9,7 @@ pub struct Entry {
     /// Term of the leader that created the entry.
     pub term: u64,
     /// The command, encoded by the service's command type.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 
@@ -79,6 +80,7 @@ pub struct InstallSnapshotArgs {
     /// Term of that entry.
     pub last_included_term: u64,
     /// The service's snapshot.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 

@@ -209,18 +209,22 @@ async fn send(node: Arc<Node>, to: usize, request: Request) {
             }
         }
         Request::Append(args) => {
-            if let Ok(reply) = end.call::<AppendEntries>(&args).await
-                && let Some(mut state) = node.lock()
-            {
-                state.core.handle_append_entries_reply(to, &args, &reply);
+            let result = end.call::<AppendEntries>(&args).await;
+            if let Some(mut state) = node.lock() {
+                match result {
+                    Ok(reply) => state.core.handle_append_entries_reply(to, &args, &reply),
+                    Err(_) => state.core.handle_append_entries_failure(to, &args),
+                }
                 node.process(state);
             }
         }
         Request::Snapshot(args) => {
-            if let Ok(reply) = end.call::<InstallSnapshot>(&args).await
-                && let Some(mut state) = node.lock()
-            {
-                state.core.handle_install_snapshot_reply(to, &args, &reply);
+            let result = end.call::<InstallSnapshot>(&args).await;
+            if let Some(mut state) = node.lock() {
+                match result {
+                    Ok(reply) => state.core.handle_install_snapshot_reply(to, &args, &reply),
+                    Err(_) => state.core.handle_install_snapshot_failure(to, &args),
+                }
                 node.process(state);
             }
         }

@@ -64,7 +64,7 @@ impl Core {
         self.next_index = vec![next; self.n];
         self.match_index = vec![0; self.n];
         self.match_index[self.me] = self.log.last_index();
-        self.in_flight = vec![false; self.n];
+        self.in_flight = vec![None; self.n];
         self.heartbeat_elapsed = 0;
         self.broadcast_append(true);
         // SOLUTION END

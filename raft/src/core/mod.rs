@@ -35,6 +35,18 @@ pub const ELECTION_TICKS: std::ops::Range<u32> = 30..60;
 /// Most entries carried by one AppendEntries.
 pub const MAX_ENTRIES_PER_APPEND: usize = 512;
 
+/// What an outstanding replication request carries, and when it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    /// Entries `prev_log_index + 1 ..= prev_log_index + len`, or the
+    /// snapshot through `prev_log_index` when `snapshot` is set.
+    pub(crate) prev_log_index: u64,
+    pub(crate) len: usize,
+    pub(crate) snapshot: bool,
+    /// `Core::now` when it was sent.
+    pub(crate) sent_at: u64,
+}
+
 /// A peer's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -133,10 +145,13 @@ pub struct Core {
     pub(crate) next_index: Vec<u64>,
     /// Leader: highest index known replicated on each peer.
     pub(crate) match_index: Vec<u64>,
-    /// Leader: an AppendEntries or InstallSnapshot is outstanding to the peer,
-    /// so new entries wait for its reply or the next heartbeat instead of
-    /// being sent again.
-    pub(crate) in_flight: Vec<bool>,
+    /// Leader: the request carrying entries or the snapshot that is
+    /// outstanding to each peer. At most one per peer: new entries wait for
+    /// its reply (or its loss) instead of starting a second stream, and a
+    /// heartbeat meanwhile carries no entries. See `replication.rs`.
+    pub(crate) in_flight: Vec<Option<InFlight>>,
+    /// Ticks since this core started; timestamps `in_flight`.
+    pub(crate) now: u64,
     pub(crate) rng: SmallRng,
     pub(crate) ready: Ready,
 }
@@ -179,7 +194,8 @@ impl Core {
             votes: vec![false; n],
             next_index: vec![0; n],
             match_index: vec![0; n],
-            in_flight: vec![false; n],
+            in_flight: vec![None; n],
+            now: 0,
             rng,
             ready: Ready::default(),
         };
@@ -222,6 +238,7 @@ impl Core {
 
     /// Advances time by one tick.
     pub fn tick(&mut self) {
+        self.now += 1;
         match self.role {
             Role::Leader => {
                 self.heartbeat_elapsed += 1;

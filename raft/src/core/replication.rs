@@ -1,22 +1,44 @@
 //! Log replication (§5.3), the commit rule (§5.4.2) and the accelerated
 //! log back-up with XTerm / XIndex / XLen.
+//!
+//! Flow control: the leader keeps at most one request carrying entries (or
+//! the snapshot) outstanding per follower — its `in_flight`. Its reply sends
+//! the next batch at once, so a follower that keeps up is streamed to with
+//! one request per batch, and entries proposed meanwhile ride in the next
+//! batch instead of each starting its own request. Heartbeats during a
+//! flight carry no entries. A flight ends with its reply, with its loss
+//! (the driver reports failed calls), or, if the reply is merely slow, at
+//! the first heartbeat a full heartbeat period after it left, which sends
+//! the entries again.
 
-use super::{Core, MAX_ENTRIES_PER_APPEND, Request, Role};
+use super::{Core, HEARTBEAT_TICKS, InFlight, MAX_ENTRIES_PER_APPEND, Request, Role};
 use crate::messages::{AppendEntriesArgs, AppendEntriesReply};
 
 impl Core {
-    /// Sends AppendEntries (or the snapshot) to every follower: all of them on
-    /// a heartbeat, otherwise only those without an outstanding request.
+    /// On a heartbeat, reaches every follower: with what it is missing, or
+    /// with an empty AppendEntries while a recent flight is outstanding.
+    /// Otherwise (new entries) sends only to followers with no flight.
     pub(crate) fn broadcast_append(&mut self, heartbeat: bool) {
         let me = self.me;
         for peer in (0..self.n).filter(|&p| p != me) {
-            if heartbeat || !self.in_flight[peer] {
-                self.send_append(peer);
+            match self.in_flight[peer] {
+                None => self.send_append(peer),
+                Some(flight) if heartbeat => {
+                    if self.now.saturating_sub(flight.sent_at) >= u64::from(HEARTBEAT_TICKS) {
+                        // Slow or lost without a word: send it again.
+                        self.in_flight[peer] = None;
+                        self.send_append(peer);
+                    } else {
+                        self.send_heartbeat(peer);
+                    }
+                }
+                Some(_) => {}
             }
         }
     }
 
-    /// Sends `peer` what it is missing from `next_index` on.
+    /// Sends `peer` what it is missing from `next_index` on; a request that
+    /// carries entries or the snapshot becomes the peer's flight.
     pub(crate) fn send_append(&mut self, peer: usize) {
         // SOLUTION BEGIN 3A: send AppendEntries (heartbeats in 3A, entries in 3B)
         let next = self.next_index[peer].max(1);
@@ -24,19 +46,53 @@ impl Core {
             self.send_snapshot(peer);
             return;
         }
+        let args = self.append_args(next, MAX_ENTRIES_PER_APPEND);
+        if !args.entries.is_empty() {
+            self.in_flight[peer] = Some(InFlight {
+                prev_log_index: args.prev_log_index,
+                len: args.entries.len(),
+                snapshot: false,
+                sent_at: self.now,
+            });
+        }
+        self.send(peer, Request::Append(args));
+        // SOLUTION END
+    }
+
+    /// An AppendEntries without entries that keeps `peer` following while
+    /// its flight is outstanding.
+    fn send_heartbeat(&mut self, peer: usize) {
+        let next = self.next_index[peer].clamp(self.log.base() + 1, self.log.last_index() + 1);
+        let args = self.append_args(next, 0);
+        self.send(peer, Request::Append(args));
+    }
+
+    /// AppendEntries for the entries from `next` on, at most `max` of them.
+    fn append_args(&self, next: u64, max: usize) -> AppendEntriesArgs {
         let prev_log_index = next - 1;
-        let prev_log_term = self.log.term(prev_log_index).unwrap_or(0);
-        let args = AppendEntriesArgs {
+        AppendEntriesArgs {
             term: self.term,
             leader: self.me as u32,
             prev_log_index,
-            prev_log_term,
-            entries: self.log.slice_from(next, MAX_ENTRIES_PER_APPEND),
+            prev_log_term: self.log.term(prev_log_index).unwrap_or(0),
+            entries: self.log.slice_from(next, max),
             leader_commit: self.commit_index,
-        };
-        self.in_flight[peer] = true;
-        self.send(peer, Request::Append(args));
-        // SOLUTION END
+        }
+    }
+
+    /// Ends `peer`'s flight if it is the one described.
+    pub(crate) fn finish_flight(
+        &mut self,
+        peer: usize,
+        prev_log_index: u64,
+        len: usize,
+        snapshot: bool,
+    ) {
+        if self.in_flight[peer].is_some_and(|f| {
+            (f.prev_log_index, f.len, f.snapshot) == (prev_log_index, len, snapshot)
+        }) {
+            self.in_flight[peer] = None;
+        }
     }
 
     /// Handles AppendEntries from a leader; persist the ready before replying.
@@ -123,7 +179,12 @@ impl Core {
         if self.role != Role::Leader || args.term != self.term || peer >= self.n {
             return;
         }
-        self.in_flight[peer] = false;
+        if reply.term < args.term {
+            // Not a real answer (a killed peer's default reply): as if lost.
+            self.handle_append_entries_failure(peer, args);
+            return;
+        }
+        self.finish_flight(peer, args.prev_log_index, args.entries.len(), false);
         if reply.success {
             let matched = args.prev_log_index + args.entries.len() as u64;
             self.match_index[peer] = self.match_index[peer].max(matched);
@@ -143,10 +204,19 @@ impl Core {
                 .max(1)
                 .min(self.log.last_index() + 1);
         }
-        if self.next_index[peer] <= self.log.last_index() {
+        if self.in_flight[peer].is_none() && self.next_index[peer] <= self.log.last_index() {
             self.send_append(peer);
         }
         // SOLUTION END
+    }
+
+    /// An AppendEntries got no reply. If it was the flight, the next
+    /// proposal or heartbeat sends again; retrying at once would spin
+    /// against a peer that is down.
+    pub fn handle_append_entries_failure(&mut self, peer: usize, args: &AppendEntriesArgs) {
+        if self.role == Role::Leader && args.term == self.term && peer < self.n {
+            self.finish_flight(peer, args.prev_log_index, args.entries.len(), false);
+        }
     }
 
     /// Commits the highest index of the current term that a majority holds.

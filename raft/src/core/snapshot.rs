@@ -1,6 +1,6 @@
 //! Log compaction (§7): service snapshots and InstallSnapshot.
 
-use super::{Apply, Core, Request, Role};
+use super::{Apply, Core, InFlight, Request, Role};
 use crate::messages::{InstallSnapshotArgs, InstallSnapshotReply};
 
 impl Core {
@@ -28,7 +28,12 @@ impl Core {
             last_included_term: self.log.base_term(),
             data: self.snapshot.clone(),
         };
-        self.in_flight[peer] = true;
+        self.in_flight[peer] = Some(InFlight {
+            prev_log_index: args.last_included_index,
+            len: 0,
+            snapshot: true,
+            sent_at: self.now,
+        });
         self.send(peer, Request::Snapshot(args));
         // SOLUTION END
     }
@@ -82,13 +87,25 @@ impl Core {
         if self.role != Role::Leader || args.term != self.term || peer >= self.n {
             return;
         }
-        self.in_flight[peer] = false;
+        if reply.term < args.term {
+            // Not a real answer (a killed peer's default reply): as if lost.
+            self.handle_install_snapshot_failure(peer, args);
+            return;
+        }
+        self.finish_flight(peer, args.last_included_index, 0, true);
         self.match_index[peer] = self.match_index[peer].max(args.last_included_index);
         self.next_index[peer] = self.next_index[peer].max(args.last_included_index + 1);
         self.advance_commit();
-        if self.next_index[peer] <= self.log.last_index() {
+        if self.in_flight[peer].is_none() && self.next_index[peer] <= self.log.last_index() {
             self.send_append(peer);
         }
         // SOLUTION END
+    }
+
+    /// An InstallSnapshot got no reply: the next heartbeat sends it again.
+    pub fn handle_install_snapshot_failure(&mut self, peer: usize, args: &InstallSnapshotArgs) {
+        if self.role == Role::Leader && args.term == self.term && peer < self.n {
+            self.finish_flight(peer, args.last_included_index, 0, true);
+        }
     }
 }

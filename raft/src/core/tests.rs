@@ -38,6 +38,14 @@ impl Cluster {
             }
             for (from, to, request) in sent {
                 if self.down.contains(&from) || self.down.contains(&to) {
+                    // The sender's driver learns of the loss.
+                    match &request {
+                        Request::Vote(_) => {}
+                        Request::Append(a) => self.cores[from].handle_append_entries_failure(to, a),
+                        Request::Snapshot(a) => {
+                            self.cores[from].handle_install_snapshot_failure(to, a)
+                        }
+                    }
                     continue;
                 }
                 match request {
