@@ -54,3 +54,21 @@ fn three_peers_elect_commit_and_stop_after_kill() {
         assert!(rafts.iter().all(|rf| rf.start("y".into()).is_none()));
     });
 }
+
+#[test]
+fn malformed_persisted_state_is_a_clear_error() {
+    sim::run(|| async {
+        let net = Network::new();
+        let ends = (0..3).map(|j| net.make_end(format!("e{j}"))).collect();
+        let persister = Persister::new();
+        persister.save(b"not raft state".to_vec(), Vec::new());
+        let (tx, _rx) = mpsc::channel(1);
+        match Raft::<String>::make(ends, 0, persister, tx) {
+            Err(raft::Error::CorruptState(why)) => {
+                assert!(why.contains("corrupt persisted raft state"), "{why}")
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("make accepted a malformed state (and would forget its vote)"),
+        }
+    });
+}

@@ -6,6 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::*;
+use crate::messages::{AppendEntriesReply, RequestVoteArgs};
 
 /// Cores wired together; messages are delivered until the network is quiet.
 struct Cluster {
@@ -192,4 +193,175 @@ fn persisted_state_round_trips() {
     assert_eq!(restored.log, c.cores[leader].log);
     assert_eq!(restored.voted_for, Some(leader));
     assert!(Core::new(0, 3, b"garbage", Vec::new(), SmallRng::seed_from_u64(1)).is_err());
+}
+
+/// Requests the leader has handed to its driver for `peer`, taken out.
+fn appends_to(core: &mut Core, peer: usize) -> Vec<AppendEntriesArgs> {
+    core.take_ready()
+        .messages
+        .into_iter()
+        .filter_map(|(to, r)| match r {
+            Request::Append(a) if to == peer => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn one_flight_per_follower_whatever_the_proposals_and_heartbeats() {
+    let mut c = Cluster::new(3);
+    let leader = c.tick_until_leader();
+    c.heartbeat();
+    let peer = (leader + 1) % 3;
+    let l = &mut c.cores[leader];
+    // Half-way between heartbeats, so the flight below is young at the next one.
+    for _ in 0..HEARTBEAT_TICKS / 2 {
+        l.tick();
+    }
+    l.take_ready();
+
+    // The first proposal leaves at once; the next ones wait for its reply.
+    l.propose(vec![1]);
+    let first = appends_to(l, peer);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].entries.len(), 1);
+    for i in 2..=20u8 {
+        l.propose(vec![i]);
+    }
+    assert!(appends_to(l, peer).is_empty(), "a second stream started");
+
+    // A heartbeat while the flight is young carries no entries.
+    for _ in 0..HEARTBEAT_TICKS / 2 {
+        l.tick();
+    }
+    let beats = appends_to(l, peer);
+    assert_eq!(beats.len(), 1);
+    assert!(beats[0].entries.is_empty(), "heartbeat carried entries");
+
+    // The flight's reply sends everything proposed meanwhile, in one batch.
+    let reply = AppendEntriesReply {
+        term: l.term(),
+        success: true,
+        ..Default::default()
+    };
+    l.handle_append_entries_reply(peer, &first[0], &reply);
+    let batch = appends_to(l, peer);
+    assert_eq!(batch.len(), 1);
+    assert_eq!((batch[0].prev_log_index, batch[0].entries.len()), (1, 19));
+
+    // A lost flight is sent again by the next heartbeat, not before.
+    l.handle_append_entries_failure(peer, &batch[0]);
+    assert!(appends_to(l, peer).is_empty());
+    for _ in 0..HEARTBEAT_TICKS {
+        l.tick();
+    }
+    let again = appends_to(l, peer);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].entries.len(), 19, "the lost batch was not resent");
+}
+
+#[test]
+fn a_silent_flight_is_resent_after_a_heartbeat_period() {
+    let mut c = Cluster::new(3);
+    let leader = c.tick_until_leader();
+    c.heartbeat();
+    let peer = (leader + 1) % 3;
+    let l = &mut c.cores[leader];
+    // Half-way between heartbeats, so the flight below is young at the next one.
+    for _ in 0..HEARTBEAT_TICKS / 2 {
+        l.tick();
+    }
+    l.take_ready();
+    l.propose(vec![1]);
+    assert_eq!(appends_to(l, peer).len(), 1);
+    // Two heartbeat periods without any reply: the second resends.
+    let mut carried = Vec::new();
+    for _ in 0..2 * HEARTBEAT_TICKS {
+        l.tick();
+        carried.extend(appends_to(l, peer).into_iter().map(|a| a.entries.len()));
+    }
+    assert_eq!(carried, vec![0, 1]);
+}
+
+#[test]
+fn killed_peer_default_reply_is_treated_as_lost() {
+    let mut c = Cluster::new(3);
+    let leader = c.tick_until_leader();
+    c.heartbeat();
+    let peer = (leader + 1) % 3;
+    let l = &mut c.cores[leader];
+    // Half-way between heartbeats, so the flight below is young at the next one.
+    for _ in 0..HEARTBEAT_TICKS / 2 {
+        l.tick();
+    }
+    l.take_ready();
+    l.propose(vec![1]);
+    let sent = appends_to(l, peer);
+    let (next, matched) = (l.next_index[peer], l.match_index[peer]);
+    // What a killed handler answers: term 0, no success, no hints.
+    l.handle_append_entries_reply(peer, &sent[0], &AppendEntriesReply::default());
+    assert!(l.is_leader());
+    assert_eq!((l.next_index[peer], l.match_index[peer]), (next, matched));
+    assert!(
+        appends_to(l, peer).is_empty(),
+        "resent at once to a dead peer"
+    );
+    assert!(l.in_flight[peer].is_none());
+}
+
+#[test]
+fn vote_requests_from_unknown_peers_or_stale_terms_are_refused() {
+    let mut c = Cluster::new(3);
+    let leader = c.tick_until_leader();
+    c.heartbeat();
+    let follower = (leader + 1) % 3;
+    let f = &mut c.cores[follower];
+    let term = f.term();
+
+    let unknown = RequestVoteArgs {
+        term: term + 1,
+        candidate: 7,
+        last_log_index: 100,
+        last_log_term: term + 1,
+    };
+    let reply = f.handle_request_vote(&unknown);
+    assert!(!reply.vote_granted, "voted for a peer that does not exist");
+    assert_eq!(f.voted_for, None, "a vote was recorded for an unknown peer");
+
+    let stale = RequestVoteArgs {
+        term: term - 1,
+        candidate: leader as u32,
+        last_log_index: 100,
+        last_log_term: term,
+    };
+    let before = f.term();
+    assert!(!f.handle_request_vote(&stale).vote_granted);
+    assert_eq!(f.term(), before);
+}
+
+#[test]
+fn stale_append_entries_change_nothing() {
+    let mut c = Cluster::new(3);
+    let leader = c.tick_until_leader();
+    c.cores[leader].propose(vec![1]);
+    c.deliver();
+    c.heartbeat();
+    let follower = (leader + 1) % 3;
+    let f = &mut c.cores[follower];
+    let (term, log, commit) = (f.term(), f.log.clone(), f.commit_index);
+    let stale = AppendEntriesArgs {
+        term: term - 1,
+        leader: 9,
+        prev_log_index: 0,
+        prev_log_term: 0,
+        entries: vec![crate::messages::Entry {
+            term: term - 1,
+            data: vec![9],
+        }],
+        leader_commit: 5,
+    };
+    let reply = f.handle_append_entries(&stale);
+    assert!(!reply.success);
+    assert_eq!(reply.term, term);
+    assert_eq!((f.term(), &f.log, f.commit_index), (term, &log, commit));
 }
