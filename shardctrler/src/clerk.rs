@@ -7,8 +7,8 @@ use labrpc::{ClientEnd, Rpc};
 
 use crate::config::{Config, Gid};
 use crate::messages::{
-    ChangeReply, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs, RequestId,
-    Status,
+    ChangeReply, CtrlerError, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs,
+    RequestId, Status,
 };
 
 /// Pause after every controller has been tried, as the reference clerk does.
@@ -43,20 +43,33 @@ impl Clerk {
         .await
     }
 
-    /// Adds groups.
-    pub async fn join(&mut self, servers: BTreeMap<Gid, Vec<String>>) {
+    /// Adds groups. Retries until a controller leader answers.
+    ///
+    /// # Errors
+    /// [`CtrlerError::JoinGidZero`], [`CtrlerError::DuplicateGid`] or
+    /// [`CtrlerError::EmptyGroup`]: the controller refused the Join and
+    /// nothing changed.
+    pub async fn join(&mut self, servers: BTreeMap<Gid, Vec<String>>) -> Result<(), CtrlerError> {
         let id = self.next_id();
         self.change::<Join>(&JoinArgs { servers, id }).await
     }
 
-    /// Removes groups.
-    pub async fn leave(&mut self, gids: Vec<Gid>) {
+    /// Removes groups. Retries until a controller leader answers.
+    ///
+    /// # Errors
+    /// [`CtrlerError::UnknownGid`]: a group is not in the configuration;
+    /// the controller refused the Leave and nothing changed.
+    pub async fn leave(&mut self, gids: Vec<Gid>) -> Result<(), CtrlerError> {
         let id = self.next_id();
         self.change::<Leave>(&LeaveArgs { gids, id }).await
     }
 
-    /// Assigns `shard` to `gid`.
-    pub async fn move_shard(&mut self, shard: usize, gid: Gid) {
+    /// Assigns `shard` to `gid`. Retries until a controller leader answers.
+    ///
+    /// # Errors
+    /// [`CtrlerError::ShardOutOfRange`] or [`CtrlerError::UnknownGid`]: the
+    /// controller refused the Move and nothing changed.
+    pub async fn move_shard(&mut self, shard: usize, gid: Gid) -> Result<(), CtrlerError> {
         let id = self.next_id();
         self.change::<Move>(&MoveArgs { shard, gid, id }).await
     }
@@ -69,9 +82,17 @@ impl Clerk {
         }
     }
 
-    async fn change<R: Rpc<Reply = ChangeReply>>(&mut self, args: &R::Args) {
-        self.call::<R, _>(args, |r| (r.status == Status::Ok).then_some(()))
-            .await
+    /// Sends a change until a leader answers; a refusal is final, not retried.
+    async fn change<R: Rpc<Reply = ChangeReply>>(
+        &mut self,
+        args: &R::Args,
+    ) -> Result<(), CtrlerError> {
+        self.call::<R, _>(args, |r| match r.status {
+            Status::Ok => Some(Ok(())),
+            Status::Rejected(e) => Some(Err(e)),
+            Status::WrongLeader => None,
+        })
+        .await
     }
 
     async fn call<R: Rpc, T>(

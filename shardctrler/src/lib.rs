@@ -19,6 +19,8 @@
 //!   as possible: a Join moves shards only to the new groups, a Leave only
 //!   away from the leaving ones.
 //! * A clerk's change is applied at most once.
+//! * A bad change (see [`CtrlerError`]) is refused with its reason, changes
+//!   nothing, and a retry of it gets the same refusal.
 //!
 //! ## Tests
 //! `cargo test -p shardctrler` (rebalancer unit tests) and
@@ -35,13 +37,24 @@ mod state_machine;
 pub use clerk::Clerk;
 pub use config::{Config, Gid, NSHARDS};
 pub use messages::{
-    ChangeReply, CtrlerOp, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs,
-    QueryReply, RequestId, Status,
+    ChangeReply, CtrlerError, CtrlerOp, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query,
+    QueryArgs, QueryReply, RequestId, Status,
 };
 pub use server::ShardCtrler;
-pub use state_machine::CtrlerStateMachine;
+pub use state_machine::{CtrlerOutput, CtrlerStateMachine};
 
-/// The errors of this crate.
+/// The errors of this crate's local API (starting a replica).
+///
+/// A controller's *answer* to a bad request is the other error type,
+/// [`CtrlerError`] (a Join of gid 0 or of a group already present, a Join
+/// without servers, a Leave or Move naming an unknown group, a Move of a
+/// shard out of range). It is kept apart because it travels in replies and
+/// through the Raft log, so it must be serializable and `Copy`, while this
+/// one wraps the non-serializable [`kvraft::Error`]. It is decided when the
+/// op is applied, so all replicas agree; a refused change creates no
+/// configuration but is recorded in the duplicate table, and
+/// [`Clerk::join`], [`Clerk::leave`] and [`Clerk::move_shard`] return it
+/// rather than retrying.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The replicated state machine could not start.

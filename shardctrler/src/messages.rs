@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Gid};
+use crate::config::{Config, Gid, NSHARDS};
 
 /// Outcome of a controller request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +14,33 @@ pub enum Status {
     Ok,
     /// Not the leader (or lost leadership): try another controller.
     WrongLeader,
+    /// The change was refused: it was applied in the log (so every replica
+    /// agrees, and a retry gets the same answer) but changed nothing and
+    /// created no configuration. Final: retrying cannot succeed.
+    Rejected(CtrlerError),
+}
+
+/// Why the controller refused a Join, Leave or Move.
+///
+/// Decided deterministically when the op is applied, against the latest
+/// configuration, so every replica reaches the same verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CtrlerError {
+    /// Gid 0 means "no group" and cannot join.
+    #[error("gid 0 is reserved (it means \"no group\") and cannot join")]
+    JoinGidZero,
+    /// The group is already in the configuration.
+    #[error("group {0} has already joined")]
+    DuplicateGid(Gid),
+    /// A joining group lists no servers, so nobody could serve its shards.
+    #[error("group {0} joined with no servers")]
+    EmptyGroup(Gid),
+    /// The group is not in the configuration (a Leave or Move target).
+    #[error("group {0} is not in the configuration")]
+    UnknownGid(Gid),
+    /// A Move named a shard that does not exist.
+    #[error("shard {0} is out of range (there are {NSHARDS} shards)")]
+    ShardOutOfRange(usize),
 }
 
 /// Identifies one clerk request, so a retried change is applied once.

@@ -45,7 +45,7 @@ impl ShardCtrler {
                 let rsm = q.clone();
                 async move {
                     match rsm.submit(CtrlerOp::Query(args)).await {
-                        Ok(Some(config)) => QueryReply {
+                        Ok(Ok(Some(config))) => QueryReply {
                             status: Status::Ok,
                             config,
                         },
@@ -71,7 +71,8 @@ impl ShardCtrler {
 
 async fn change(rsm: Rsm<CtrlerStateMachine>, op: CtrlerOp) -> ChangeReply {
     let status = match rsm.submit(op).await {
-        Ok(_) => Status::Ok,
+        Ok(Ok(_)) => Status::Ok,
+        Ok(Err(e)) => Status::Rejected(e),
         Err(_) => Status::WrongLeader,
     };
     ChangeReply { status }

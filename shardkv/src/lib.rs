@@ -27,6 +27,11 @@
 //!   throughout (challenge 2).
 //! * Pulling is idempotent and the previous owner never serves a shard it
 //!   has given up, so two groups swapping shards cannot deadlock.
+//! * A shard transfer that does not fit (another configuration, a shard not
+//!   being pulled or out of range, a key of another shard, a reply to
+//!   another request, bytes that do not decode) is refused before it
+//!   reaches the log, and again when applied, leaving the state untouched.
+//!   RPCs naming a shard out of range get [`Status::BadRequest`].
 //!
 //! ## Tests
 //! `cargo test -p shardkv` (state machine) and `cargo test -p tests 5b`,
@@ -59,10 +64,60 @@ pub fn key2shard(key: &str) -> usize {
     key.as_bytes().first().map_or(0, |&b| b as usize % NSHARDS)
 }
 
-/// The errors of this crate.
+/// The errors of this crate: a replica that cannot start, and a shard
+/// transfer that does not fit the receiving group's state (see
+/// [`ShardStateMachine::check_insert`]). A refused transfer never reaches
+/// the log and, should it get there, changes nothing when applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The replicated state machine could not start.
     #[error(transparent)]
     Rsm(#[from] kvraft::Error),
+    /// A shard index that does not exist.
+    #[error("shard {0} is out of range (there are {NSHARDS} shards)")]
+    ShardOutOfRange(usize),
+    /// A transfer for another configuration than the receiver's.
+    #[error("shard {shard} was sent for configuration {got}, but the group is in {current}")]
+    WrongConfig {
+        /// The shard.
+        shard: usize,
+        /// The configuration the transfer names.
+        got: u64,
+        /// The receiving group's configuration.
+        current: u64,
+    },
+    /// A transfer of a shard the group is not waiting for.
+    #[error("shard {shard} is not being pulled in configuration {config_num}")]
+    NotPulling {
+        /// The shard.
+        shard: usize,
+        /// The receiving group's configuration.
+        config_num: u64,
+    },
+    /// A transferred key that belongs to another shard.
+    #[error(
+        "key {key:?} sent with shard {shard} belongs to shard {}",
+        key2shard(key)
+    )]
+    ForeignKey {
+        /// The shard the data was sent as.
+        shard: usize,
+        /// The first key that does not belong to it.
+        key: String,
+    },
+    /// A pull reply that answers another request than the one sent.
+    #[error(
+        "pull reply is for shard {got_shard} in configuration {got_config}, \
+         but shard {shard} in configuration {config_num} was asked for"
+    )]
+    MismatchedReply {
+        /// The shard asked for.
+        shard: usize,
+        /// The configuration asked for.
+        config_num: u64,
+        /// The shard the reply names.
+        got_shard: usize,
+        /// The configuration the reply names.
+        got_config: u64,
+    },
 }

@@ -19,6 +19,9 @@ pub enum Status {
     WrongLeader,
     /// The shard is not ready to move yet (the owner lags behind).
     NotReady,
+    /// The request is malformed (it names a shard out of range): retrying
+    /// cannot help.
+    BadRequest,
 }
 
 /// A clerk's operation on one key.
@@ -77,8 +80,14 @@ pub struct PullArgs {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullReply {
     /// Ok with the data, NotReady if the owner has not reached the
-    /// configuration, WrongGroup if it no longer holds the shard.
+    /// configuration, WrongGroup if it no longer holds the shard,
+    /// BadRequest if the shard is out of range.
     pub status: Status,
+    /// The request's configuration, echoed: the puller checks that the
+    /// reply answers what it asked.
+    pub config_num: u64,
+    /// The request's shard, echoed.
+    pub shard: usize,
     /// The shard's data.
     pub data: ShardData,
 }
@@ -95,7 +104,8 @@ pub struct DeleteArgs {
 /// Reply to a delete request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteReply {
-    /// Ok once the shard is gone (or was already).
+    /// Ok once the shard is gone (or was already); BadRequest if the
+    /// shard is out of range.
     pub status: Status,
 }
 

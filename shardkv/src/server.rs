@@ -5,7 +5,7 @@
 use kvraft::rsm::{NotApplied, Rsm, Tagged};
 use labrpc::{ClientEnd, Service};
 use raft::{Persister, Raft};
-use shardctrler::Gid;
+use shardctrler::{Gid, NSHARDS};
 
 use crate::clerk::Ends;
 use crate::messages::{
@@ -107,6 +107,12 @@ impl ShardKv {
     }
 
     async fn delete(self, args: DeleteArgs) -> DeleteReply {
+        if args.shard >= NSHARDS {
+            // Malformed: refuse before it reaches the log.
+            return DeleteReply {
+                status: Status::BadRequest,
+            };
+        }
         if self
             .rsm
             .with_state(|sm| sm.delete_done(args.config_num, args.shard))
@@ -129,5 +135,92 @@ impl ShardKv {
             Err(_) => Status::WrongLeader,
         };
         DeleteReply { status }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use labrpc::{Network, Server, sim};
+
+    use super::*;
+    use crate::NSHARDS;
+    use crate::messages::PullArgs;
+
+    /// A one-replica group (gid 100) on `net`, served as "kv-0"; its
+    /// controller end leads nowhere, so it stays in configuration 0.
+    fn one_replica(net: &Network) -> ShardKv {
+        let own = net.make_end("kv-0-to-self");
+        net.connect("kv-0-to-self", "kv-0");
+        net.enable("kv-0-to-self", true);
+        let ctrler = net.make_end("kv-0-to-ctrler");
+        let make_end: MakeEnd = {
+            let net = net.clone();
+            Arc::new(move |server: &str| net.make_end(format!("kv-0-to-{server}")))
+        };
+        let kv = ShardKv::start(
+            vec![own],
+            0,
+            Persister::new(),
+            None,
+            100,
+            vec![ctrler],
+            make_end,
+        )
+        .expect("a fresh replica starts");
+        let server = Server::new();
+        server.add_service(kv.service());
+        server.add_service(kv.raft().service());
+        net.add_server("kv-0", server);
+        kv
+    }
+
+    /// PullShard and DeleteShard naming a shard out of range get
+    /// BadRequest, without a panic and without touching the group's state.
+    #[test]
+    fn rpcs_with_a_shard_out_of_range_get_bad_request_5b() {
+        sim::run(|| async {
+            let net = Network::new();
+            let kv = one_replica(&net);
+            tokio::time::sleep(Duration::from_secs(2)).await; // elected
+            assert!(kv.is_leader());
+            let end = net.make_end("tester");
+            net.connect("tester", "kv-0");
+            net.enable("tester", true);
+            let before = kv.rsm.with_state(|sm| sm.clone());
+            for shard in [NSHARDS, NSHARDS + 7, usize::MAX] {
+                let pull = end
+                    .call::<PullShard>(&PullArgs {
+                        config_num: 0,
+                        shard,
+                    })
+                    .await
+                    .expect("reliable network");
+                assert_eq!(pull.status, Status::BadRequest);
+                assert_eq!(pull.shard, shard);
+                let delete = end
+                    .call::<DeleteShard>(&DeleteArgs {
+                        config_num: 5,
+                        shard,
+                    })
+                    .await
+                    .expect("reliable network");
+                assert_eq!(delete.status, Status::BadRequest);
+            }
+            assert_eq!(kv.rsm.with_state(|sm| sm.clone()), before);
+            // A well-formed pull of a shard this group does not hold.
+            let pull = end
+                .call::<PullShard>(&PullArgs {
+                    config_num: 0,
+                    shard: 3,
+                })
+                .await
+                .expect("reliable network");
+            assert_eq!(pull.status, Status::WrongGroup);
+            kv.kill();
+            net.cleanup();
+        });
     }
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, NSHARDS};
 
+use crate::Error;
 use crate::messages::{ClientOp, ClientOpKind, ClientReply, PullReply, ShardData, ShardOp, Status};
 
 /// Where a shard held by this group is in its migration.
@@ -106,25 +107,68 @@ impl ShardStateMachine {
     }
 
     /// Answers a pull for `shard` as of configuration `config_num`.
+    /// The reply echoes `config_num` and `shard`; a shard out of range
+    /// gets [`Status::BadRequest`].
     pub fn pull(&self, config_num: u64, shard: usize) -> PullReply {
+        let reply = |status, data| PullReply {
+            status,
+            config_num,
+            shard,
+            data,
+        };
+        if shard >= NSHARDS {
+            return reply(Status::BadRequest, ShardData::default());
+        }
         // SOLUTION BEGIN 5B: hand a shard's data to its new owner once this group has stopped serving it
         if self.config.num < config_num {
-            return PullReply {
-                status: Status::NotReady,
-                data: ShardData::default(),
-            };
+            return reply(Status::NotReady, ShardData::default());
         }
         match self.shards.get(&shard) {
-            Some(s) if self.config.num == config_num && s.phase == Phase::Offering => PullReply {
-                status: Status::Ok,
-                data: s.data.clone(),
-            },
-            _ => PullReply {
-                status: Status::WrongGroup,
-                data: ShardData::default(),
-            },
+            Some(s) if self.config.num == config_num && s.phase == Phase::Offering => {
+                reply(Status::Ok, s.data.clone())
+            }
+            _ => reply(Status::WrongGroup, ShardData::default()),
         }
         // SOLUTION END
+    }
+
+    /// Whether pulled data fits this group's state: `shard` exists, the
+    /// group is in configuration `config_num` and waiting for that shard's
+    /// data, and every key in `data` belongs to `shard`. Checked before an
+    /// Insert is proposed and again when it is applied.
+    ///
+    /// # Errors
+    /// Why the data does not fit; the state must then not change.
+    pub fn check_insert(
+        &self,
+        config_num: u64,
+        shard: usize,
+        data: &ShardData,
+    ) -> Result<(), Error> {
+        if shard >= NSHARDS {
+            return Err(Error::ShardOutOfRange(shard));
+        }
+        if config_num != self.config.num {
+            return Err(Error::WrongConfig {
+                shard,
+                got: config_num,
+                current: self.config.num,
+            });
+        }
+        if !self
+            .shards
+            .get(&shard)
+            .is_some_and(|s| s.phase == Phase::Pulling)
+        {
+            return Err(Error::NotPulling { shard, config_num });
+        }
+        if let Some(key) = data.kv.keys().find(|k| crate::key2shard(k) != shard) {
+            return Err(Error::ForeignKey {
+                shard,
+                key: key.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// True if a delete for `config_num` has nothing (left) to do here: this
@@ -150,10 +194,19 @@ impl ShardStateMachine {
                 shard,
                 data,
             } => {
-                if *config_num == self.config.num
-                    && let Some(s) = self.shards.get_mut(shard)
-                    && s.phase == Phase::Pulling
-                {
+                if let Err(e) = self.check_insert(*config_num, *shard, data) {
+                    // A duplicate Insert (already installed) lands here too.
+                    tracing::debug!(gid = self.gid, "shard transfer refused: {e}");
+                    let status = match e {
+                        Error::ShardOutOfRange(_) | Error::ForeignKey { .. } => Status::BadRequest,
+                        _ => Status::WrongGroup,
+                    };
+                    return ClientReply {
+                        status,
+                        value: String::new(),
+                    };
+                }
+                if let Some(s) = self.shards.get_mut(shard) {
                     s.data = data.clone();
                     s.phase = Phase::ServingNeedsGc;
                 }
@@ -369,5 +422,138 @@ mod tests {
         assert!(!a.is_stable());
         a.apply(&ShardOp::Reconfigure(config(3, [100; NSHARDS], &[100])));
         assert_eq!(a.config().num, 2, "moved on while shards were in motion");
+    }
+
+    /// Group 101 in configuration 2, pulling shard 0 from group 100 (key
+    /// "2" is in shard 0), with shard 1 (key "3") served.
+    fn pulling_shard_0() -> ShardStateMachine {
+        let mut c1 = config(1, [100; NSHARDS], &[100, 101]);
+        c1.shards[1] = 101;
+        let mut c2 = c1.clone();
+        c2.num = 2;
+        c2.shards[0] = 101;
+        let mut b = ShardStateMachine::new(101);
+        b.apply(&ShardOp::Reconfigure(c1)); // shard 1 comes from gid 0: served at once
+        assert_eq!(b.apply(&put("3", "kept", 1)).status, Status::Ok);
+        b.apply(&ShardOp::Reconfigure(c2));
+        assert_eq!(b.config().num, 2);
+        assert_eq!(b.to_pull().len(), 1);
+        b
+    }
+
+    fn data_of(pairs: &[(&str, &str)]) -> ShardData {
+        ShardData {
+            kv: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            last_write: [(9, 5)].into(),
+        }
+    }
+
+    /// Applies a malformed Insert: refused with `want`, state untouched.
+    fn assert_insert_refused(config_num: u64, shard: usize, data: ShardData, want: Error) {
+        let mut b = pulling_shard_0();
+        let before = b.clone();
+        assert_eq!(b.check_insert(config_num, shard, &data), Err(want.clone()));
+        let reply = b.apply(&ShardOp::Insert {
+            config_num,
+            shard,
+            data,
+        });
+        assert_ne!(reply.status, Status::Ok, "{want}");
+        assert_eq!(b, before, "a refused Insert ({want}) changed the state");
+    }
+
+    #[test]
+    fn insert_for_another_config_is_refused_5b() {
+        let data = data_of(&[("2", "x")]);
+        let wrong = |got| Error::WrongConfig {
+            shard: 0,
+            got,
+            current: 2,
+        };
+        assert_insert_refused(1, 0, data.clone(), wrong(1));
+        assert_insert_refused(3, 0, data, wrong(3));
+    }
+
+    #[test]
+    fn insert_of_a_shard_not_pulling_is_refused_5b() {
+        // Shard 1 is served (its data must not be overwritten), shard 2
+        // belongs to another group.
+        let not_pulling = |shard| Error::NotPulling {
+            shard,
+            config_num: 2,
+        };
+        assert_insert_refused(2, 1, data_of(&[("3", "evil")]), not_pulling(1));
+        assert_insert_refused(2, 2, data_of(&[("4", "evil")]), not_pulling(2));
+    }
+
+    #[test]
+    fn insert_of_a_shard_out_of_range_is_refused_5b() {
+        for shard in [NSHARDS, NSHARDS + 1, usize::MAX] {
+            let data = data_of(&[("2", "x")]);
+            assert_insert_refused(2, shard, data, Error::ShardOutOfRange(shard));
+        }
+    }
+
+    #[test]
+    fn insert_with_keys_of_another_shard_is_refused_5b() {
+        // "3" is in shard 1, which this group serves: a transfer of shard 0
+        // must not smuggle a value for it in.
+        let data = data_of(&[("2", "x"), ("3", "evil")]);
+        let want = Error::ForeignKey {
+            shard: 0,
+            key: "3".into(),
+        };
+        assert_insert_refused(2, 0, data, want);
+    }
+
+    #[test]
+    fn a_fitting_insert_is_applied_once_5b() {
+        let mut b = pulling_shard_0();
+        let insert = ShardOp::Insert {
+            config_num: 2,
+            shard: 0,
+            data: data_of(&[("2", "x")]),
+        };
+        assert_eq!(b.apply(&insert).status, Status::Ok);
+        let after = b.clone();
+        // A duplicate of it (the leader proposed it twice) is refused.
+        assert_eq!(b.apply(&insert).status, Status::WrongGroup);
+        assert_eq!(b, after);
+        let get = |key: &str| {
+            ShardOp::Client(ClientOp {
+                key: key.into(),
+                kind: ClientOpKind::Get,
+                client_id: 2,
+                seq: 1,
+            })
+        };
+        assert_eq!(b.apply(&get("2")).value, "x");
+        assert_eq!(b.apply(&get("3")).value, "kept");
+    }
+
+    #[test]
+    fn pull_and_delete_of_a_shard_out_of_range_are_refused_5b() {
+        let b = pulling_shard_0();
+        for shard in [NSHARDS, usize::MAX] {
+            let reply = b.pull(2, shard);
+            assert_eq!(reply.status, Status::BadRequest);
+            assert_eq!((reply.config_num, reply.shard), (2, shard));
+            assert_eq!(reply.data, ShardData::default());
+        }
+        // Delete and GcDone of a shard out of range apply as no-ops.
+        let mut b = b;
+        let before = b.clone();
+        b.apply(&ShardOp::Delete {
+            config_num: 2,
+            shard: NSHARDS,
+        });
+        b.apply(&ShardOp::GcDone {
+            config_num: 2,
+            shard: usize::MAX,
+        });
+        assert_eq!(b, before);
     }
 }

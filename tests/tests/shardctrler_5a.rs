@@ -163,16 +163,20 @@ async fn leave_join(cfg: &Config, ck: &mut Clerk) -> Vec<ShardConfig> {
     cfg.begin("Basic leave/join");
     let mut saved = vec![ck.query(-1).await];
     check(ck, &[]).await;
-    ck.join(group(1, &["x", "y", "z"])).await;
+    ck.join(group(1, &["x", "y", "z"]))
+        .await
+        .expect("valid change refused");
     saved.push(check(ck, &[1]).await);
-    ck.join(group(2, &["a", "b", "c"])).await;
+    ck.join(group(2, &["a", "b", "c"]))
+        .await
+        .expect("valid change refused");
     let c = check(ck, &[1, 2]).await;
     check_servers(&c, 1, &["x", "y", "z"]);
     check_servers(&c, 2, &["a", "b", "c"]);
     saved.push(c);
-    ck.leave(vec![1]).await;
+    ck.leave(vec![1]).await.expect("valid change refused");
     saved.push(check(ck, &[2]).await);
-    ck.leave(vec![2]).await;
+    ck.leave(vec![2]).await.expect("valid change refused");
     saved.push(check(ck, &[]).await);
     cfg.end();
     saved
@@ -199,12 +203,18 @@ async fn historical_queries(cfg: &Config, ck: &mut Clerk, saved: &[ShardConfig])
 async fn move_shards(cfg: &Config, ck: &mut Clerk) {
     cfg.begin("Move");
     let (gid3, gid4): (Gid, Gid) = (503, 504);
-    ck.join(group(gid3, &["3a", "3b", "3c"])).await;
-    ck.join(group(gid4, &["4a", "4b", "4c"])).await;
+    ck.join(group(gid3, &["3a", "3b", "3c"]))
+        .await
+        .expect("valid change refused");
+    ck.join(group(gid4, &["4a", "4b", "4c"]))
+        .await
+        .expect("valid change refused");
     let target = |shard: usize| if shard < NSHARDS / 2 { gid3 } else { gid4 };
     for shard in 0..NSHARDS {
         let cf = ck.query(-1).await;
-        ck.move_shard(shard, target(shard)).await;
+        ck.move_shard(shard, target(shard))
+            .await
+            .expect("valid change refused");
         if cf.shards[shard] != target(shard) {
             let cf1 = ck.query(-1).await;
             assert!(
@@ -222,8 +232,8 @@ async fn move_shards(cfg: &Config, ck: &mut Clerk) {
             target(shard)
         );
     }
-    ck.leave(vec![gid3]).await;
-    ck.leave(vec![gid4]).await;
+    ck.leave(vec![gid3]).await.expect("valid change refused");
+    ck.leave(vec![gid4]).await.expect("valid change refused");
     check(ck, &[]).await;
     cfg.end();
 }
@@ -241,9 +251,15 @@ async fn concurrent_leave_join(cfg: &Config, ck: &mut Clerk) -> Vec<Gid> {
             .into_iter()
             .zip(gids.clone())
             .map(|(mut ck, gid)| async move {
-                ck.join(group(gid + 1000, &[&format!("s{gid}a")])).await;
-                ck.join(group(gid, &[&format!("s{gid}b")])).await;
-                ck.leave(vec![gid + 1000]).await;
+                ck.join(group(gid + 1000, &[&format!("s{gid}a")]))
+                    .await
+                    .expect("valid change refused");
+                ck.join(group(gid, &[&format!("s{gid}b")]))
+                    .await
+                    .expect("valid change refused");
+                ck.leave(vec![gid + 1000])
+                    .await
+                    .expect("valid change refused");
             }),
     )
     .await;
@@ -270,7 +286,9 @@ async fn minimal_transfer_after_joins(cfg: &Config, ck: &mut Clerk) {
     for gid in extra_gids() {
         let names = [format!("{gid}a"), format!("{gid}b"), format!("{gid}c")];
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        ck.join(group(gid, &names)).await;
+        ck.join(group(gid, &names))
+            .await
+            .expect("valid change refused");
         let next = ck.query(-1).await;
         check_join_moves(&prev, &next, &[gid]);
         prev = next;
@@ -289,7 +307,7 @@ async fn minimal_transfer_after_leaves(cfg: &Config, ck: &mut Clerk) {
     let c2 = ck.query(-1).await;
     let mut prev = c2.clone();
     for gid in extra_gids() {
-        ck.leave(vec![gid]).await;
+        ck.leave(vec![gid]).await.expect("valid change refused");
         let next = ck.query(-1).await;
         check_leave_moves(&prev, &next, &[gid]);
         prev = next;
@@ -333,10 +351,16 @@ fn stayed_off_leaving_groups(before: &ShardConfig, after: &ShardConfig, left: &[
 async fn minimal_again(cfg: &Config, ck: &mut Clerk) {
     cfg.begin("minimal movement again");
     let bound = NSHARDS / 3 + 1;
-    ck.join(group(1, &["x", "y", "z"])).await;
-    ck.join(group(2, &["a", "b", "c"])).await;
+    ck.join(group(1, &["x", "y", "z"]))
+        .await
+        .expect("valid change refused");
+    ck.join(group(2, &["a", "b", "c"]))
+        .await
+        .expect("valid change refused");
     let c1 = ck.query(-1).await;
-    ck.join(group(3, &["d", "e", "f"])).await;
+    ck.join(group(3, &["d", "e", "f"]))
+        .await
+        .expect("valid change refused");
     let c2 = ck.query(-1).await;
     let mut changed = 0;
     for s in 0..NSHARDS {
@@ -353,7 +377,7 @@ async fn minimal_again(cfg: &Config, ck: &mut Clerk) {
         changed <= bound,
         "too many shards moved: {changed} > {bound}"
     );
-    ck.leave(vec![1]).await;
+    ck.leave(vec![1]).await.expect("valid change refused");
     let c3 = ck.query(-1).await;
     let mut changed = 0;
     for s in 0..NSHARDS {
@@ -380,17 +404,19 @@ async fn multi_leave_join(cfg: &Config, ck: &mut Clerk) {
     check(ck, &[]).await;
     let mut both = group(1, &["x", "y", "z"]);
     both.extend(group(2, &["a", "b", "c"]));
-    ck.join(both).await;
+    ck.join(both).await.expect("valid change refused");
     check(ck, &[1, 2]).await;
-    ck.join(group(3, &["j", "k", "l"])).await;
+    ck.join(group(3, &["j", "k", "l"]))
+        .await
+        .expect("valid change refused");
     let c = check(ck, &[1, 2, 3]).await;
     check_servers(&c, 1, &["x", "y", "z"]);
     check_servers(&c, 2, &["a", "b", "c"]);
     check_servers(&c, 3, &["j", "k", "l"]);
-    ck.leave(vec![1, 3]).await;
+    ck.leave(vec![1, 3]).await.expect("valid change refused");
     let c = check(ck, &[2]).await;
     check_servers(&c, 2, &["a", "b", "c"]);
-    ck.leave(vec![2]).await;
+    ck.leave(vec![2]).await.expect("valid change refused");
     check(ck, &[]).await;
     check_history(ck, 0).await;
     cfg.end();
@@ -415,8 +441,10 @@ async fn multi_concurrent_leave_join(cfg: &Config, ck: &mut Clerk) {
                 );
                 groups.extend(group(gid + 1000, &[&format!("{}a", gid + 1000)]));
                 groups.extend(group(gid + 2000, &[&format!("{}a", gid + 2000)]));
-                ck.join(groups).await;
-                ck.leave(vec![gid + 1000, gid + 2000]).await;
+                ck.join(groups).await.expect("valid change refused");
+                ck.leave(vec![gid + 1000, gid + 2000])
+                    .await
+                    .expect("valid change refused");
             }),
     )
     .await;
@@ -435,7 +463,7 @@ async fn multi_minimal_transfer_after_joins(cfg: &Config, ck: &mut Clerk) {
         .into_iter()
         .map(|gid| (gid, vec![format!("{gid}a"), format!("{gid}b")]))
         .collect();
-    ck.join(groups).await;
+    ck.join(groups).await.expect("valid change refused");
     let c2 = ck.query(-1).await;
     check_join_moves(&c1, &c2, &extra_gids());
     stayed_on_old_groups(&c1, &c2, "multi-Join()");
@@ -449,7 +477,7 @@ async fn multi_minimal_transfer_after_joins(cfg: &Config, ck: &mut Clerk) {
 async fn multi_minimal_transfer_after_leaves(cfg: &Config, ck: &mut Clerk) {
     cfg.begin("Minimal transfers after multileaves");
     let c2 = ck.query(-1).await;
-    ck.leave(extra_gids()).await;
+    ck.leave(extra_gids()).await.expect("valid change refused");
     let c3 = ck.query(-1).await;
     check_leave_moves(&c2, &c3, &extra_gids());
     stayed_off_leaving_groups(&c2, &c3, &extra_gids());

@@ -284,7 +284,10 @@ async fn rejection() {
     check_all(&mut ck, &ka, &va).await;
 
     let ctl1 = cfg.start_ctrlers();
-    ctl1.clerk().join(cfg.group_servers(&[0])).await;
+    ctl1.clerk()
+        .join(cfg.group_servers(&[0]))
+        .await
+        .expect("the second controller refused group 0's Join");
     let clerks = (0..n).map(|_| cfg.make_client_with(&ctl1)).collect();
     let done = count_completions(clerks, &ka, &va).await;
     assert_eq!(

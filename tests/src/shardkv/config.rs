@@ -326,7 +326,9 @@ impl Config {
     pub async fn joinm(&self, gis: &[usize]) {
         let servers = self.group_servers(gis);
         tracing::info!(gids = ?servers.keys().collect::<Vec<_>>(), "tester: join");
-        self.inner.mck.lock().await.join(servers).await;
+        if let Err(e) = self.inner.mck.lock().await.join(servers).await {
+            panic!("tester: the controller refused Join of {gis:?}: {e}");
+        }
         tracing::info!("tester: join done");
     }
 
@@ -350,7 +352,9 @@ impl Config {
     pub async fn leavem(&self, gis: &[usize]) {
         let gids: Vec<Gid> = gis.iter().map(|&gi| self.gid(gi)).collect();
         tracing::info!(?gids, "tester: leave");
-        self.inner.mck.lock().await.leave(gids).await;
+        if let Err(e) = self.inner.mck.lock().await.leave(gids.clone()).await {
+            panic!("tester: the controller refused Leave of {gids:?}: {e}");
+        }
         tracing::info!("tester: leave done");
     }
 
