@@ -161,11 +161,12 @@ impl Generic {
         format!("{title} ({})", self.part)
     }
 
-    /// Runs the test; must be called inside a simulation.
+    /// Runs the test; must be called inside a simulation. Returns what the
+    /// run did, so determinism tests can compare two runs.
     ///
     /// # Panics
     /// On any failed check.
-    pub async fn run(self) {
+    pub async fn run(self) -> Outcome {
         let cfg = Config::new(self.servers, self.unreliable, self.max_raft_state);
         cfg.begin(&self.title());
         let log = OpLog::new();
@@ -238,8 +239,15 @@ impl Generic {
             }
         }
 
-        check_linearizable(&log.read());
+        let history = log.read();
+        check_linearizable(&history);
         cfg.end();
+        Outcome {
+            rpcs: cfg.rpc_total(),
+            bytes: cfg.net().total_bytes(),
+            ops: history.len(),
+            virtual_time: labrpc::sim::elapsed(),
+        }
     }
 
     /// One client's round: Put its key to "" (fixed keys), then a random
@@ -281,6 +289,19 @@ impl Generic {
         cfg.delete_client(ck);
         j
     }
+}
+
+/// What a [`Generic::run`] did: equal for two runs with one seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// RPCs sent, clerks' included.
+    pub rpcs: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Operations in the checked history.
+    pub ops: usize,
+    /// Virtual time at the end.
+    pub virtual_time: Duration,
 }
 
 /// Re-partitions the servers at random every election timeout plus

@@ -36,7 +36,9 @@ use std::time::Duration;
 
 pub use client::{Client, ClientEnds};
 pub use config::Config;
-pub use generic::{Generic, check_clnt_appends, check_concurrent_appends, client_value, speed};
+pub use generic::{
+    Generic, Outcome, check_clnt_appends, check_concurrent_appends, client_value, speed,
+};
 pub use history::{OpLog, Recorded, RecordedOp, check_linearizable};
 pub use special::{one_partition, snapshot_rpc, snapshot_size, unreliable_one_key};
 
