@@ -63,6 +63,7 @@ impl Clerk {
     /// server rejected the request, or the network is shut down or has no
     /// such service.
     pub async fn try_get(&mut self, key: impl Into<String>) -> Result<String, Error> {
+        // SOLUTION BEGIN 2: number the operation (a retry reuses the number) and send it until it gets a reply
         self.seq += 1;
         let args = GetArgs {
             key: key.into(),
@@ -70,6 +71,7 @@ impl Clerk {
             seq: self.seq,
         };
         self.call::<Get, _>(&args).await
+        // SOLUTION END
     }
 
     /// [`Clerk::put`], returning errors as [`Clerk::try_get`] does.
@@ -93,6 +95,7 @@ impl Clerk {
     }
 
     fn write_args(&mut self, key: String, value: String) -> PutAppendArgs {
+        // SOLUTION BEGIN 2: the arguments of a new write: the next sequence number
         self.seq += 1;
         PutAppendArgs {
             key,
@@ -100,6 +103,7 @@ impl Clerk {
             client: self.id,
             seq: self.seq,
         }
+        // SOLUTION END
     }
 
     /// Sends `args` until a reply arrives. A lost request or reply is the
@@ -110,6 +114,7 @@ impl Clerk {
     where
         R: Rpc<Reply = Result<T, Error>>,
     {
+        // SOLUTION BEGIN 2: send until a reply arrives: retry while the request or reply is lost, return the errors retrying cannot fix
         loop {
             match self.end.call::<R>(args).await {
                 Ok(reply) => return reply,
@@ -117,6 +122,7 @@ impl Clerk {
                 Err(e) => return Err(Error::Rpc(e)),
             }
         }
+        // SOLUTION END
     }
 }
 

@@ -82,6 +82,7 @@ impl KvStore {
     /// Reads `key` ("" if absent). Never remembered; acknowledges the
     /// clerk's previous write.
     pub fn get(&mut self, client: ClientId, seq: u64, key: &str) -> Result<String, Error> {
+        // SOLUTION BEGIN 2: read a key ("" if absent); a Get acknowledges the clerk's previous write and is never remembered
         match self.acknowledge(client, seq, OpKind::Get)? {
             Fresh::New => Ok(self
                 .data
@@ -97,6 +98,7 @@ impl KvStore {
                 now: OpKind::Get,
             }),
         }
+        // SOLUTION END
     }
 
     /// Replaces `key`'s value with `value`, at most once per `(client, seq)`.
@@ -107,6 +109,7 @@ impl KvStore {
         key: &str,
         value: String,
     ) -> Result<(), Error> {
+        // SOLUTION BEGIN 2: replace the value at most once per (client, seq); a Put must not destroy the replies of unacknowledged Appends
         if let Fresh::Retry = self.acknowledge(client, seq, OpKind::Put)? {
             return Ok(());
         }
@@ -124,6 +127,7 @@ impl KvStore {
         entry.text = value;
         sessions.insert(client, Session { seq, append: None });
         Ok(())
+        // SOLUTION END
     }
 
     /// Appends `value` to `key`'s value at most once per `(client, seq)`
@@ -135,6 +139,7 @@ impl KvStore {
         key: &str,
         value: &str,
     ) -> Result<String, Error> {
+        // SOLUTION BEGIN 2: append at most once per (client, seq) and return the old value, also on a retry, without keeping a copy of it
         if let Fresh::Retry = self.acknowledge(client, seq, OpKind::Append)? {
             return self
                 .remembered_append(client)
@@ -161,6 +166,7 @@ impl KvStore {
             },
         );
         Ok(old)
+        // SOLUTION END
     }
 
     /// Number of clerks with a remembered write (for tests and logs).
@@ -171,6 +177,7 @@ impl KvStore {
     /// Classifies a request against the clerk's remembered write and, if it
     /// is a new operation, forgets that write: the clerk has seen its reply.
     fn acknowledge(&mut self, client: ClientId, seq: u64, now: OpKind) -> Result<Fresh, Error> {
+        // SOLUTION BEGIN 2: classify the request against the clerk's remembered write (new, retry, stale, reused number); forget the write it acknowledges
         let Some(session) = self.sessions.get(&client) else {
             return Ok(Fresh::New);
         };
@@ -201,9 +208,11 @@ impl KvStore {
         }
         self.forget(client);
         Ok(Fresh::New)
+        // SOLUTION END
     }
 
     fn forget(&mut self, client: ClientId) {
+        // SOLUTION BEGIN 2: drop the clerk's remembered write and its hold on a key's prefix
         let Some(session) = self.sessions.remove(&client) else {
             return;
         };
@@ -213,17 +222,20 @@ impl KvStore {
         {
             value.prefix_holders.remove(&client);
         }
+        // SOLUTION END
     }
 
     /// The reply of `client`'s remembered Append; `None` only if the
     /// invariants above were broken (reported as an error, not a panic).
     fn remembered_append(&self, client: ClientId) -> Option<String> {
+        // SOLUTION BEGIN 2: rebuild the reply of the clerk's remembered Append
         match self.sessions.get(&client)?.append.as_deref()? {
             AppendReply::Owned(old) => Some(old.clone()),
             AppendReply::Prefix { key, len } => {
                 self.data.get(key)?.text.get(..*len).map(str::to_string)
             }
         }
+        // SOLUTION END
     }
 }
 
