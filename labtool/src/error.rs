@@ -22,6 +22,9 @@ pub enum Error {
     /// An unknown grading part.
     #[error("unknown part {0:?}; parts: 2 3a 3b 3c 3d 4a 4b 5a 5b challenge")]
     UnknownPart(String),
+    /// A name that designates no single test, or a missing argument.
+    #[error("{0}")]
+    Usage(String),
     /// The log file could not be read or is not one of ours.
     #[error("{0}")]
     Log(String),

@@ -55,6 +55,12 @@ impl Event {
 
 /// Parses one line; `None` if it is not a simulation log line.
 pub fn parse_line(line: &str) -> Option<Event> {
+    // With --nocapture the first line of a test's log follows the harness's
+    // `test name ... ` on the same line.
+    let line = match line.strip_prefix("test ") {
+        Some(r) => r.split_once(" ... ").map_or(line, |(_, log)| log),
+        None => line,
+    };
     let mut rest = line.trim_start();
     let (time, r) = rest.split_once(' ')?;
     let time: f64 = time.strip_suffix('s')?.parse().ok()?;
@@ -180,6 +186,11 @@ mod tests {
         assert_eq!(e.node(), Some("2"));
         assert_eq!(e.topic(), "leader");
         assert!(parse_line("running 3 tests").is_none());
+        let first =
+            parse_line("test a::b ...   0.000000s DEBUG labrpc::sim: simulation starts seed=1")
+                .unwrap();
+        assert_eq!(first.message, "simulation starts");
+        assert!(parse_line("test a::b ... ok").is_none());
         assert!(parse("hello\nworld\n", "x.txt").is_err());
     }
 

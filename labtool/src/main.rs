@@ -2,13 +2,15 @@
 //!
 //! * `labtool stress FILTER… --seeds 1..100`: run tests over many seeds in
 //!   parallel; a table of runs, failures, failing seeds, wall and virtual
-//!   time, and the command that replays each failure.
+//!   time, the command that replays each failure, and an HTML timeline of
+//!   the first failure of each test (rerun with `RUST_LOG=debug`).
 //! * `labtool grade PART`: each test of a part over K seeds, scored like the
 //!   course's grading; non-zero exit on any failure.
 //! * `labtool logs FILE`: a simulation log in one coloured column per peer,
 //!   filtered by topic and peer.
 //! * `labtool timeline FILE -o run.html`: a picture of the run — roles,
-//!   terms, commits, snapshots, crashes — against virtual time.
+//!   terms, commits, snapshots, crashes — against virtual time;
+//!   `labtool timeline --test NAME --seed N` runs the test to get the log.
 //! * `labtool skeleton --out DIR`: the student workspace, with every
 //!   solution region replaced by `todo!("3A: …")`.
 //! * `labtool list [FILTER…]`: the tests a filter selects.
@@ -77,6 +79,10 @@ enum Cmd {
         /// Parallel runs (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Where to write the timeline of each test's first failure
+        /// (default: `labtool/` in the test binaries' target directory).
+        #[arg(long)]
+        timeline_dir: Option<PathBuf>,
         #[command(flatten)]
         selection: Selection,
     },
@@ -113,13 +119,24 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "auto")]
         color: Color,
     },
-    /// Write an HTML timeline of a simulation log.
+    /// Write an HTML timeline of a simulation log, or of a test run.
     Timeline {
         /// A saved `RUST_LOG=debug … --nocapture` output.
-        file: PathBuf,
+        #[arg(required_unless_present = "test", conflicts_with = "test")]
+        file: Option<PathBuf>,
+        /// Instead of a saved log, run this test (its full name, or a
+        /// substring only it contains) with `RUST_LOG=debug`; its log is
+        /// saved next to the page, with the extension `.log`.
+        #[arg(long)]
+        test: Option<String>,
+        /// The seed of that run.
+        #[arg(long, default_value_t = 1, requires = "test")]
+        seed: u64,
         /// Where to write the page.
         #[arg(short, long, default_value = "timeline.html")]
         output: PathBuf,
+        #[command(flatten)]
+        selection: Selection,
     },
     /// Generate the student workspace: solution regions become todo!()s.
     Skeleton {
@@ -173,14 +190,84 @@ fn parse_seeds(spec: &str) -> Result<Vec<u64>, Error> {
     Ok(seeds)
 }
 
-fn cases(selection: &Selection, filters: &[String]) -> Result<Vec<TestCase>, Error> {
-    let all = if selection.binaries.is_empty() {
+/// Every test of the selected binaries (building the workspace's tests
+/// unless binaries are given).
+fn all_cases(selection: &Selection) -> Result<Vec<TestCase>, Error> {
+    if selection.binaries.is_empty() {
         eprintln!("labtool: building the tests…");
-        discover::discover(!selection.debug)?
+        discover::discover(!selection.debug)
     } else {
-        discover::from_binaries(&selection.binaries)?
-    };
-    discover::select(&all, filters, selection.include_ignored)
+        discover::from_binaries(&selection.binaries)
+    }
+}
+
+fn cases(selection: &Selection, filters: &[String]) -> Result<Vec<TestCase>, Error> {
+    discover::select(&all_cases(selection)?, filters, selection.include_ignored)
+}
+
+/// The one test `name` designates: the test of that exact name (or module
+/// path suffix), else the only test whose name contains it.
+fn one_case(selection: &Selection, name: &str) -> Result<TestCase, Error> {
+    let matching = discover::select(&all_cases(selection)?, &[name.to_string()], true)?;
+    let exact: Vec<&TestCase> = matching
+        .iter()
+        .filter(|c| c.name == name || c.name.ends_with(&format!("::{name}")))
+        .collect();
+    match (exact.as_slice(), matching.as_slice()) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [one]) => Ok(one.clone()),
+        _ => {
+            let names: Vec<&str> = matching.iter().map(|c| c.name.as_str()).take(10).collect();
+            Err(Error::Usage(format!(
+                "{name:?} matches {} tests ({}{}); name one",
+                matching.len(),
+                names.join(", "),
+                if matching.len() > 10 { ", …" } else { "" }
+            )))
+        }
+    }
+}
+
+/// Reruns the first failing seed of each failing test (at most ten tests)
+/// with `RUST_LOG=debug` and writes its timeline and log into `dir`
+/// (default: next to the test binary's target directory).
+fn failure_timelines(results: &mut [run::RunResult], dir: Option<&std::path::Path>) {
+    let mut first: std::collections::BTreeMap<String, usize> = Default::default();
+    for (i, r) in results.iter().enumerate() {
+        if !r.passed {
+            let best = first.entry(r.case.name.clone()).or_insert(i);
+            if r.seed < results[*best].seed {
+                *best = i;
+            }
+        }
+    }
+    for &i in first.values().take(10) {
+        let r = &results[i];
+        let dir = dir.map_or_else(
+            || timeline::default_dir(&r.case.binary),
+            |d| d.to_path_buf(),
+        );
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        let stem = timeline::file_stem(&r.case.name, r.seed);
+        let (html, log) = (
+            dir.join(format!("{stem}.html")),
+            dir.join(format!("{stem}.log")),
+        );
+        eprintln!(
+            "labtool: rerunning {} with seed {} and RUST_LOG=debug for its timeline…",
+            r.case.name, r.seed
+        );
+        let outcome = match timeline::for_run(&r.case, r.seed, &html, &log) {
+            Ok(true) => Ok(html),
+            Ok(false) => Err(format!(
+                "the rerun with RUST_LOG=debug passed (log in {}); timeline of the passing rerun in {}",
+                log.display(),
+                html.display()
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        results[i].timeline = Some(outcome);
+    }
 }
 
 fn jobs(n: Option<usize>) -> usize {
@@ -193,12 +280,15 @@ fn run(cli: Cli) -> Result<bool, Error> {
             filters,
             seeds,
             jobs: j,
+            timeline_dir,
             selection,
         } => {
             let seeds = parse_seeds(&seeds)?;
             let cases = cases(&selection, &filters)?;
             eprintln!("labtool: {} tests × {} seeds", cases.len(), seeds.len());
-            let results = run::run_all(&cases, &seeds, jobs(j), !std::io::stderr().is_terminal());
+            let mut results =
+                run::run_all(&cases, &seeds, jobs(j), !std::io::stderr().is_terminal());
+            failure_timelines(&mut results, timeline_dir.as_deref());
             print!("{}", report::stress_table(&results));
             Ok(results.iter().all(|r| r.passed))
         }
@@ -244,7 +334,33 @@ fn run(cli: Cli) -> Result<bool, Error> {
             );
             Ok(true)
         }
-        Cmd::Timeline { file, output } => {
+        Cmd::Timeline {
+            file: None,
+            test: Some(test),
+            seed,
+            output,
+            selection,
+        } => {
+            let case = one_case(&selection, &test)?;
+            let log = output.with_extension("log");
+            let failed = timeline::for_run(&case, seed, &output, &log)?;
+            println!(
+                "{} with seed {seed} {}; wrote timeline to {} and its log to {}",
+                case.name,
+                if failed { "failed" } else { "passed" },
+                output.display(),
+                log.display()
+            );
+            Ok(true)
+        }
+        Cmd::Timeline { file: None, .. } => Err(Error::Usage(
+            "timeline needs a log file or --test NAME".into(),
+        )),
+        Cmd::Timeline {
+            file: Some(file),
+            output,
+            ..
+        } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Error::Log(format!("cannot read {}: {e}", file.display())))?;
             let events = logs::parse(&text, &file.display().to_string())?;

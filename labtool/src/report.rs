@@ -89,6 +89,15 @@ pub fn stress_table(results: &[RunResult]) -> String {
                 )
             });
             let _ = writeln!(out, "  {cmd}");
+            match &r.timeline {
+                Some(Ok(html)) => {
+                    let _ = writeln!(out, "    timeline: {}", html.display());
+                }
+                Some(Err(why)) => {
+                    let _ = writeln!(out, "    no timeline: {why}");
+                }
+                None => {}
+            }
         }
         let first = failed[0];
         let _ = writeln!(

@@ -27,6 +27,9 @@ pub struct RunResult {
     pub replay: Option<String>,
     /// The last lines of output of a failed run.
     pub tail: String,
+    /// For the first failure of each test: the timeline written for it, or
+    /// why none could be written.
+    pub timeline: Option<Result<std::path::PathBuf, String>>,
 }
 
 /// Runs every (case, seed) on `jobs` workers with a progress bar.
@@ -85,17 +88,21 @@ pub fn run_all(cases: &[TestCase], seeds: &[u64], jobs: usize, quiet: bool) -> V
     results
 }
 
-/// Runs one test with one seed.
-pub fn run_one(case: TestCase, seed: u64) -> RunResult {
-    let start = Instant::now();
+/// The command that runs one test with one seed, its output uncaptured.
+pub fn command(case: &TestCase, seed: u64) -> Command {
     let mut cmd = Command::new(&case.binary);
     cmd.args(["--exact", &case.name, "--test-threads=1", "--nocapture"]);
     if case.ignored {
         cmd.arg("--ignored");
     }
-    cmd.env("LAB_SEED", seed.to_string())
-        .env("LAB_SIM_REPORT", "1");
-    let out = cmd.output();
+    cmd.env("LAB_SEED", seed.to_string());
+    cmd
+}
+
+/// Runs one test with one seed.
+pub fn run_one(case: TestCase, seed: u64) -> RunResult {
+    let start = Instant::now();
+    let out = command(&case, seed).env("LAB_SIM_REPORT", "1").output();
     let wall = start.elapsed();
     let (passed, stdout, stderr) = match out {
         Ok(o) => (
@@ -135,5 +142,6 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         virtual_time,
         replay,
         tail,
+        timeline: None,
     }
 }

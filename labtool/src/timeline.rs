@@ -4,8 +4,67 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
+use crate::discover::TestCase;
+use crate::error::Error;
 use crate::logs::Event;
+
+/// The directory failure timelines go to by default: `labtool/` in the
+/// target directory the test binary was built in (`<target>/<profile>/deps/`),
+/// else in `$CARGO_TARGET_DIR` or `./target`.
+pub fn default_dir(binary: &Path) -> PathBuf {
+    let deps = binary.parent();
+    if let Some(target) = deps
+        .filter(|d| d.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+    {
+        return target.join("labtool");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    target.join("labtool")
+}
+
+/// `<test>-<seed>`, with everything but letters, digits, `_` and `-`
+/// (such as the `::` of module paths) turned into `_`.
+pub fn file_stem(test: &str, seed: u64) -> String {
+    let name: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{name}-{seed}")
+}
+
+/// Reruns `case` with `seed` and `RUST_LOG=debug`, saves its output to
+/// `log` and its timeline to `html`. Returns whether the rerun failed.
+pub fn for_run(case: &TestCase, seed: u64, html: &Path, log: &Path) -> Result<bool, Error> {
+    for file in [html, log] {
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    let out = std::fs::File::create(log)?;
+    let status = crate::run::command(case, seed)
+        .env("RUST_LOG", "debug")
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .map_err(|e| Error::Build(format!("cannot run {}: {e}", case.binary.display())))?;
+    let text = String::from_utf8_lossy(&std::fs::read(log)?).into_owned();
+    let events = crate::logs::parse(&text, &log.display().to_string())?;
+    let outcome = if status.success() { "passed" } else { "failed" };
+    let title = format!("{} with seed {seed} ({outcome})", case.name);
+    std::fs::write(html, render(&events, &title))?;
+    Ok(!status.success())
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Role {
@@ -196,4 +255,21 @@ fn nice_step(end: f64) -> f64 {
         .map(|m| m * pow)
         .find(|s| *s >= raw)
         .unwrap_or(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_timelines_go_next_to_the_binarys_target_dir() {
+        let bin = Path::new("/w/target/release/deps/raft_3a-0123abcd");
+        assert_eq!(default_dir(bin), Path::new("/w/target/labtool"));
+        let elsewhere = default_dir(Path::new("/opt/bin/mytests"));
+        assert!(elsewhere.ends_with("labtool"), "{}", elsewhere.display());
+        assert_eq!(
+            file_stem("raft::tests::rejoin_3b", 7),
+            "raft__tests__rejoin_3b-7"
+        );
+    }
 }

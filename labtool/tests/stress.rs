@@ -1,5 +1,6 @@
 //! labtool end to end: the stress runner finds a failure injected on
-//! purpose, names its seeds, and the seed replays it; bad input is refused.
+//! purpose, names its seeds, writes the timeline of the first one, and the
+//! seed replays it; a real Raft run becomes a timeline; bad input is refused.
 
 use std::process::Command;
 
@@ -25,6 +26,7 @@ fn labtool(args: &[&str]) -> std::process::Output {
 fn stress_finds_the_injected_failure_and_its_seed_replays_it() {
     let me = std::env::current_exe().unwrap();
     let me = me.to_str().unwrap();
+    let timelines = tempfile::tempdir().unwrap();
     let out = labtool(&[
         "stress",
         "canary",
@@ -35,6 +37,8 @@ fn stress_finds_the_injected_failure_and_its_seed_replays_it() {
         "1..=10",
         "--jobs",
         "2",
+        "--timeline-dir",
+        timelines.path().to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -54,6 +58,37 @@ fn stress_finds_the_injected_failure_and_its_seed_replays_it() {
     assert!(
         row.contains("/1.50") && row.contains("   10 "),
         "virtual time not reported: {row}"
+    );
+
+    // The first failing seed was rerun with RUST_LOG=debug: its timeline
+    // and log are written and the page's path printed under its replay line.
+    let html = timelines.path().join("canary_fails_for_some_seeds-3.html");
+    let printed = format!("    timeline: {}", html.display());
+    let replay_line = stdout
+        .lines()
+        .position(|l| l.contains("LAB_SEED=3"))
+        .expect(&stdout);
+    assert_eq!(
+        stdout.lines().nth(replay_line + 1),
+        Some(printed.as_str()),
+        "timeline path not printed under the replay command:\n{stdout}"
+    );
+    let page = std::fs::read_to_string(&html).expect("no timeline written");
+    assert!(
+        page.contains("<svg") && page.contains("canary_fails_for_some_seeds with seed 3 (failed)"),
+        "{page}"
+    );
+    let log = std::fs::read_to_string(html.with_extension("log")).unwrap();
+    assert!(
+        log.contains("simulation starts seed=3") && log.contains("injected failure for seed 3"),
+        "{log}"
+    );
+    assert!(
+        !timelines
+            .path()
+            .join("canary_fails_for_some_seeds-8.html")
+            .exists(),
+        "only the first failure of a test gets a timeline"
     );
 
     let replay = |seed: &str| {
@@ -89,12 +124,90 @@ fn bad_input_is_a_clear_error_with_exit_2() {
     assert_eq!(logs.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&logs.stderr).contains("is not a simulation log"));
 
+    let timeline = labtool(&["timeline", not_a_log.to_str().unwrap(), "-o"]);
+    assert_eq!(timeline.status.code(), Some(2), "-o needs a value");
+    let html = dir.join("t.html");
+    let timeline = labtool(&[
+        "timeline",
+        not_a_log.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(timeline.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&timeline.stderr).contains("is not a simulation log"));
+    assert!(!html.exists(), "no page for a log that is not ours");
+
+    let missing = labtool(&["timeline", dir.join("nothing.log").to_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+
+    let no_test = labtool(&["timeline", "--test", "no_such_test", "--binary", me]);
+    assert_eq!(no_test.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_test.stderr).contains("no test matches"));
+
+    for seeds in ["5..3", "x..9", "1..=z", ""] {
+        let bad = labtool(&["stress", "canary", "--binary", me, "--seeds", seeds]);
+        assert_eq!(bad.status.code(), Some(2), "--seeds {seeds:?}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("bad seed range"),
+            "--seeds {seeds:?}"
+        );
+    }
+
     let part = labtool(&["grade", "9z", "--binary", me]);
     assert_eq!(part.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&part.stderr).contains("unknown part"));
+}
+
+/// A real Raft run: `labtool timeline --test` builds the workspace's tests
+/// (a no-op under `cargo test --workspace`, which built them already), runs
+/// `initial_election_3a` with one seed and `RUST_LOG=debug`, and draws it.
+#[test]
+fn timeline_of_a_real_raft_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("election.html");
+    let mut args = vec![
+        "timeline",
+        "--test",
+        "initial_election_3a",
+        "--seed",
+        "1",
+        "-o",
+        html.to_str().unwrap(),
+    ];
+    // Use the tests of the profile this test was built with.
+    let me = std::env::current_exe().unwrap();
+    if !me.components().any(|c| c.as_os_str() == "release") {
+        args.push("--debug");
+    }
+    let out = labtool(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("initial_election_3a with seed 1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = std::fs::read_to_string(html.with_extension("log")).unwrap();
+    for peer in 0..3 {
+        assert!(
+            log.contains(&format!("node={peer} ")),
+            "no event of peer {peer} in the log:\n{log}"
+        );
+    }
+    assert!(log.contains("becomes leader"), "{log}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for peer in 0..3 {
+        assert!(page.contains(&format!(">peer {peer}</text>")), "{page}");
+    }
+    assert!(
+        page.contains("leader t1") || page.contains("leader t2"),
+        "no leader segment: {page}"
+    );
+    assert!(page.contains("initial_election_3a with seed 1 (passed)"));
 }
 
 #[test]
-fn logs_and_timeline_render_a_real_simulation_log() {
+fn logs_and_timeline_render_a_handwritten_simulation_log() {
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
     let log = dir.join("run.log");
