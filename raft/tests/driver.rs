@@ -67,7 +67,6 @@ fn malformed_persisted_state_is_a_clear_error() {
             Err(raft::Error::CorruptState(why)) => {
                 assert!(why.contains("corrupt persisted raft state"), "{why}")
             }
-            Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("make accepted a malformed state (and would forget its vote)"),
         }
     });
