@@ -66,6 +66,46 @@ thread_local! {
     static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
     /// Virtual start instant, for log timestamps and [`elapsed`].
     static START: Cell<Option<tokio::time::Instant>> = const { Cell::new(None) };
+    /// Running digest of every RPC's outcome; see [`digest`].
+    static DIGEST: Cell<u64> = const { Cell::new(FNV_OFFSET) };
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// A digest of everything the simulated network has done so far in this
+/// simulation: every call's virtual completion time, end, method, outcome
+/// and reply size, in order. Two runs with one seed end with the same
+/// digest; comparing digests is how the determinism tests check that a
+/// whole scenario replays exactly. Outside a simulation it stays constant.
+pub fn digest() -> u64 {
+    DIGEST.with(Cell::get)
+}
+
+/// Folds one RPC's outcome into the digest (FNV-1a over its fields).
+pub(crate) fn digest_rpc(end: &str, method: &str, outcome: u8, reply_len: usize) {
+    if !in_simulation() {
+        return;
+    }
+    let nanos = elapsed().as_nanos() as u64;
+    DIGEST.with(|d| {
+        let mut h = d.get();
+        let fields: [&[u8]; 5] = [
+            &nanos.to_le_bytes(),
+            end.as_bytes(),
+            method.as_bytes(),
+            &[outcome],
+            &(reply_len as u64).to_le_bytes(),
+        ];
+        for field in fields {
+            for &b in field {
+                h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            }
+            // Separates fields so ("ab","c") and ("a","bc") differ.
+            h = (h ^ 0xff).wrapping_mul(FNV_PRIME);
+        }
+        d.set(h);
+    });
 }
 
 struct Context {
@@ -164,11 +204,13 @@ impl Sim {
         let (done_tx, done_rx) = mpsc::channel();
         let limit = self.time_limit;
         let worker_progress = progress.clone();
+        let final_digest = Arc::new(AtomicU64::new(0));
+        let worker_digest = final_digest.clone();
         let spawned = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
                 let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                    simulate(seed, limit, worker_progress, body)
+                    simulate(seed, limit, worker_progress, worker_digest, body)
                 }));
                 let _ = done_tx.send(result);
             });
@@ -184,8 +226,9 @@ impl Sim {
                     if std::env::var_os("LAB_SIM_REPORT").is_some() {
                         // One machine-readable line for tools (labtool stress).
                         eprintln!(
-                            "labrpc-sim: result=ok seed={seed} virtual_ms={}",
-                            progress.load(Ordering::Relaxed)
+                            "labrpc-sim: result=ok seed={seed} virtual_ms={} digest={:016x}",
+                            progress.load(Ordering::Relaxed),
+                            final_digest.load(Ordering::Relaxed)
                         );
                     }
                     return value;
@@ -228,6 +271,7 @@ fn simulate<T, F, Fut>(
     seed: u64,
     limit: Duration,
     progress: Arc<AtomicU64>,
+    final_digest: Arc<AtomicU64>,
     body: F,
 ) -> Result<T, Failure>
 where
@@ -247,6 +291,7 @@ where
             panicked: panicked.clone(),
         })
     });
+    DIGEST.with(|d| d.set(FNV_OFFSET));
     let _rng = crate::rng::install(seed);
     let _log = crate::log::install();
     let outcome = runtime.block_on(async {
@@ -276,6 +321,7 @@ where
         final_progress.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
         outcome
     });
+    final_digest.store(digest(), Ordering::Relaxed);
     // Tasks still alive are dropped with the runtime, while the context is set.
     drop(runtime);
     START.with(|s| s.set(None));

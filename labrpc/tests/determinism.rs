@@ -127,3 +127,20 @@ fn log_output_is_byte_identical() {
         "log output differs between two runs with one seed"
     );
 }
+
+/// The network digest is equal for one seed, differs for another, and moves
+/// with every call.
+#[test]
+fn digest_follows_every_call_and_the_seed() {
+    fn busy(seed: u64) -> (u64, u64) {
+        labrpc::sim::Sim::new().seed(seed).run(|| async {
+            let before = labrpc::sim::digest();
+            busy_scenario().await;
+            (before, labrpc::sim::digest())
+        })
+    }
+    let (start, first) = busy(3);
+    assert_ne!(start, first, "calls did not move the digest");
+    assert_eq!(busy(3), (start, first));
+    assert_ne!(busy(4).1, first);
+}

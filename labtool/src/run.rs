@@ -121,7 +121,7 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         .lines()
         .filter_map(|l| l.split("labrpc-sim: ").nth(1))
         .filter_map(|l| l.split("virtual_ms=").nth(1))
-        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .next_back()
         .map(Duration::from_millis);
     let replay = all
