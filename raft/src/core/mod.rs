@@ -18,7 +18,6 @@ mod replication;
 mod snapshot;
 
 use rand::rngs::SmallRng;
-use serde::{Deserialize, Serialize};
 
 use crate::messages::{AppendEntriesArgs, InstallSnapshotArgs, RequestVoteArgs};
 use log::Log;
@@ -106,7 +105,6 @@ pub struct Ready {
 }
 
 /// What survives a crash.
-#[derive(Serialize, Deserialize)]
 struct Persistent {
     term: u64,
     voted_for: Option<u32>,
@@ -173,8 +171,13 @@ impl Core {
             }
         } else {
             // SOLUTION BEGIN 3C: decode what encode_state wrote
-            labrpc::decode::<Persistent>(state)
-                .map_err(|e| format!("corrupt persisted raft state: {e}"))?
+            let (term, voted_for, log) = Log::decode_state(state)
+                .map_err(|e| format!("corrupt persisted raft state: {e}"))?;
+            Persistent {
+                term,
+                voted_for,
+                log,
+            }
             // SOLUTION END
         };
         let base = persistent.log.base();
@@ -222,12 +225,8 @@ impl Core {
     pub fn encode_state(&self) -> Vec<u8> {
         // SOLUTION BEGIN 3C: encode term, vote and log for the persister
         // SKELETON: Vec::new() // persists nothing until 3C
-        let p = PersistentRef {
-            term: self.term,
-            voted_for: self.voted_for.map(|v| v as u32),
-            log: &self.log,
-        };
-        labrpc::encode(&p).expect("raft state always encodes")
+        self.log
+            .encode_state(self.term, self.voted_for.map(|v| v as u32))
         // SOLUTION END
     }
 
@@ -305,13 +304,6 @@ impl Core {
             self.last_applied = index;
         }
     }
-}
-
-#[derive(Serialize)]
-struct PersistentRef<'a> {
-    term: u64,
-    voted_for: Option<u32>,
-    log: &'a Log,
 }
 
 #[cfg(test)]
