@@ -108,6 +108,10 @@ async fn rpc_bytes() {
     // bytes (a 5000-character string is 5000 bytes plus a 3-byte length and
     // a 1-byte variant tag, inside a length-prefixed byte vector).
     let expected = servers as u64 * sent;
+    println!(
+        "  ... {got} RPC bytes for {sent} command bytes on {servers} servers (bound {})",
+        expected + 50_000
+    );
     assert!(
         got <= expected + 50_000,
         "too many RPC bytes; got {got}, expected {expected}"
@@ -476,6 +480,10 @@ async fn count() {
         }
 
         let bound = (iters + 1 + 3) * 3;
+        println!(
+            "  ... {} RPCs for {iters} entries (bound {bound})",
+            total2 - total1
+        );
         assert!(
             total2 - total1 <= bound,
             "too many RPCs ({}) for {iters} entries",
@@ -488,6 +496,11 @@ async fn count() {
 
     sleep(RAFT_ELECTION_TIMEOUT).await;
     let total3 = rpcs();
+    println!(
+        "  ... {} RPCs in 1 second of idleness (bound {})",
+        total3 - total2,
+        3 * 20
+    );
     assert!(
         total3 - total2 <= 3 * 20,
         "too many RPCs ({}) for 1 second of idleness",
