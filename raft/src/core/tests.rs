@@ -195,6 +195,22 @@ fn persisted_state_round_trips() {
     assert!(Core::new(0, 3, b"garbage", Vec::new(), SmallRng::seed_from_u64(1)).is_err());
 }
 
+impl Cluster {
+    /// Elects a leader, lets one heartbeat settle, then ticks it half-way
+    /// to the next one (so a flight sent now is young at that heartbeat)
+    /// and drops what it wants sent. Returns (leader, one follower).
+    fn leader_between_heartbeats(&mut self) -> (usize, usize) {
+        let leader = self.tick_until_leader();
+        self.heartbeat();
+        let l = &mut self.cores[leader];
+        for _ in 0..HEARTBEAT_TICKS / 2 {
+            l.tick();
+        }
+        l.take_ready();
+        (leader, (leader + 1) % self.cores.len())
+    }
+}
+
 /// Requests the leader has handed to its driver for `peer`, taken out.
 fn appends_to(core: &mut Core, peer: usize) -> Vec<AppendEntriesArgs> {
     core.take_ready()
@@ -210,15 +226,8 @@ fn appends_to(core: &mut Core, peer: usize) -> Vec<AppendEntriesArgs> {
 #[test]
 fn one_flight_per_follower_whatever_the_proposals_and_heartbeats() {
     let mut c = Cluster::new(3);
-    let leader = c.tick_until_leader();
-    c.heartbeat();
-    let peer = (leader + 1) % 3;
+    let (leader, peer) = c.leader_between_heartbeats();
     let l = &mut c.cores[leader];
-    // Half-way between heartbeats, so the flight below is young at the next one.
-    for _ in 0..HEARTBEAT_TICKS / 2 {
-        l.tick();
-    }
-    l.take_ready();
 
     // The first proposal leaves at once; the next ones wait for its reply.
     l.propose(vec![1]);
@@ -263,15 +272,8 @@ fn one_flight_per_follower_whatever_the_proposals_and_heartbeats() {
 #[test]
 fn a_silent_flight_is_resent_after_a_heartbeat_period() {
     let mut c = Cluster::new(3);
-    let leader = c.tick_until_leader();
-    c.heartbeat();
-    let peer = (leader + 1) % 3;
+    let (leader, peer) = c.leader_between_heartbeats();
     let l = &mut c.cores[leader];
-    // Half-way between heartbeats, so the flight below is young at the next one.
-    for _ in 0..HEARTBEAT_TICKS / 2 {
-        l.tick();
-    }
-    l.take_ready();
     l.propose(vec![1]);
     assert_eq!(appends_to(l, peer).len(), 1);
     // Two heartbeat periods without any reply: the second resends.
@@ -286,15 +288,8 @@ fn a_silent_flight_is_resent_after_a_heartbeat_period() {
 #[test]
 fn killed_peer_default_reply_is_treated_as_lost() {
     let mut c = Cluster::new(3);
-    let leader = c.tick_until_leader();
-    c.heartbeat();
-    let peer = (leader + 1) % 3;
+    let (leader, peer) = c.leader_between_heartbeats();
     let l = &mut c.cores[leader];
-    // Half-way between heartbeats, so the flight below is young at the next one.
-    for _ in 0..HEARTBEAT_TICKS / 2 {
-        l.tick();
-    }
-    l.take_ready();
     l.propose(vec![1]);
     let sent = appends_to(l, peer);
     let (next, matched) = (l.next_index[peer], l.match_index[peer]);
