@@ -83,6 +83,11 @@ enum Cmd {
         /// (default: `labtool/` in the test binaries' target directory).
         #[arg(long)]
         timeline_dir: Option<PathBuf>,
+        /// Run each passing seed twice and fail it if the two runs differ
+        /// (their digests of every RPC): finds code whose behaviour depends
+        /// on more than the seed, whose failures could not be replayed.
+        #[arg(long)]
+        twice: bool,
         #[command(flatten)]
         selection: Selection,
     },
@@ -281,13 +286,19 @@ fn run(cli: Cli) -> Result<bool, Error> {
             seeds,
             jobs: j,
             timeline_dir,
+            twice,
             selection,
         } => {
             let seeds = parse_seeds(&seeds)?;
             let cases = cases(&selection, &filters)?;
             eprintln!("labtool: {} tests × {} seeds", cases.len(), seeds.len());
-            let mut results =
-                run::run_all(&cases, &seeds, jobs(j), !std::io::stderr().is_terminal());
+            let mut results = run::run_all(
+                &cases,
+                &seeds,
+                jobs(j),
+                !std::io::stderr().is_terminal(),
+                twice,
+            );
             failure_timelines(&mut results, timeline_dir.as_deref());
             print!("{}", report::stress_table(&results));
             Ok(results.iter().all(|r| r.passed))
@@ -305,7 +316,13 @@ fn run(cli: Cli) -> Result<bool, Error> {
             }
             let cases = cases(&selection, &[filter])?;
             let seeds: Vec<u64> = (1..=runs).collect();
-            let results = run::run_all(&cases, &seeds, jobs(j), !std::io::stderr().is_terminal());
+            let results = run::run_all(
+                &cases,
+                &seeds,
+                jobs(j),
+                !std::io::stderr().is_terminal(),
+                false,
+            );
             let (table, ok) = grade::grade_table(&part, &results, points);
             print!("{table}");
             if !ok {

@@ -30,10 +30,62 @@ pub struct RunResult {
     /// For the first failure of each test: the timeline written for it, or
     /// why none could be written.
     pub timeline: Option<Result<std::path::PathBuf, String>>,
+    /// The simulation's digest of every RPC (`labrpc::sim::digest`), if it
+    /// is a simulated test that passed.
+    pub digest: Option<String>,
+}
+
+/// Runs `case` with `seed` a second time if the first run passed, and fails
+/// it if the two runs' digests differ: the run depended on more than its
+/// seed, so a failure of it could not be replayed.
+fn run_twice(case: TestCase, seed: u64) -> RunResult {
+    let mut first = run_one(case.clone(), seed);
+    if !first.passed || first.digest.is_none() {
+        return first;
+    }
+    let second = run_one(case, seed);
+    if second.passed && second.digest == first.digest {
+        return first;
+    }
+    let cmd = command(&first.case, seed);
+    let replay = format!(
+        "LAB_SEED={seed} LAB_SIM_REPORT=1 {} {}",
+        cmd.get_program().to_string_lossy(),
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    first.passed = false;
+    first.tail = if second.passed {
+        format!(
+            "nondeterministic: two runs with seed {seed} ended with different network digests \
+             ({} then {}). Something other than the seed steers the run: iteration over a std \
+             HashMap, std::time, an OS thread, rand::rng(), or a select! without `biased;`. \
+             Run twice and compare the labrpc-sim digest lines: {replay}",
+            first.digest.as_deref().unwrap_or("?"),
+            second.digest.as_deref().unwrap_or("?"),
+        )
+    } else {
+        format!(
+            "nondeterministic: seed {seed} passed once, then failed:\n{}",
+            second.tail
+        )
+    };
+    first.replay = Some(format!("{replay}   (nondeterministic: run it twice)"));
+    first
 }
 
 /// Runs every (case, seed) on `jobs` workers with a progress bar.
-pub fn run_all(cases: &[TestCase], seeds: &[u64], jobs: usize, quiet: bool) -> Vec<RunResult> {
+/// With `twice`, each passing simulated run is repeated and must end with
+/// the same digest (see [`run_twice`]).
+pub fn run_all(
+    cases: &[TestCase],
+    seeds: &[u64],
+    jobs: usize,
+    quiet: bool,
+    twice: bool,
+) -> Vec<RunResult> {
     let work: VecDeque<(TestCase, u64)> = cases
         .iter()
         .flat_map(|c| seeds.iter().map(move |&s| (c.clone(), s)))
@@ -58,7 +110,12 @@ pub fn run_all(cases: &[TestCase], seeds: &[u64], jobs: usize, quiet: bool) -> V
             loop {
                 let next = work.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                 let Some((case, seed)) = next else { return };
-                if tx.send(run_one(case, seed)).is_err() {
+                let result = if twice {
+                    run_twice(case, seed)
+                } else {
+                    run_one(case, seed)
+                };
+                if tx.send(result).is_err() {
                     return;
                 }
             }
@@ -124,6 +181,13 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .next_back()
         .map(Duration::from_millis);
+    let digest = all
+        .lines()
+        .filter_map(|l| l.split("labrpc-sim: result=ok ").nth(1))
+        .filter_map(|l| l.split("digest=").nth(1))
+        .filter_map(|v| v.split_whitespace().next())
+        .next_back()
+        .map(str::to_string);
     let replay = all
         .lines()
         .find_map(|l| l.split("==== replay: ").nth(1))
@@ -143,5 +207,6 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         replay,
         tail,
         timeline: None,
+        digest,
     }
 }

@@ -245,3 +245,79 @@ fn logs_and_timeline_render_a_handwritten_simulation_log() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("leader t1") && page.contains("peer 1"));
 }
+
+/// Depends on the process id, not only on the seed: the kind of bug
+/// (`HashMap` order, wall-clock time, OS entropy) that breaks replay.
+#[test]
+#[ignore = "a canary that is nondeterministic on purpose; run by the test below"]
+fn nondeterministic_on_purpose() {
+    labrpc::sim::run(|| async {
+        let net = labrpc::Network::new();
+        let server = labrpc::Server::new();
+        server.add_service(
+            labrpc::Service::new("Echo").handle::<Echo, _, _>(|x: u64| async move { x }),
+        );
+        net.add_server("s", server);
+        let end = net.make_end("c");
+        net.connect("c", "s");
+        net.enable("c", true);
+        let wait = u64::from(std::process::id() % 1000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        end.call::<Echo>(&1).await.unwrap();
+    });
+}
+
+labrpc::rpc!(Echo = "Echo.Echo": u64 => u64);
+
+#[test]
+fn twice_flags_a_test_whose_runs_differ_for_one_seed() {
+    let me = std::env::current_exe().unwrap();
+    let me = me.to_str().unwrap();
+    let run = |filter: &str, seeds: &str| {
+        labtool(&[
+            "stress",
+            filter,
+            "--include-ignored",
+            "--twice",
+            "--binary",
+            me,
+            "--seeds",
+            seeds,
+            "--jobs",
+            "1",
+        ])
+    };
+    let out = run("nondeterministic_on_purpose", "1..=3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "not flagged:\n{stdout}");
+    assert!(
+        stdout.contains("nondeterministic"),
+        "no explanation:\n{stdout}"
+    );
+    // A deterministic simulated test passes the same check.
+    let ok = run("deterministic_echo_for_twice", "1..=3");
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "flagged wrongly:\n{stdout}");
+}
+
+/// A deterministic simulated test with some network activity, for the
+/// `--twice` check above.
+#[test]
+#[ignore = "run by twice_flags_a_test_whose_runs_differ_for_one_seed"]
+fn deterministic_echo_for_twice() {
+    labrpc::sim::run(|| async {
+        let net = labrpc::Network::new();
+        net.set_reliable(false);
+        let server = labrpc::Server::new();
+        server.add_service(
+            labrpc::Service::new("Echo").handle::<Echo, _, _>(|x: u64| async move { x }),
+        );
+        net.add_server("s", server);
+        let end = net.make_end("c");
+        net.connect("c", "s");
+        net.enable("c", true);
+        for i in 0..50 {
+            let _ = end.call::<Echo>(&i).await;
+        }
+    });
+}
