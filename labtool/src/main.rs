@@ -91,7 +91,8 @@ enum Cmd {
         #[command(flatten)]
         selection: Selection,
     },
-    /// Grade a part (2, 3a … 5b, challenge) over K seeds per test.
+    /// Grade a part (2, 3a … 5b, challenge) over K seeds per test; failures
+    /// get their replay commands and timelines, as with `stress`.
     Grade {
         /// The part.
         part: String,
@@ -316,7 +317,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
             }
             let cases = cases(&selection, &[filter])?;
             let seeds: Vec<u64> = (1..=runs).collect();
-            let results = run::run_all(
+            let mut results = run::run_all(
                 &cases,
                 &seeds,
                 jobs(j),
@@ -326,6 +327,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
             let (table, ok) = grade::grade_table(&part, &results, points);
             print!("{table}");
             if !ok {
+                failure_timelines(&mut results, None);
                 print!("\n{}", report::stress_table(&results));
             }
             Ok(ok)
