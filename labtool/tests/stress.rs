@@ -253,14 +253,7 @@ fn logs_and_timeline_render_a_handwritten_simulation_log() {
 fn nondeterministic_on_purpose() {
     labrpc::sim::run(|| async {
         let net = labrpc::Network::new();
-        let server = labrpc::Server::new();
-        server.add_service(
-            labrpc::Service::new("Echo").handle::<Echo, _, _>(|x: u64| async move { x }),
-        );
-        net.add_server("s", server);
-        let end = net.make_end("c");
-        net.connect("c", "s");
-        net.enable("c", true);
+        let end = echo_end(&net);
         let wait = u64::from(std::process::id() % 1000);
         tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
         end.call::<Echo>(&1).await.unwrap();
@@ -268,6 +261,18 @@ fn nondeterministic_on_purpose() {
 }
 
 labrpc::rpc!(Echo = "Echo.Echo": u64 => u64);
+
+/// An echo server on `net` and an enabled end that reaches it.
+fn echo_end(net: &labrpc::Network) -> labrpc::ClientEnd {
+    let server = labrpc::Server::new();
+    server
+        .add_service(labrpc::Service::new("Echo").handle::<Echo, _, _>(|x: u64| async move { x }));
+    net.add_server("s", server);
+    let end = net.make_end("c");
+    net.connect("c", "s");
+    net.enable("c", true);
+    end
+}
 
 #[test]
 fn twice_flags_a_test_whose_runs_differ_for_one_seed() {
@@ -308,14 +313,7 @@ fn deterministic_echo_for_twice() {
     labrpc::sim::run(|| async {
         let net = labrpc::Network::new();
         net.set_reliable(false);
-        let server = labrpc::Server::new();
-        server.add_service(
-            labrpc::Service::new("Echo").handle::<Echo, _, _>(|x: u64| async move { x }),
-        );
-        net.add_server("s", server);
-        let end = net.make_end("c");
-        net.connect("c", "s");
-        net.enable("c", true);
+        let end = echo_end(&net);
         for i in 0..50 {
             let _ = end.call::<Echo>(&i).await;
         }
