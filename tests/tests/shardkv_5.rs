@@ -114,7 +114,9 @@ fn challenge2_partial() {
 /// CI seed 863688665: persisted bytes exceeded the bound (data never deleted).
 #[test]
 fn challenge1_delete_seed_863688665() {
-    sim::Sim::new().seed(863_688_665).run(challenge1_delete_scenario);
+    sim::Sim::new()
+        .seed(863_688_665)
+        .run(challenge1_delete_scenario);
 }
 
 /// CI seed 408948646: ran past the 120 s virtual limit.
