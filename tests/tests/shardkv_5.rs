@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use labrpc::{rng, sim};
 use shardkv::{Clerk, NSHARDS, key2shard};
-use tests::shardkv::{Config, History, KvOp, check, within};
-use tokio::sync::mpsc;
+use tests::shardkv::{
+    Appenders, Config, History, KvOp, check, check_all, check_and_append, count_completions, keys,
+    put_keys, within,
+};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
@@ -151,136 +153,6 @@ fn deterministic_replay_5b() {
     let first = run(5);
     assert_eq!(run(5), first, "two runs with seed 5 diverged");
     assert_ne!(run(6), first, "the seed does not influence the run");
-}
-
-// ---------------------------------------------------------------------------
-// Helpers shared by the scenarios.
-
-/// The reference's test keys "0".."n-1": keys "0".."9" fall in shards
-/// 8, 9, 0, …, 7, so ten keys cover every shard.
-fn keys(n: usize) -> Vec<String> {
-    (0..n).map(|i| i.to_string()).collect()
-}
-
-/// Puts `n` keys with random values of `len` characters; returns both.
-async fn put_keys(ck: &mut Clerk, n: usize, len: usize) -> (Vec<String>, Vec<String>) {
-    let ka = keys(n);
-    let mut va = Vec::with_capacity(n);
-    for k in &ka {
-        let v = rng::string(len);
-        ck.put(k, &v).await;
-        va.push(v);
-    }
-    (ka, va)
-}
-
-/// Checks every key.
-async fn check_all(ck: &mut Clerk, ka: &[String], va: &[String]) {
-    for (k, v) in ka.iter().zip(va) {
-        check(ck, k, v).await;
-    }
-}
-
-/// Checks every key, then appends `len` random characters to it.
-async fn check_and_append(ck: &mut Clerk, ka: &[String], va: &mut [String], len: usize) {
-    for (k, v) in ka.iter().zip(va.iter_mut()) {
-        check(ck, k, v).await;
-        let x = rng::string(len);
-        ck.append(k, &x).await;
-        v.push_str(&x);
-    }
-}
-
-/// How long the completion count waits for one more Get.
-const QUIET: Duration = Duration::from_secs(2);
-
-/// One fresh clerk per key Gets it concurrently; counts the Gets that
-/// complete before [`QUIET`] passes with no completion. A wrong value
-/// fails the test at once.
-async fn count_completions(clerks: Vec<Clerk>, ka: &[String], va: &[String]) -> usize {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    for ((mut ck, k), v) in clerks.into_iter().zip(ka.to_vec()).zip(va.to_vec()) {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            let got = ck.get(&k).await;
-            let verdict = if got == v {
-                Ok(())
-            } else if got.is_empty() {
-                Err(format!(
-                    "Get({k}): returned empty string, a server may have returned a value for a \
-                     shard it does not own"
-                ))
-            } else {
-                Err(format!("Get({k}): expected:\n{v}\nreceived:\n{got}"))
-            };
-            // The test may have stopped listening; the result no longer matters.
-            let _ = tx.send(verdict);
-        });
-    }
-    drop(tx);
-    let mut done = 0;
-    loop {
-        match tokio::time::timeout(QUIET, rx.recv()).await {
-            Ok(Some(Ok(()))) => done += 1,
-            Ok(Some(Err(e))) => panic!("{e}"),
-            Ok(None) | Err(_) => return done,
-        }
-    }
-}
-
-/// Background appenders, one per key, each with its own clerk, appending
-/// `len` random characters until told to stop; each task returns its key's
-/// final value (the reference's `ff` goroutines).
-struct Appenders {
-    done: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<String>>,
-}
-
-impl Appenders {
-    /// Starts one appender per key, pausing `pause` between appends
-    /// (`None`: back to back).
-    fn start(
-        cfg: &Config,
-        ka: &[String],
-        va: &[String],
-        len: usize,
-        pause: Option<Duration>,
-    ) -> Self {
-        let done = Arc::new(AtomicBool::new(false));
-        let tasks = ka
-            .iter()
-            .zip(va)
-            .map(|(k, v)| {
-                let (mut ck, done) = (cfg.make_client(), done.clone());
-                let (k, mut v) = (k.clone(), v.clone());
-                tokio::spawn(async move {
-                    while !done.load(Ordering::Relaxed) {
-                        let x = rng::string(len);
-                        ck.append(&k, &x).await;
-                        v.push_str(&x);
-                        if let Some(p) = pause {
-                            sleep(p).await;
-                        }
-                    }
-                    v
-                })
-            })
-            .collect();
-        Appenders { done, tasks }
-    }
-
-    /// Stops the appenders and returns each key's expected value.
-    async fn stop(self) -> Vec<String> {
-        self.done.store(true, Ordering::Relaxed);
-        let mut va = Vec::with_capacity(self.tasks.len());
-        for (i, t) in self.tasks.into_iter().enumerate() {
-            match t.await {
-                Ok(v) => va.push(v),
-                Err(e) => panic!("appender {i} failed: {e}"),
-            }
-        }
-        va
-    }
 }
 
 fn ms(n: u64) -> Duration {

@@ -16,6 +16,9 @@
 //!   controller service ([`Ctrlers`]) for the rejection scenario.
 //! * this module — the value checks the scenarios share ([`check`],
 //!   [`within`]).
+//! * `workload.rs` — what the scenarios do to it: the test keys
+//!   ([`keys`], [`put_keys`], [`check_all`], [`check_and_append`]),
+//!   [`count_completions`] and background [`Appenders`].
 //! * `history.rs` — [`History`]: operations recorded in virtual
 //!   nanoseconds for the linearizability check of `unreliable3_5b`.
 //!
@@ -24,12 +27,16 @@
 
 mod config;
 mod history;
+mod workload;
 
 use std::future::Future;
 use std::time::Duration;
 
 pub use config::{Config, Ctrlers, FIRST_GID, NCTRLERS, NGROUPS, server_name};
 pub use history::{History, KvOp, Record, check_linearizable, linearizability_verdict};
+pub use workload::{
+    Appenders, QUIET, check_all, check_and_append, count_completions, keys, put_keys,
+};
 
 /// The reference `check`: `Get(key)` returns exactly `value`.
 pub async fn check(ck: &mut shardkv::Clerk, key: &str, value: &str) {
