@@ -12,6 +12,15 @@
 //! * [`shardctrler`]: the Lab 5A controller harness.
 //! * [`shardkv`]: the Lab 5B harness (groups, controllers, `make_end` by name).
 //!
+//! ## Invariants
+//! * Every bound is the reference's, in virtual time, or tighter; where one
+//!   cannot carry over (gob byte counts, Go heap figures) the scenario says
+//!   in a comment how ours was derived.
+//! * Every scenario runs inside [`labrpc::sim`], so its whole execution is
+//!   a function of its seed; `deterministic_replay_3c`, `_4b` and `_5b`
+//!   check that for each stack, and `labtool stress --twice` checks it for
+//!   any test and seed.
+//!
 //! ## Running
 //! `cargo test -p tests 3a` runs the 3A scenarios (any part: `3b`, `4a`, `_2`, …);
 //! a failing scenario prints its seed and the command that replays it.
