@@ -58,7 +58,7 @@ struct Selection {
     /// Test binaries to use instead of building the workspace's tests.
     #[arg(long = "binary")]
     binaries: Vec<PathBuf>,
-    /// Also run #[ignore]d tests.
+    /// Also run the tests marked `ignore`.
     #[arg(long)]
     include_ignored: bool,
     /// Build in debug mode instead of release.

@@ -20,7 +20,7 @@ use crate::{App, CoordinatorConfig, Endpoint, MrError, WorkerConfig, app_names, 
 /// Where to find the coordinator: a UNIX socket (default) or TCP.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EndpointArgs {
-    /// UNIX socket of the coordinator [default: $XDG_RUNTIME_DIR/mr-coordinator.sock, else /tmp/mr-<uid>.sock]
+    /// UNIX socket of the coordinator [default: $XDG_RUNTIME_DIR/mr-coordinator.sock, else /tmp/mr-UID.sock]
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
     pub socket: Option<PathBuf>,
     /// Use TCP instead, at HOST:PORT (the coordinator may use port 0 and print the port it got)

@@ -1,7 +1,7 @@
 //! The coordinator: hands out tasks and decides when the job is done.
 //!
 //! [`state`] is the pure task table (all the rules, unit-tested);
-//! [`service`] is the tarpc server around it; [`run_coordinator`] ties them to
+//! `service` is the tarpc server around it; [`run_coordinator`] ties them to
 //! a listener and a shutdown signal.
 
 mod service;

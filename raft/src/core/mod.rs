@@ -22,7 +22,7 @@ use rand::rngs::SmallRng;
 use crate::messages::{AppendEntriesArgs, InstallSnapshotArgs, RequestVoteArgs};
 use log::Log;
 
-/// How often the driver calls [`Core::tick`].
+/// How often the driver calls `Core::tick`.
 pub const TICK: std::time::Duration = std::time::Duration::from_millis(10);
 /// Leader heartbeat period in ticks: 100 ms, within the lab's limit of ten
 /// heartbeats per second.

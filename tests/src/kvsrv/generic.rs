@@ -15,7 +15,7 @@ const NITER: usize = 3;
 const ROUND: Duration = Duration::from_secs(1);
 
 /// `nclients` clerks append to and read their own key (or random keys) for
-/// [`NITER`] rounds of [`ROUND`]; each Append's old value, each Get and each
+/// `NITER` rounds of `ROUND`; each Append's old value, each Get and each
 /// key's final value are checked, then the whole history's linearizability.
 pub async fn generic_test(nclients: usize, unreliable: bool, randomkeys: bool) {
     let mut title = String::from("Test: ");
