@@ -361,7 +361,16 @@ pub fn replay_command(seed: u64, test: &str) -> String {
         Some(t) => format!(" --test {t}"),
         None => String::new(),
     };
-    format!("LAB_SEED={seed} cargo test -p {package}{target} -- --exact {test} --nocapture")
+    // Replay in the profile the failing binary was built in: same code,
+    // and no rebuild of the whole workspace in the other profile.
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
+    format!(
+        "LAB_SEED={seed} cargo test{profile} -p {package}{target} -- --exact {test} --nocapture"
+    )
 }
 
 fn seed_from_env() -> u64 {

@@ -72,8 +72,15 @@ fn panic_in_a_spawned_task_fails_the_test() {
 #[test]
 fn replay_command_names_seed_and_test() {
     let cmd = sim::replay_command(99, "sim::some_test_3a");
+    let profile = if cfg!(debug_assertions) {
+        ""
+    } else {
+        " --release"
+    };
     assert!(
-        cmd.starts_with("LAB_SEED=99 cargo test -p labrpc --test sim"),
+        cmd.starts_with(&format!(
+            "LAB_SEED=99 cargo test{profile} -p labrpc --test sim"
+        )),
         "{cmd}"
     );
     assert!(cmd.contains("--exact sim::some_test_3a"), "{cmd}");
