@@ -28,7 +28,7 @@ const BEGIN: &str = "// SOLUTION BEGIN ";
 const END: &str = "// SOLUTION END";
 const REPLACE: &str = "// SKELETON: ";
 /// The crates students write code in, each with at least one region.
-const LAB_CRATES: [&str; 5] = ["raft", "kvsrv", "kvraft", "shardctrler", "shardkv"];
+const LAB_CRATES: [&str; 6] = ["mr", "raft", "kvsrv", "kvraft", "shardctrler", "shardkv"];
 
 /// The reference workspace: this crate's parent.
 fn root() -> PathBuf {
@@ -215,10 +215,12 @@ fn skeleton_tree_is_complete() {
             "no region of part {part}"
         );
     }
-    assert!(
-        labels.iter().any(|l| l.starts_with("2:")),
-        "no region of part 2"
-    );
+    for part in ["1", "2"] {
+        assert!(
+            labels.iter().any(|l| l.starts_with(&format!("{part}:"))),
+            "no region of part {part}"
+        );
+    }
 
     // The workspace: same manifest and lock file, every member present.
     for file in ["Cargo.toml", "Cargo.lock"] {

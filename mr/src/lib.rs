@@ -9,8 +9,13 @@
 //! * [`coordinator::state`]: the task table — hand out maps, then reduces;
 //!   re-issue a task after a silent-worker timeout; ignore duplicate and late
 //!   reports; tell workers to exit when the job is done.
-//! * [`worker`] with [`task`]: ask for a task, run it, write `mr-X-Y` /
-//!   `mr-out-Y` atomically, report, repeat.
+//! * [`worker`]: ask for a task, run it (with [`task`]'s `run_map` /
+//!   `run_reduce`, which write `mr-X-Y` / `mr-out-Y` atomically), report,
+//!   repeat.
+//!
+//! These are the `SOLUTION 1` regions that `labtool skeleton` turns into
+//! holes; [`task`] stays given because `mrsequential`, the scenarios'
+//! reference output, runs through it too.
 //!
 //! ## What the framework provides
 //! * [`rpc`]: the tarpc service definition, UNIX-socket and TCP transports,

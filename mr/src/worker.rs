@@ -75,6 +75,7 @@ pub async fn run_worker(
         () = &mut shutdown => return Err(MrError::Interrupted),
         client = endpoint.connect_patiently(config.connect_timeout) => client?,
     };
+    // SOLUTION BEGIN 1: ask for a task, run it with task::run_map / task::run_reduce on a blocking thread, report the outcome; stop on Exit or when the coordinator is gone
     let pid = std::process::id();
     let mut summary = WorkerSummary {
         maps: 0,
@@ -144,4 +145,5 @@ pub async fn run_worker(
             TaskId::Reduce(_) => summary.reduces += 1,
         }
     }
+    // SOLUTION END
 }

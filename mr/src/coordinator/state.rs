@@ -125,6 +125,7 @@ impl TaskTable {
 
     /// Hands `conn` a task, or tells it to wait or exit.
     pub fn assign(&mut self, conn: ConnId, now: Duration) -> Assignment {
+        // SOLUTION BEGIN 1: hand out every map, then the reduces; a task silent for `timeout` goes out again; Exit once the job is over, Wait when nothing is free
         if self.outcome().is_some() {
             return Assignment::Exit;
         }
@@ -168,10 +169,12 @@ impl TaskTable {
                 n_map: self.maps.len(),
             }
         }
+        // SOLUTION END
     }
 
     /// Applies a worker's report.
     pub fn report(&mut self, report: &Report) -> ReportEffect {
+        // SOLUTION BEGIN 1: the first Done for a task counts, once; late, duplicate and unknown reports are ignored; a Failed report fails the job
         if self.outcome().is_some() {
             return ReportEffect::Ignored;
         }
@@ -199,11 +202,13 @@ impl TaskTable {
                 ReportEffect::Failed
             }
         }
+        // SOLUTION END
     }
 
     /// Records that `conn` closed; its running tasks go back to idle.
     /// Returns how many tasks were released.
     pub fn disconnected(&mut self, conn: ConnId) -> usize {
+        // SOLUTION BEGIN 1: never give this connection work again; its running tasks go back to idle at once
         self.closed.insert(conn);
         let mut released = 0;
         for task in self.maps.iter_mut().chain(self.reduces.iter_mut()) {
@@ -213,6 +218,7 @@ impl TaskTable {
             }
         }
         released
+        // SOLUTION END
     }
 
     /// The earliest time a running task of the current phase will count as
