@@ -222,6 +222,15 @@ fn skeleton_tree_is_complete() {
         );
     }
 
+    // The README tells the student where they are, then is the reference's.
+    let readme = std::fs::read_to_string(student.join("README.md")).unwrap();
+    let reference_readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.starts_with("> **This is your lab workspace**")
+            && readme.ends_with(&reference_readme),
+        "the student README lacks its banner or lost the reference text"
+    );
+
     // The workspace: same manifest and lock file, every member present.
     for file in ["Cargo.toml", "Cargo.lock"] {
         assert_eq!(
