@@ -17,7 +17,6 @@
 //! applied state to advance, would wait forever.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -90,7 +89,6 @@ struct Inner<S: StateMachine> {
     persister: Persister,
     max_raft_state: Option<usize>,
     state: Mutex<Applied<S>>,
-    dead: AtomicBool,
     shutdown: Shutdown,
 }
 
@@ -144,7 +142,6 @@ impl<S: StateMachine> Rsm<S> {
                 last_applied,
                 waiters: BTreeMap::new(),
             }),
-            dead: AtomicBool::new(false),
             shutdown: Shutdown::new(),
         });
         tokio::spawn(applier(inner.clone(), apply_rx));
@@ -156,7 +153,7 @@ impl<S: StateMachine> Rsm<S> {
     pub async fn submit(&self, op: S::Op) -> Result<S::Output, NotApplied> {
         // SOLUTION BEGIN 4A: propose the op, then wait for *your* op at *your* index; give up when the term changes or another op takes the index
         let inner = &self.inner;
-        if inner.dead.load(Ordering::SeqCst) {
+        if inner.shutdown.is_triggered() {
             return Err(NotApplied::Killed);
         }
         let id = labrpc::rng::u64();
@@ -176,7 +173,7 @@ impl<S: StateMachine> Rsm<S> {
                 _ = tokio::time::sleep(LEADERSHIP_CHECK) => {
                     let (now_term, leader) = inner.rf.get_state();
                     let expired = tokio::time::Instant::now() >= deadline;
-                    let dead = inner.dead.load(Ordering::SeqCst);
+                    let dead = inner.shutdown.is_triggered();
                     if now_term != term || !leader || expired || dead {
                         let mut state = inner.lock();
                         if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
@@ -202,14 +199,13 @@ impl<S: StateMachine> Rsm<S> {
 
     /// True after [`Rsm::kill`].
     pub fn is_killed(&self) -> bool {
-        self.inner.dead.load(Ordering::SeqCst)
+        self.inner.shutdown.is_triggered()
     }
 
     /// Stops the replica: Raft, the applier and every waiting submitter.
     pub fn kill(&self) {
-        self.inner.dead.store(true, Ordering::SeqCst);
-        self.inner.rf.kill();
         self.inner.shutdown.trigger();
+        self.inner.rf.kill();
     }
 }
 

@@ -67,12 +67,7 @@ impl ClientEnd {
             Err(e) => format!("error: {e}"),
         };
         tracing::debug!(end = %self.name, method, %outcome, "rpc");
-        let (code, len) = match &result {
-            Ok(reply) => (0, reply.len()),
-            Err(RpcError::Disconnected { .. }) => (1, 0),
-            Err(_) => (2, 0),
-        };
-        crate::sim::digest_rpc(&self.name, method, code, len);
+        crate::sim::digest_rpc(&self.name, method, &outcome);
         self.net.record(|| {
             format!(
                 "{:?} {} {} {}",

@@ -82,20 +82,20 @@ pub fn digest() -> u64 {
     DIGEST.with(Cell::get)
 }
 
-/// Folds one RPC's outcome into the digest (FNV-1a over its fields).
-pub(crate) fn digest_rpc(end: &str, method: &str, outcome: u8, reply_len: usize) {
+/// Folds one RPC's outcome (`ok <n>B`, `lost` or the error) into the
+/// digest (FNV-1a over its fields).
+pub(crate) fn digest_rpc(end: &str, method: &str, outcome: &str) {
     if !in_simulation() {
         return;
     }
     let nanos = elapsed().as_nanos() as u64;
     DIGEST.with(|d| {
         let mut h = d.get();
-        let fields: [&[u8]; 5] = [
+        let fields: [&[u8]; 4] = [
             &nanos.to_le_bytes(),
             end.as_bytes(),
             method.as_bytes(),
-            &[outcome],
-            &(reply_len as u64).to_le_bytes(),
+            outcome.as_bytes(),
         ];
         for field in fields {
             for &b in field {

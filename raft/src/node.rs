@@ -10,7 +10,6 @@
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use labrpc::Shutdown;
@@ -40,8 +39,8 @@ struct Node {
     me: usize,
     peers: Vec<ClientEnd>,
     state: Mutex<State>,
-    dead: AtomicBool,
-    /// Set to true by `kill`; every background task selects on it.
+    /// Triggered by `kill`: the peer is dead, and every background task
+    /// selects on it.
     shutdown: Shutdown,
     /// Wakes the applier when `State::applies` grows.
     apply_ready: Notify,
@@ -82,7 +81,6 @@ impl<C: Command> Raft<C> {
                 persister,
                 applies: VecDeque::new(),
             }),
-            dead: AtomicBool::new(false),
             shutdown: Shutdown::new(),
             apply_ready: Notify::new(),
         });
@@ -141,21 +139,20 @@ impl<C: Command> Raft<C> {
 
     /// Stops the peer: it sends nothing, applies nothing, and its tasks end.
     pub fn kill(&self) {
-        self.node.dead.store(true, Ordering::SeqCst);
         self.node.shutdown.trigger();
         tracing::debug!(node = self.node.me, "killed");
     }
 
     /// True after [`Raft::kill`].
     pub fn is_killed(&self) -> bool {
-        self.node.dead.load(Ordering::SeqCst)
+        self.node.shutdown.is_triggered()
     }
 }
 
 impl Node {
     /// The state, or `None` once killed.
     fn lock(&self) -> Option<MutexGuard<'_, State>> {
-        if self.dead.load(Ordering::SeqCst) {
+        if self.shutdown.is_triggered() {
             return None;
         }
         Some(self.state.lock().unwrap_or_else(|e| e.into_inner()))
@@ -196,7 +193,7 @@ async fn send(node: Arc<Node>, to: usize, request: Request) {
     let Some(end) = node.peers.get(to) else {
         return;
     };
-    if node.dead.load(Ordering::SeqCst) {
+    if node.shutdown.is_triggered() {
         return;
     }
     match request {

@@ -107,6 +107,14 @@ impl Log {
         self.last_index()
     }
 
+    /// Appends an entry whose encoding is already at hand (read back from
+    /// the persisted state), so a restart does not encode it again.
+    fn push_encoded(&mut self, entry: Entry, encoded: &[u8]) {
+        self.offsets.push(self.encoded.len());
+        self.encoded.extend_from_slice(encoded);
+        self.entries.push(entry);
+    }
+
     /// Removes `index` and everything after it.
     pub fn truncate_from(&mut self, index: u64) {
         if index > self.base {
@@ -198,8 +206,8 @@ impl Log {
             let (entry, read): (Entry, usize) =
                 bincode::serde::decode_from_slice(&bytes[at..], codec())
                     .map_err(|e| format!("entry {}: {e}", log.last_index() + 1))?;
+            log.push_encoded(entry, &bytes[at..at + read]);
             at += read;
-            log.push(entry);
         }
         if log.entries.len() as u64 != header.entries {
             return Err(format!(
