@@ -35,9 +35,11 @@ pub const STUDENT_BANNER: &str = "\
 > reference solution. Every `todo!(\"<part>: …\")` is a hole for you to fill
 > (the list is under *Doing the labs yourself* below); the network, the
 > tester in `tests/` and the tools are complete, and the tests are the
-> ones the reference passes. Start with `cargo test --release -p mr` (Lab 1)
-> or `cargo test --release -p tests 3a`; a failing test prints the seed and
-> the command that replays it exactly.
+> ones the reference passes. Each lab crate's `README.md` (`mr/`, `kvsrv/`,
+> `raft/`, `rsm/`, `kvraft/`, `shardctrler/`, `shardkv/`) says which files
+> to edit, where to start, and the tester's limits. Start with
+> `cargo test --release -p mr` (Lab 1) or `cargo test --release -p tests 3a`;
+> a failing test prints the seed and the command that replays it exactly.
 ";
 
 /// Replaces every solution region in one file; returns the new text and

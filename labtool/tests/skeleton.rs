@@ -216,6 +216,22 @@ fn skeleton_tree_is_complete() {
             "{krate}/src/lib.rs lacks the skeleton's allow line"
         );
     }
+    // Every lab crate has a README, carried over as it is, that names an
+    // existing file to start from.
+    for krate in LAB_CRATES {
+        let rel = Path::new(krate).join("README.md");
+        let readme = std::fs::read_to_string(student.join(&rel))
+            .unwrap_or_else(|e| panic!("{}: {e}", rel.display()));
+        let start = readme
+            .split_once("**Start here**")
+            .and_then(|(_, rest)| rest.split('`').nth(1))
+            .unwrap_or_else(|| panic!("{} does not say where to start", rel.display()));
+        assert!(
+            student.join(krate).join(start).exists(),
+            "{} starts the student at {start}, which the skeleton lacks",
+            rel.display()
+        );
+    }
     // Every part has something to write.
     for part in ["3A", "3B", "3C", "3D", "4A", "4B", "5A", "5B"] {
         assert!(
