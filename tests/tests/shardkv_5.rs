@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use labrpc::{rng, sim};
+use linearizability::KvInput;
 use shardkv::{Clerk, NSHARDS, key2shard};
 use tests::shardkv::{
-    Appenders, Config, History, KvOp, check, check_all, check_and_append, count_completions, keys,
+    Appenders, Config, History, check, check_all, check_and_append, count_completions, keys,
     put_keys, within,
 };
 use tokio::task::JoinHandle;
@@ -493,9 +494,9 @@ async fn unreliable3() {
     let ka = keys(n);
     for k in &ka {
         let v = rng::string(5);
-        let call = History::now();
+        let call = history.call();
         ck.put(k, &v).await;
-        history.record(0, KvOp::Put, k, &v, "", call);
+        history.record_kv(0, KvInput::put(k.as_str(), v.as_str()), "", call);
     }
 
     let done = Arc::new(AtomicBool::new(false));
@@ -507,17 +508,17 @@ async fn unreliable3() {
                 while !done.load(Ordering::Relaxed) {
                     let key = &ka[rng::range(0..n)];
                     let nv = rng::string(5);
-                    let call = History::now();
+                    let call = history.call();
                     // Two draws, as the reference: Append 50 %, else Put 10 %.
                     if rng::range(0..1000) < 500 {
                         ck.append(key, &nv).await;
-                        history.record(client, KvOp::Append, key, &nv, "", call);
+                        history.record_kv(client, KvInput::append(key.as_str(), nv), "", call);
                     } else if rng::range(0..1000) < 100 {
                         ck.put(key, &nv).await;
-                        history.record(client, KvOp::Put, key, &nv, "", call);
+                        history.record_kv(client, KvInput::put(key.as_str(), nv), "", call);
                     } else {
                         let v = ck.get(key).await;
-                        history.record(client, KvOp::Get, key, "", &v, call);
+                        history.record_kv(client, KvInput::get(key.as_str()), &v, call);
                     }
                 }
             })
@@ -532,7 +533,7 @@ async fn unreliable3() {
             panic!("client {i} failed: {e}");
         }
     }
-    tests::shardkv::check_linearizable(&history);
+    history.check();
     cfg.end();
 }
 
