@@ -70,6 +70,25 @@ thread_local! {
     static START: Cell<Option<tokio::time::Instant>> = const { Cell::new(None) };
     /// Running digest of every RPC's outcome; see [`digest`].
     static DIGEST: Cell<u64> = const { Cell::new(FNV_OFFSET) };
+    /// Mutants switched on in this simulation; see [`enable_mutant`].
+    static MUTANTS: RefCell<std::collections::BTreeSet<String>> =
+        const { RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// Switches on a named, test-only broken behaviour ("mutant") for the rest
+/// of this simulation. Services compiled with their `mutants` feature ask
+/// [`mutant`] at the point where they would misbehave; the tester's
+/// mutation tests turn one on and check that the scenarios catch it. Every
+/// simulation starts with none on; outside a simulation this does nothing.
+pub fn enable_mutant(name: &str) {
+    if in_simulation() {
+        MUTANTS.with(|m| m.borrow_mut().insert(name.to_string()));
+    }
+}
+
+/// True if the running simulation switched on the mutant `name`.
+pub fn mutant(name: &str) -> bool {
+    MUTANTS.with(|m| m.borrow().contains(name))
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -349,6 +368,7 @@ where
         })
     });
     DIGEST.with(|d| d.set(FNV_OFFSET));
+    MUTANTS.with(|m| m.borrow_mut().clear());
     let _rng = crate::rng::install(seed);
     let _log = crate::log::install();
     let outcome = runtime.block_on(async {

@@ -18,7 +18,9 @@
 //!   [`within`]).
 //! * `workload.rs` — what the scenarios do to it: the test keys
 //!   ([`keys`], [`put_keys`], [`check_all`], [`check_and_append`]),
-//!   [`count_completions`] and background [`Appenders`].
+//!   [`count_completions`], background [`Appenders`], and the
+//!   checker-judged scenario [`unreliable3`] (in the library so the
+//!   mutation tests can run it too).
 //! * [`History`] — the shared [`crate::history::Recorder`] under the
 //!   key/value model, for the linearizability check of `unreliable3_5b`.
 //!
@@ -35,6 +37,7 @@ pub use crate::history::KvHistory as History;
 pub use config::{Config, Ctrlers, FIRST_GID, NCTRLERS, NGROUPS, server_name};
 pub use workload::{
     Appenders, QUIET, check_all, check_and_append, count_completions, keys, put_keys,
+    unreliable_schedule, unreliable3,
 };
 
 /// The reference `check`: `Get(key)` returns exactly `value`.
