@@ -20,9 +20,40 @@
 //!   [`Group::connect_all`] / [`Group::partition`] (kvraft's).
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use labrpc::{ClientEnd, Network, Server, rng};
+use labrpc::{ClientEnd, Network, Server, Service, rng};
 use raft::Persister;
+use tokio::time::Instant;
+
+/// The reference harness fails a test that takes longer than this; every
+/// config checks it (in virtual time, counted from the config's creation)
+/// with [`check_time_limit`].
+pub const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// Fails the test if more than [`TEST_TIME_LIMIT`] of virtual time has
+/// passed since `created`.
+///
+/// # Panics
+/// If it has.
+pub fn check_time_limit(created: Instant) {
+    let took = created.elapsed();
+    assert!(
+        took <= TEST_TIME_LIMIT,
+        "test took longer than {} seconds ({:.1} s of virtual time)",
+        TEST_TIME_LIMIT.as_secs(),
+        took.as_secs_f64()
+    );
+}
+
+/// A labrpc server carrying `services` (a replica's service and its Raft's).
+pub fn server_with(services: impl IntoIterator<Item = Service>) -> Server {
+    let server = Server::new();
+    for service in services {
+        server.add_service(service);
+    }
+    server
+}
 
 /// What the group needs of a running instance.
 pub trait Replica: Clone {

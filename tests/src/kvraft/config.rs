@@ -6,17 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvraft::KvServer;
-use labrpc::{Network, Server};
+use labrpc::Network;
 use raft::Persister;
 use tokio::time::Instant;
 
 use super::ELECTION_TIMEOUT;
 use super::client::{Client, ClientEnds};
-use crate::group::Group;
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// How often [`Config::make_partition`] looks for a leader while waiting.
 const LEADER_POLL: Duration = Duration::from_millis(10);
@@ -256,9 +252,7 @@ impl Config {
                 Ok(kv) => kv,
                 Err(e) => panic!("start_server({i}): KvServer::start failed: {e}"),
             };
-            let server = Server::new();
-            server.add_service(kv.service());
-            server.add_service(kv.raft().service());
+            let server = server_with([kv.service(), kv.raft().service()]);
             (kv, server)
         });
     }
@@ -279,7 +273,7 @@ impl Config {
     /// `begin`; RPCs, client calls included, and counted clerk operations
     /// since `begin`).
     pub fn end(&self) {
-        self.check_timeout();
+        check_time_limit(self.inner.created);
         let begun = self.inner.begun.lock().unwrap_or_else(|e| e.into_inner());
         let secs = begun.t0.elapsed().as_secs_f64();
         let rpcs = self.rpc_total() - begun.rpcs0;
@@ -287,16 +281,6 @@ impl Config {
             "  ... Passed --  {secs:4.1}  {} {rpcs:5} {:4}",
             self.n(),
             self.ops()
-        );
-    }
-
-    fn check_timeout(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
         );
     }
 }

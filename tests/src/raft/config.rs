@@ -1,9 +1,8 @@
 //! The cluster under test: network, peers, persisters, crash and restart.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use labrpc::{Network, Server};
+use labrpc::Network;
 use raft::Raft;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -11,11 +10,7 @@ use tokio::time::Instant;
 
 use super::Cmd;
 use super::applier::{self, Applied, SharedApplied};
-use crate::group::Group;
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// A Raft cluster on a simulated network (the reference's `config`).
 ///
@@ -176,7 +171,7 @@ impl Config {
     /// (virtual seconds since `begin`; RPCs, bytes and the highest applied
     /// index since `begin`).
     pub fn end(&self) {
-        self.check_timeout();
+        check_time_limit(self.inner.created);
         self.check_apply_errors();
         let begun = self.inner.begun.lock().unwrap_or_else(|e| e.into_inner());
         let secs = begun.t0.elapsed().as_secs_f64();
@@ -186,16 +181,6 @@ impl Config {
         println!(
             "  ... Passed --  {secs:4.1}  {} {rpcs:4} {bytes:7} {commits:4}",
             self.n()
-        );
-    }
-
-    fn check_timeout(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
         );
     }
 
@@ -250,8 +235,7 @@ impl Config {
             } else {
                 tokio::spawn(applier::plain(i, rx, applied))
             });
-            let server = Server::new();
-            server.add_service(rf.service());
+            let server = server_with([rf.service()]);
             (rf, server)
         });
         self.appliers()[i] = task;

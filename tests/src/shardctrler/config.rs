@@ -1,16 +1,10 @@
 //! The controller cluster under test: network, replicas, persisters, clerks.
 
-use std::time::Duration;
-
-use labrpc::{ClientEnd, Network, Server, rng};
+use labrpc::{ClientEnd, Network, rng};
 use shardctrler::{Clerk, ShardCtrler};
 use tokio::time::Instant;
 
-use crate::group::Group;
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// A shard-controller cluster on a simulated network (the reference's
 /// `config`). Must be created inside a simulation. Dropping it kills every
@@ -96,9 +90,7 @@ impl Config {
                 Ok(c) => c,
                 Err(e) => panic!("start_server({i}): ShardCtrler::start failed: {e}"),
             };
-            let server = Server::new();
-            server.add_service(ctrler.service());
-            server.add_service(ctrler.raft().service());
+            let server = server_with([ctrler.service(), ctrler.raft().service()]);
             (ctrler, server)
         });
     }
@@ -118,13 +110,7 @@ impl Config {
     /// Ends a test: checks the reference's 120-s limit and prints
     /// `  ... Passed`.
     pub fn end(&self) {
-        let took = self.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
-        );
+        check_time_limit(self.created);
         println!("  ... Passed");
     }
 }

@@ -3,19 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use labrpc::{ClientEnd, Network, Server, rng};
+use labrpc::{ClientEnd, Network, rng};
 use raft::Persister;
 use shardctrler::ShardCtrler;
 use shardkv::{Clerk, Gid, MakeEnd, ShardKv};
 use tokio::time::Instant;
 
-use crate::group::Group;
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// Replicas of the controller service.
 pub const NCTRLERS: usize = 3;
@@ -66,9 +61,7 @@ impl Ctrlers {
                     Ok(c) => c,
                     Err(e) => panic!("controller {i}: ShardCtrler::start failed: {e}"),
                 };
-                let server = Server::new();
-                server.add_service(ctrler.service());
-                server.add_service(ctrler.raft().service());
+                let server = server_with([ctrler.service(), ctrler.raft().service()]);
                 net.add_server(names[i].clone(), server);
                 ctrler
             })
@@ -259,9 +252,7 @@ impl Config {
                 Ok(kv) => kv,
                 Err(e) => panic!("start_server({gi}, {i}): ShardKv::start failed: {e}"),
             };
-            let server = Server::new();
-            server.add_service(kv.service());
-            server.add_service(kv.raft().service());
+            let server = server_with([kv.service(), kv.raft().service()]);
             (kv, server)
         });
         // The reference enables a new replica's ends at once.
@@ -388,13 +379,7 @@ impl Config {
     /// Ends a test: checks the reference's 120-s limit and prints
     /// `  ... Passed`.
     pub fn end(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
-        );
+        check_time_limit(self.inner.created);
         println!("  ... Passed");
     }
 }
