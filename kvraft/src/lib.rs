@@ -44,6 +44,8 @@ pub use messages::{
     Append, Get, GetArgs, GetReply, Op, OpKind, Put, PutAppendArgs, PutAppendReply, Status,
 };
 pub use server::KvServer;
+#[cfg(feature = "mutants")]
+pub use server::MUTANT_LOCAL_GET;
 pub use state_machine::{KvStateMachine, OpResult};
 
 /// The errors of this crate.

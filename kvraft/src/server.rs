@@ -65,6 +65,14 @@ impl KvServer {
             .handle::<Get, _, _>(move |args: GetArgs| {
                 let rsm = g.clone();
                 async move {
+                    #[cfg(feature = "mutants")]
+                    if labrpc::sim::mutant(MUTANT_LOCAL_GET) && rsm.raft().get_state().1 {
+                        let value = rsm.with_state(|sm| sm.get(&args.key).map(str::to_string));
+                        return GetReply {
+                            status: Status::Ok,
+                            value: value.unwrap_or_default(),
+                        };
+                    }
                     let op = Op {
                         client_id: args.client_id,
                         seq: args.seq,
@@ -114,6 +122,12 @@ impl KvServer {
         self.rsm.kill();
     }
 }
+
+/// The mutant `kvraft-local-get` (tester only): with the feature `mutants`
+/// and this mutant switched on, a replica that believes it leads answers a
+/// Get from its own state without going through the log.
+#[cfg(feature = "mutants")]
+pub const MUTANT_LOCAL_GET: &str = "kvraft-local-get";
 
 async fn write(
     rsm: &Rsm<KvStateMachine>,

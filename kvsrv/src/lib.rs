@@ -47,6 +47,8 @@ mod store;
 pub use clerk::Clerk;
 pub use messages::{Append, ClientId, Get, GetArgs, OpKind, Put, PutAppendArgs};
 pub use server::KvServer;
+#[cfg(feature = "mutants")]
+pub use server::MUTANT_FORGETS_DUPLICATES;
 pub use store::KvStore;
 
 use serde::{Deserialize, Serialize};

@@ -34,12 +34,14 @@ impl KvServer {
                 async move { reply }
             })
             .handle::<Put, _, _>(move |a: PutAppendArgs| {
-                let reply = put.lock().put(a.client, a.seq, &a.key, a.value);
+                let reply = put.lock().put(dedup_id(a.client), a.seq, &a.key, a.value);
                 log_rejection("Put", &reply);
                 async move { reply }
             })
             .handle::<Append, _, _>(move |a: PutAppendArgs| {
-                let reply = append.lock().append(a.client, a.seq, &a.key, &a.value);
+                let reply = append
+                    .lock()
+                    .append(dedup_id(a.client), a.seq, &a.key, &a.value);
                 log_rejection("Append", &reply);
                 async move { reply }
             })
@@ -56,6 +58,22 @@ impl KvServer {
         // between requests, so keep serving rather than panic again.
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The mutant `kvsrv-forgets-duplicates` (tester only).
+#[cfg(feature = "mutants")]
+pub const MUTANT_FORGETS_DUPLICATES: &str = "kvsrv-forgets-duplicates";
+
+/// The clerk id the duplicate table sees: the clerk's own — unless the
+/// tester's mutation tests (feature `mutants`) switched on
+/// `MUTANT_FORGETS_DUPLICATES`, when every write looks like a new
+/// clerk's, as if the server had no duplicate table.
+fn dedup_id(client: crate::messages::ClientId) -> crate::messages::ClientId {
+    #[cfg(feature = "mutants")]
+    if labrpc::sim::mutant(MUTANT_FORGETS_DUPLICATES) {
+        return labrpc::rng::u64();
+    }
+    client
 }
 
 fn log_rejection<T>(op: &str, reply: &Result<T, crate::Error>) {

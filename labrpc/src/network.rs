@@ -3,19 +3,29 @@
 //! The fault model is the reference labrpc's, number for number; each number
 //! is a named constant below. What happens to one call:
 //!
+//! Whether a request is delivered is decided, as in the reference, from the
+//! end's state **when it is sent** (case A or B below); later changes only
+//! decide whether the reply gets back.
+//!
 //! **A. The end is enabled and connected to a server that exists.**
-//! 1. The request travels for the one-way latency (a uniform draw in whole
-//!    milliseconds between the network's minimum and maximum, 1 ms by
-//!    default: [`DEFAULT_LATENCY_MIN`], [`DEFAULT_LATENCY_MAX`]). On an **unreliable** network it waits a further
+//! 1. The request travels for the one-way latency: a uniform draw in whole
+//!    milliseconds between the network's minimum and maximum, 0–2 ms by
+//!    default ([`DEFAULT_LATENCY_MIN`], [`DEFAULT_LATENCY_MAX`]; mean
+//!    [`DEFAULT_LATENCY_MEAN`]). Each message draws its own, so concurrent
+//!    calls between two peers may arrive out of order, as the reference's
+//!    racing goroutines do. On an **unreliable** network it waits a further
 //!    0–26 ms ([`UNRELIABLE_EXTRA_DELAY`]) and is then **dropped with
 //!    probability 10 %** ([`UNRELIABLE_DROP_PERCENT`]): the caller gets
 //!    [`RpcError::Disconnected`](crate::RpcError::Disconnected) and the handler never runs.
-//! 2. The handler runs in its own task, so it completes even if the caller
-//!    gives up. If meanwhile the end is disabled or the server is deleted or
-//!    replaced, the caller gets `Disconnected` at once and the reply — which a
-//!    crashed server must never deliver — is discarded. (The reference polls
-//!    for this every 100 ms; here the check is event-driven, so it is never
-//!    later than the reference's.)
+//! 2. The handler runs — on the server the end reached when the request was
+//!    sent, even if meanwhile the end was disabled or the server deleted
+//!    ("the server executed it but the client timed out") — in its own task,
+//!    so it completes even if the caller gives up. If the end is disabled or
+//!    the server deleted or replaced before the reply leaves, the caller gets
+//!    `Disconnected` at once and the reply — which a crashed server must
+//!    never deliver — is discarded. (The reference polls for this every
+//!    100 ms; here the check is event-driven, so it is never later than the
+//!    reference's.)
 //! 3. On an unreliable network the **reply is dropped with probability 10 %**
 //!    even though the handler ran — which is why services need at-most-once
 //!    semantics.
@@ -39,7 +49,7 @@
 //!
 //! The reliable network still has a latency because virtual time moves only
 //! when every task waits: a client loop "for 5 seconds" over a zero-latency
-//! network would never see time pass. One millisecond per hop gives a kvraft
+//! network would never see time pass. One millisecond per hop on average gives a kvraft
 //! operation (client → leader, one replication round trip, leader → client)
 //! about 4 ms, i.e. the 1,000–1,700 operations per client per 5-s round that
 //! the reference sees in real time. Tests of 100,000 sequential operations
@@ -56,13 +66,19 @@ use crate::end::ClientEnd;
 use crate::rng;
 use crate::server::Server;
 
-/// Default minimum one-way latency of a message on any network.
+/// Default mean one-way latency of a message, the `L` speed bounds are
+/// counted in.
+pub const DEFAULT_LATENCY_MEAN: Duration = Duration::from_millis(1);
+/// Default minimum one-way latency of a message on any network: `L/2`
+/// rounded down to whole milliseconds.
 ///
 /// tokio's timer has millisecond resolution (a sleep ends on the next whole
 /// millisecond), so latencies are whole milliseconds; zero skips the sleep.
-pub const DEFAULT_LATENCY_MIN: Duration = Duration::from_millis(1);
-/// Default maximum one-way latency.
-pub const DEFAULT_LATENCY_MAX: Duration = Duration::from_millis(1);
+/// The default draw is uniform over {0, 1, 2} ms — the whole-millisecond
+/// form of [0.5 L, 1.5 L] around the mean, so messages reorder.
+pub const DEFAULT_LATENCY_MIN: Duration = Duration::from_millis(0);
+/// Default maximum one-way latency: `2L − min`, so the mean stays `L`.
+pub const DEFAULT_LATENCY_MAX: Duration = Duration::from_millis(2);
 /// Unreliable network: extra request delay is uniform in `0..27` ms.
 pub const UNRELIABLE_EXTRA_DELAY: Duration = Duration::from_millis(27);
 /// Unreliable network: percentage of requests dropped, and separately of replies.

@@ -35,7 +35,9 @@
 //!
 //! `LAB_SEED=N` fixes the seed; without it each run draws a fresh one.
 //! `LAB_SIM_REPORT=1` makes each simulation print one machine-readable line
-//! (`labrpc-sim: result=ok seed=N virtual_ms=M`) on stderr, for `labtool`.
+//! (`labrpc-sim: result=ok seed=N virtual_ms=M digest=D cpu_ms=C` followed by
+//! any `key=value` fields the test added with [`report`], e.g. the history
+//! checker's `check=ok`) on stderr, for `labtool`.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -68,6 +70,25 @@ thread_local! {
     static START: Cell<Option<tokio::time::Instant>> = const { Cell::new(None) };
     /// Running digest of every RPC's outcome; see [`digest`].
     static DIGEST: Cell<u64> = const { Cell::new(FNV_OFFSET) };
+    /// Mutants switched on in this simulation; see [`enable_mutant`].
+    static MUTANTS: RefCell<std::collections::BTreeSet<String>> =
+        const { RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// Switches on a named, test-only broken behaviour ("mutant") for the rest
+/// of this simulation. Services compiled with their `mutants` feature ask
+/// [`mutant`] at the point where they would misbehave; the tester's
+/// mutation tests turn one on and check that the scenarios catch it. Every
+/// simulation starts with none on; outside a simulation this does nothing.
+pub fn enable_mutant(name: &str) {
+    if in_simulation() {
+        MUTANTS.with(|m| m.borrow_mut().insert(name.to_string()));
+    }
+}
+
+/// True if the running simulation switched on the mutant `name`.
+pub fn mutant(name: &str) -> bool {
+    MUTANTS.with(|m| m.borrow().contains(name))
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -114,6 +135,36 @@ struct Context {
     panic: Option<String>,
     /// Woken when a task panics, so the body stops waiting at once.
     panicked: Arc<Notify>,
+    /// `key=value` fields for the report line; see [`report`].
+    fields: Fields,
+}
+
+/// The report line's extra fields, in the order first reported.
+type Fields = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// Adds `key=value` to this simulation's `LAB_SIM_REPORT` line (say, a
+/// history checker's verdict). A key reported again gets the new value
+/// appended after a comma (`check=ok,unknown`), so no verdict is hidden.
+/// Values must not contain whitespace. Does nothing outside a simulation.
+pub fn report(key: &str, value: &str) {
+    CONTEXT.with(|c| {
+        let Some(c) = c.borrow().as_ref().map(|c| c.fields.clone()) else {
+            return;
+        };
+        let mut fields = c.lock().unwrap_or_else(|e| e.into_inner());
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => {
+                v.push(',');
+                v.push_str(value);
+            }
+            None => fields.push((key.to_string(), value.to_string())),
+        }
+    });
+}
+
+fn format_fields(fields: &Fields) -> String {
+    let fields = fields.lock().unwrap_or_else(|e| e.into_inner());
+    fields.iter().map(|(k, v)| format!(" {k}={v}")).collect()
 }
 
 /// The seed of the simulation running on this thread, if any.
@@ -137,6 +188,7 @@ pub struct Sim {
     seed: Option<u64>,
     time_limit: Duration,
     stall_limit: Duration,
+    cpu_limit: Duration,
 }
 
 impl Default for Sim {
@@ -169,7 +221,14 @@ impl Sim {
             seed: None,
             time_limit: VIRTUAL_TIME_LIMIT,
             stall_limit,
+            cpu_limit: cpu_limit(),
         }
+    }
+
+    /// Sets the CPU ceiling (default [`CPU_LIMIT`], or `LAB_CPU_LIMIT_SECS`).
+    pub fn cpu_limit(mut self, limit: Duration) -> Sim {
+        self.cpu_limit = limit;
+        self
     }
 
     /// Uses this seed, ignoring `LAB_SEED`.
@@ -203,14 +262,24 @@ impl Sim {
         let progress = Arc::new(AtomicU64::new(0));
         let (done_tx, done_rx) = mpsc::channel();
         let limit = self.time_limit;
+        let cpu_limit = self.cpu_limit;
         let worker_progress = progress.clone();
         let final_digest = Arc::new(AtomicU64::new(0));
         let worker_digest = final_digest.clone();
+        let fields: Fields = Arc::default();
+        let worker_fields = fields.clone();
         let spawned = std::thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
                 let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                    simulate(seed, limit, worker_progress, worker_digest, body)
+                    simulate(
+                        seed,
+                        (limit, cpu_limit),
+                        worker_progress,
+                        worker_digest,
+                        worker_fields,
+                        body,
+                    )
                 }));
                 let _ = done_tx.send(result);
             });
@@ -226,20 +295,25 @@ impl Sim {
                     if std::env::var_os("LAB_SIM_REPORT").is_some() {
                         // One machine-readable line for tools (labtool stress).
                         eprintln!(
-                            "labrpc-sim: result=ok seed={seed} virtual_ms={} digest={:016x}",
+                            "labrpc-sim: result=ok seed={seed} virtual_ms={} digest={:016x}{}",
                             progress.load(Ordering::Relaxed),
-                            final_digest.load(Ordering::Relaxed)
+                            final_digest.load(Ordering::Relaxed),
+                            format_fields(&fields)
                         );
                     }
                     return value;
                 }
-                Ok(Ok(Err(failure))) => fail(seed, &name, &progress, &failure),
+                Ok(Ok(Err(failure))) => fail(seed, &name, &progress, &fields, &failure),
                 Ok(Err(payload)) => {
-                    fail(seed, &name, &progress, &panic_message(&*payload));
+                    fail(seed, &name, &progress, &fields, &panic_message(&*payload));
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    fail(seed, &name, &progress, "simulation thread vanished")
-                }
+                Err(RecvTimeoutError::Disconnected) => fail(
+                    seed,
+                    &name,
+                    &progress,
+                    &fields,
+                    "simulation thread vanished",
+                ),
                 Err(RecvTimeoutError::Timeout) => {
                     let now = progress.load(Ordering::Relaxed);
                     if now != last_seen {
@@ -255,7 +329,7 @@ impl Sim {
                                  std::thread::sleep or a std lock held forever)",
                                 self.stall_limit
                             );
-                            fail(seed, &name, &progress, &msg);
+                            fail(seed, &name, &progress, &fields, &msg);
                         }
                     }
                 }
@@ -269,9 +343,10 @@ type Failure = String;
 
 fn simulate<T, F, Fut>(
     seed: u64,
-    limit: Duration,
+    (limit, cpu_limit): (Duration, Duration),
     progress: Arc<AtomicU64>,
     final_digest: Arc<AtomicU64>,
+    fields: Fields,
     body: F,
 ) -> Result<T, Failure>
 where
@@ -289,9 +364,11 @@ where
             seed,
             panic: None,
             panicked: panicked.clone(),
+            fields,
         })
     });
     DIGEST.with(|d| d.set(FNV_OFFSET));
+    MUTANTS.with(|m| m.borrow_mut().clear());
     let _rng = crate::rng::install(seed);
     let _log = crate::log::install();
     let outcome = runtime.block_on(async {
@@ -322,6 +399,20 @@ where
         outcome
     });
     final_digest.store(digest(), Ordering::Relaxed);
+    let cpu = thread_cpu();
+    if let Some(cpu) = cpu {
+        report("cpu_ms", &cpu.as_millis().to_string());
+    }
+    let outcome = match (outcome, cpu) {
+        (Ok(_), Some(cpu)) if cpu > cpu_limit => Err(format!(
+            "the simulation used {:.1} s of CPU, more than the {:.1} s ceiling ({CPU_LIMIT_ENV} \
+             overrides it): virtual time does not charge CPU, so this is how a pathologically \
+             slow solution shows — say, one that encodes its whole log on every persist",
+            cpu.as_secs_f64(),
+            cpu_limit.as_secs_f64()
+        )),
+        (outcome, _) => outcome,
+    };
     // Tasks still alive are dropped with the runtime, while the context is set.
     drop(runtime);
     START.with(|s| s.set(None));
@@ -329,10 +420,13 @@ where
     outcome
 }
 
-fn fail(seed: u64, name: &str, progress: &AtomicU64, why: &str) -> ! {
+fn fail(seed: u64, name: &str, progress: &AtomicU64, fields: &Fields, why: &str) -> ! {
     let virtual_ms = progress.load(Ordering::Relaxed);
     if std::env::var_os("LAB_SIM_REPORT").is_some() {
-        eprintln!("labrpc-sim: result=failed seed={seed} virtual_ms={virtual_ms}");
+        eprintln!(
+            "labrpc-sim: result=failed seed={seed} virtual_ms={virtual_ms}{}",
+            format_fields(fields)
+        );
     }
     eprintln!(
         "\n==== simulated test failed: {why}\n==== seed {seed}, about {:.1}s of virtual time\n==== replay: {}\n",
@@ -441,4 +535,42 @@ impl FormatTime for VirtualTime {
             None => write!(w, "     -.------s"),
         }
     }
+}
+
+/// CPU time (user + system) the calling thread has used so far, from
+/// `/proc/thread-self/stat`; `None` where that file does not exist (not
+/// Linux). A simulation runs on one thread, so at its end this is the CPU
+/// the whole simulated test used — reported as `cpu_ms=` and checked
+/// against [`CPU_LIMIT`]: the one wall-clock check besides the watchdog.
+/// Virtual time does not charge CPU, so this is how a pathologically slow
+/// solution shows.
+pub fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) in `(...)`.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 here.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // Linux reports in clock ticks of 1/100 s (USER_HZ) on every platform
+    // Rust supports; without libc we cannot ask sysconf.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// A simulated test that uses more CPU than this fails (after it ends; the
+/// watchdog catches one that never ends). Generous: our slowest scenario
+/// uses a few seconds in a release build.
+pub const CPU_LIMIT: Duration = Duration::from_secs(20);
+
+/// Overrides [`CPU_LIMIT`], in whole seconds.
+pub const CPU_LIMIT_ENV: &str = "LAB_CPU_LIMIT_SECS";
+
+fn cpu_limit() -> Duration {
+    std::env::var(CPU_LIMIT_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(CPU_LIMIT)
 }

@@ -85,3 +85,32 @@ fn replay_command_names_seed_and_test() {
     );
     assert!(cmd.contains("--exact sim::some_test_3a"), "{cmd}");
 }
+
+/// A simulation that uses more CPU than its ceiling fails, saying so, and
+/// the report line carries its CPU time.
+#[test]
+fn a_test_past_its_cpu_ceiling_fails() {
+    if sim::thread_cpu().is_none() {
+        return; // not Linux: no per-thread CPU figure to check against
+    }
+    let result = std::panic::catch_unwind(|| {
+        Sim::new()
+            .seed(1)
+            .cpu_limit(Duration::from_millis(20))
+            .run(|| async {
+                // Burn CPU without letting virtual time move much.
+                let start = sim::thread_cpu().unwrap_or_default();
+                let mut x = 0u64;
+                while sim::thread_cpu().unwrap_or_default() < start + Duration::from_millis(100) {
+                    for i in 0..100_000u64 {
+                        x = x.wrapping_mul(31).wrapping_add(i);
+                    }
+                    tokio::task::yield_now().await;
+                }
+                x
+            })
+    });
+    let err = result.expect_err("a simulation past its CPU ceiling passed");
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("s of CPU"), "{msg}");
+}

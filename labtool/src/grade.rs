@@ -35,8 +35,11 @@ pub fn grade_table(part: &str, results: &[RunResult], points_per_test: u32) -> (
         earned += pts;
         let _ = writeln!(
             out,
-            "  {name:50} passed {passed:>3}/{:<3}  {pts:>3}/{points_per_test} points",
-            s.runs
+            "  {name:50} passed {passed:>3}/{:<3}  {pts:>3}/{points_per_test} points  \
+             unknown {:>3}  cpu s {}",
+            s.runs,
+            s.unknown,
+            s.cpu()
         );
     }
     let _ = writeln!(

@@ -1,11 +1,14 @@
 //! # labtool — tools for people debugging distributed code
 //!
 //! * `labtool stress FILTER… --seeds 1..100`: run tests over many seeds in
-//!   parallel; a table of runs, failures, failing seeds, wall and virtual
-//!   time, the command that replays each failure, and an HTML timeline of
-//!   the first failure of each test (rerun with `RUST_LOG=debug`).
+//!   parallel; a table of runs, failures, history checks that ended
+//!   `Unknown`, failing seeds, wall, CPU and virtual time, the command that
+//!   replays each failure, and an HTML timeline of the first failure of each
+//!   test (rerun with `RUST_LOG=debug`). Runs get `LAB_STRICT_CHECK=1` (an
+//!   `Unknown` verdict fails) unless `LAB_STRICT_CHECK` is set already.
 //! * `labtool grade PART`: each test of a part over K seeds, scored like the
-//!   course's grading; non-zero exit on any failure.
+//!   course's grading, with its Unknown count and CPU time; non-zero exit on
+//!   any failure. `Unknown` passes here, as in the reference.
 //! * `labtool logs FILE`: a simulation log in one coloured column per peer,
 //!   filtered by topic and peer.
 //! * `labtool timeline FILE -o run.html`: a picture of the run — roles,
@@ -299,6 +302,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 jobs(j),
                 !std::io::stderr().is_terminal(),
                 twice,
+                run::Strict::ByDefault,
             );
             failure_timelines(&mut results, timeline_dir.as_deref());
             print!("{}", report::stress_table(&results));
@@ -323,6 +327,7 @@ fn run(cli: Cli) -> Result<bool, Error> {
                 jobs(j),
                 !std::io::stderr().is_terminal(),
                 false,
+                run::Strict::AsIs,
             );
             let (table, ok) = grade::grade_table(&part, &results, points);
             print!("{table}");

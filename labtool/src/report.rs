@@ -15,8 +15,18 @@ pub struct TestStats {
     pub failing_seeds: Vec<u64>,
     /// Replay command of the first failure.
     pub first_replay: Option<String>,
+    /// Runs whose history check ended `Unknown`.
+    pub unknown: usize,
     walls: Vec<Duration>,
     virtuals: Vec<Duration>,
+    cpus: Vec<Duration>,
+}
+
+impl TestStats {
+    /// Mean and max CPU seconds of the runs, `-` if none reported it.
+    pub fn cpu(&self) -> String {
+        mean_max(&self.cpus)
+    }
 }
 
 /// Groups results by test name.
@@ -27,6 +37,8 @@ pub fn stats(results: &[RunResult]) -> BTreeMap<String, TestStats> {
         s.runs += 1;
         s.walls.push(r.wall);
         s.virtuals.extend(r.virtual_time);
+        s.cpus.extend(r.cpu);
+        s.unknown += usize::from(r.unknown());
         if !r.passed {
             s.failing_seeds.push(r.seed);
             if s.first_replay.is_none() {
@@ -56,8 +68,14 @@ pub fn stress_table(results: &[RunResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:width$}  {:>5}  {:>5}  {:>15}  {:>17}  failing seeds",
-        "test", "runs", "fails", "wall s mean/max", "virtual s mean/max"
+        "{:width$}  {:>5}  {:>5}  {:>7}  {:>15}  {:>14}  {:>17}  failing seeds",
+        "test",
+        "runs",
+        "fails",
+        "unknown",
+        "wall s mean/max",
+        "cpu s mean/max",
+        "virtual s mean/max"
     );
     for (name, s) in &stats {
         let seeds: Vec<String> = s.failing_seeds.iter().take(8).map(u64::to_string).collect();
@@ -68,10 +86,12 @@ pub fn stress_table(results: &[RunResult]) -> String {
         };
         let _ = writeln!(
             out,
-            "{name:width$}  {:>5}  {:>5}  {:>15}  {:>17}  {}{more}",
+            "{name:width$}  {:>5}  {:>5}  {:>7}  {:>15}  {:>14}  {:>17}  {}{more}",
             s.runs,
             s.failing_seeds.len(),
+            s.unknown,
             mean_max(&s.walls),
+            mean_max(&s.cpus),
             mean_max(&s.virtuals),
             seeds.join(" ")
         );

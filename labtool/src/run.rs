@@ -33,17 +33,42 @@ pub struct RunResult {
     /// The simulation's digest of every RPC (`labrpc::sim::digest`), if it
     /// is a simulated test that passed.
     pub digest: Option<String>,
+    /// The history checks' verdicts the simulation reported (`check=` on
+    /// its report line, e.g. `ok` or `ok,unknown`), if it ran any.
+    pub check: Option<String>,
+    /// CPU time of the simulation (`cpu_ms=` on its report line).
+    pub cpu: Option<Duration>,
+}
+
+impl RunResult {
+    /// True if a history check of this run ended `Unknown` (out of budget).
+    pub fn unknown(&self) -> bool {
+        self.check
+            .as_deref()
+            .is_some_and(|c| c.split(',').any(|v| v == "unknown"))
+    }
+}
+
+/// Whether runs get `LAB_STRICT_CHECK=1` (an `Unknown` history verdict
+/// fails the test); an explicit `LAB_STRICT_CHECK` in labtool's own
+/// environment is passed through instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strict {
+    /// Set `LAB_STRICT_CHECK=1` unless the environment says otherwise.
+    ByDefault,
+    /// Leave the variable as it is (the reference behaviour: Unknown passes).
+    AsIs,
 }
 
 /// Runs `case` with `seed` a second time if the first run passed, and fails
 /// it if the two runs' digests differ: the run depended on more than its
 /// seed, so a failure of it could not be replayed.
-fn run_twice(case: TestCase, seed: u64) -> RunResult {
-    let mut first = run_one(case.clone(), seed);
+fn run_twice(case: TestCase, seed: u64, strict: Strict) -> RunResult {
+    let mut first = run_one(case.clone(), seed, strict);
     if !first.passed || first.digest.is_none() {
         return first;
     }
-    let second = run_one(case, seed);
+    let second = run_one(case, seed, strict);
     if second.passed && second.digest == first.digest {
         return first;
     }
@@ -85,6 +110,7 @@ pub fn run_all(
     jobs: usize,
     quiet: bool,
     twice: bool,
+    strict: Strict,
 ) -> Vec<RunResult> {
     let work: VecDeque<(TestCase, u64)> = cases
         .iter()
@@ -111,9 +137,9 @@ pub fn run_all(
                 let next = work.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                 let Some((case, seed)) = next else { return };
                 let result = if twice {
-                    run_twice(case, seed)
+                    run_twice(case, seed, strict)
                 } else {
-                    run_one(case, seed)
+                    run_one(case, seed, strict)
                 };
                 if tx.send(result).is_err() {
                     return;
@@ -157,9 +183,14 @@ pub fn command(case: &TestCase, seed: u64) -> Command {
 }
 
 /// Runs one test with one seed.
-pub fn run_one(case: TestCase, seed: u64) -> RunResult {
+pub fn run_one(case: TestCase, seed: u64, strict: Strict) -> RunResult {
     let start = Instant::now();
-    let out = command(&case, seed).env("LAB_SIM_REPORT", "1").output();
+    let mut cmd = command(&case, seed);
+    cmd.env("LAB_SIM_REPORT", "1");
+    if strict == Strict::ByDefault && std::env::var_os(STRICT_CHECK_ENV).is_none() {
+        cmd.env(STRICT_CHECK_ENV, "1");
+    }
+    let out = cmd.output();
     let wall = start.elapsed();
     let (passed, stdout, stderr) = match out {
         Ok(o) => (
@@ -192,6 +223,10 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         .lines()
         .find_map(|l| l.split("==== replay: ").nth(1))
         .map(str::to_string);
+    let check = report_field(&all, "check");
+    let cpu = report_field(&all, "cpu_ms")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_millis);
     let tail = if passed {
         String::new()
     } else {
@@ -208,5 +243,24 @@ pub fn run_one(case: TestCase, seed: u64) -> RunResult {
         tail,
         timeline: None,
         digest,
+        check,
+        cpu,
     }
+}
+
+/// The environment variable that makes an `Unknown` history verdict fail.
+pub const STRICT_CHECK_ENV: &str = "LAB_STRICT_CHECK";
+
+/// The value of `key=` on the last `labrpc-sim:` report line of `output`.
+fn report_field(output: &str, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    output
+        .lines()
+        .filter_map(|l| l.split("labrpc-sim: ").nth(1))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|f| f.strip_prefix(prefix.as_str()))
+        })
+        .next_back()
+        .map(str::to_string)
 }

@@ -17,6 +17,11 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "mutants")]
+mod mutants;
+#[cfg(feature = "mutants")]
+pub use mutants::MUTANT_SERVE_UNOWNED;
+
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, NSHARDS};
 
@@ -267,6 +272,10 @@ impl ShardStateMachine {
     }
 
     fn apply_client(&mut self, op: &ClientOp) -> ClientReply {
+        #[cfg(feature = "mutants")]
+        if let Some(reply) = self.mutant_serve_unowned(op) {
+            return reply;
+        }
         // SOLUTION BEGIN 5B: serve a key only if the applied config gives this group its shard and its data is here
         let shard = crate::key2shard(&op.key);
         let served = self.config.shards[shard] == self.gid;

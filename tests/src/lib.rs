@@ -11,6 +11,10 @@
 //! * [`kvraft`]: the Lab 4 harness (`GenericTest`, partitions, crash and restart).
 //! * [`shardctrler`]: the Lab 5A controller harness.
 //! * [`shardkv`]: the Lab 5B harness (groups, controllers, `make_end` by name).
+//! * [`group`]: the replica group every config builds on (servers, ends,
+//!   persisters, crash, restart, partitions).
+//! * [`history`]: the one history recorder the kv labs instantiate, with
+//!   stamps that keep the real order, and the final linearizability check.
 //!
 //! ## Invariants
 //! * Every bound is the reference's, in virtual time, or tighter; where one
@@ -25,6 +29,8 @@
 //! `cargo test -p tests 3a` runs the 3A scenarios (any part: `3b`, `4a`, `_2`, …);
 //! a failing scenario prints its seed and the command that replays it.
 
+pub mod group;
+pub mod history;
 pub mod kvraft;
 pub mod kvsrv;
 pub mod raft;

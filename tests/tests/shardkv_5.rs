@@ -5,17 +5,14 @@
 //! `cargo test -p tests --test shardkv_5` (filter with `5a`, `5b` or
 //! `challenge`); a failure prints its seed and the command that replays it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use labrpc::{rng, sim};
 use shardkv::{Clerk, NSHARDS, key2shard};
 use tests::shardkv::{
-    Appenders, Config, History, KvOp, check, check_all, check_and_append, count_completions, keys,
-    put_keys, within,
+    Appenders, Config, check, check_all, check_and_append, count_completions, keys, put_keys,
+    within,
 };
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
 
 /// Replicas per group in every scenario.
@@ -84,7 +81,7 @@ fn unreliable2_5b() {
 /// Random Gets, Puts and Appends through reconfigurations, unreliable; the history must be linearizable.
 #[test]
 fn unreliable3_5b() {
-    sim::run(unreliable3);
+    sim::run(tests::shardkv::unreliable3);
 }
 
 /// Challenge 1: a shard's data is deleted from its old owner, so persisted bytes stay bounded.
@@ -136,7 +133,9 @@ fn concurrent3_seed_417893838_5b() {
 /// CI seed 476142708: ran past the 120 s virtual limit.
 #[test]
 fn unreliable3_seed_476142708_5b() {
-    sim::Sim::new().seed(476_142_708).run(unreliable3);
+    sim::Sim::new()
+        .seed(476_142_708)
+        .run(tests::shardkv::unreliable3);
 }
 
 /// One seed, one execution: the scenario with the most kills, restarts and
@@ -448,22 +447,6 @@ async fn unreliable1() {
     cfg.end();
 }
 
-/// The reconfiguration schedule of the unreliable 2 and 3 scenarios.
-async fn unreliable_schedule(cfg: &Config) {
-    sleep(ms(150)).await;
-    cfg.join(1).await;
-    sleep(ms(500)).await;
-    cfg.join(2).await;
-    sleep(ms(500)).await;
-    cfg.leave(0).await;
-    sleep(ms(500)).await;
-    cfg.leave(1).await;
-    sleep(ms(500)).await;
-    cfg.join(1).await;
-    cfg.join(0).await;
-    sleep(Duration::from_secs(2)).await;
-}
-
 /// Reference `TestUnreliable2_5B` (max_raft_state 100, unreliable):
 /// back-to-back appenders through the schedule; then reliable, and check.
 async fn unreliable2() {
@@ -473,66 +456,10 @@ async fn unreliable2() {
     cfg.join(0).await;
     let (ka, va) = put_keys(&mut ck, 10, 5).await;
     let appenders = Appenders::start(&cfg, &ka, &va, 5, None);
-    unreliable_schedule(&cfg).await;
+    tests::shardkv::unreliable_schedule(&cfg).await;
     cfg.set_unreliable(false);
     let va = appenders.stop().await;
     check_all(&mut ck, &ka, &va).await;
-    cfg.end();
-}
-
-/// Reference `TestUnreliable3_5B` (max_raft_state 100, unreliable): 10
-/// clients doing random Appends (50 %), Puts (about 5 %) and Gets on random
-/// keys through the schedule; the recorded history must be linearizable.
-async fn unreliable3() {
-    let cfg = Config::new(N, true, Some(100));
-    cfg.begin("Test (5B): unreliable 3...");
-    let history = History::new();
-    let mut ck = cfg.make_client();
-    cfg.join(0).await;
-    let n = 10;
-    let ka = keys(n);
-    for k in &ka {
-        let v = rng::string(5);
-        let call = History::now();
-        ck.put(k, &v).await;
-        history.record(0, KvOp::Put, k, &v, "", call);
-    }
-
-    let done = Arc::new(AtomicBool::new(false));
-    let clients: Vec<JoinHandle<()>> = (0..n)
-        .map(|client| {
-            let (mut ck, done) = (cfg.make_client(), done.clone());
-            let (ka, history) = (ka.clone(), history.clone());
-            tokio::spawn(async move {
-                while !done.load(Ordering::Relaxed) {
-                    let key = &ka[rng::range(0..n)];
-                    let nv = rng::string(5);
-                    let call = History::now();
-                    // Two draws, as the reference: Append 50 %, else Put 10 %.
-                    if rng::range(0..1000) < 500 {
-                        ck.append(key, &nv).await;
-                        history.record(client, KvOp::Append, key, &nv, "", call);
-                    } else if rng::range(0..1000) < 100 {
-                        ck.put(key, &nv).await;
-                        history.record(client, KvOp::Put, key, &nv, "", call);
-                    } else {
-                        let v = ck.get(key).await;
-                        history.record(client, KvOp::Get, key, "", &v, call);
-                    }
-                }
-            })
-        })
-        .collect();
-
-    unreliable_schedule(&cfg).await;
-    done.store(true, Ordering::Relaxed);
-    cfg.set_unreliable(false);
-    for (i, c) in clients.into_iter().enumerate() {
-        if let Err(e) = c.await {
-            panic!("client {i} failed: {e}");
-        }
-    }
-    tests::shardkv::check_linearizable(&history);
     cfg.end();
 }
 

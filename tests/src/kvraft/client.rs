@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::history::{OpLog, Recorded, RecordedOp};
+use linearizability::KvInput;
+
+use crate::history::KvHistory as OpLog;
 
 /// The names of one client's ends; `names()[j]` reaches replica `j`.
 /// Cheap to clone, so a scenario can keep them while a task owns the clerk.
@@ -54,56 +56,39 @@ impl Client {
 
     /// Counted Get; recorded in `log` as client `cli` if given.
     pub async fn get(&mut self, key: &str, log: Option<&OpLog>, cli: usize) -> String {
-        let call = now();
+        let call = log.map(OpLog::call);
         let value = self.clerk.get(key).await;
-        self.done(log, cli, call, RecordedOp::Get, key, "", &value);
+        self.done(log, cli, call, KvInput::get(key), &value);
         value
     }
 
     /// Counted Put; recorded in `log` as client `cli` if given.
     pub async fn put(&mut self, key: &str, value: &str, log: Option<&OpLog>, cli: usize) {
-        let call = now();
+        let call = log.map(OpLog::call);
         self.clerk.put(key, value).await;
-        self.done(log, cli, call, RecordedOp::Put, key, value, "");
+        self.done(log, cli, call, KvInput::put(key, value), "");
     }
 
     /// Counted Append (it returns nothing in Lab 4); recorded in `log` as
     /// client `cli` if given.
     pub async fn append(&mut self, key: &str, value: &str, log: Option<&OpLog>, cli: usize) {
-        let call = now();
+        let call = log.map(OpLog::call);
         self.clerk.append(key, value).await;
-        self.done(log, cli, call, RecordedOp::Append, key, value, "");
+        self.done(log, cli, call, KvInput::append(key, value), "");
     }
 
     /// Counts a finished operation and records it.
-    #[allow(clippy::too_many_arguments)] // one flat record, built in one place
     fn done(
         &self,
         log: Option<&OpLog>,
         cli: usize,
-        call: u64,
-        op: RecordedOp,
-        key: &str,
-        value: &str,
+        call: Option<u64>,
+        input: KvInput,
         output: &str,
     ) {
-        let ret = now();
         self.ops.fetch_add(1, Ordering::Relaxed);
-        if let Some(log) = log {
-            log.push(Recorded {
-                client_id: cli,
-                op,
-                key: key.to_string(),
-                value: value.to_string(),
-                output: output.to_string(),
-                call,
-                ret,
-            });
+        if let (Some(log), Some(call)) = (log, call) {
+            log.record_kv(cli, input, output, call);
         }
     }
-}
-
-/// Virtual nanoseconds since the simulation started.
-fn now() -> u64 {
-    labrpc::sim::elapsed().as_nanos() as u64
 }

@@ -2,20 +2,17 @@
 //! and restart, and the summary line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvraft::KvServer;
-use labrpc::{Network, Server};
+use labrpc::Network;
 use raft::Persister;
 use tokio::time::Instant;
 
 use super::ELECTION_TIMEOUT;
 use super::client::{Client, ClientEnds};
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// How often [`Config::make_partition`] looks for a leader while waiting.
 const LEADER_POLL: Duration = Duration::from_millis(10);
@@ -34,29 +31,14 @@ pub struct Config {
 
 struct Inner {
     net: Network,
-    n: usize,
     max_raft_state: Option<usize>,
-    servers: Mutex<Servers>,
+    group: Group<KvServer>,
     /// Clerk operations made through the counting wrappers of [`Client`].
     ops: Arc<AtomicU64>,
     /// When the config was made; the 120-s limit counts from here.
     created: Instant,
     /// Counters at `begin`, for the summary line.
     begun: Mutex<Begun>,
-}
-
-/// Per-replica state; index `i` is replica `i`.
-struct Servers {
-    /// The running instance, `None` while shut down.
-    kv: Vec<Option<KvServer>>,
-    /// The persister the current (or next) instance uses. The tester reads
-    /// sizes from it; a shut-down instance writes only to a copy it no
-    /// longer shares with the tester.
-    saved: Vec<Persister>,
-    /// `end_names[i][j]`: the end replica `i` uses to reach replica `j`.
-    /// Fresh random names on every start, so a killed instance's ends lead
-    /// nowhere.
-    end_names: Vec<Vec<String>>,
 }
 
 struct Begun {
@@ -79,14 +61,9 @@ impl Config {
         let now = Instant::now();
         let config = Config {
             inner: Arc::new(Inner {
+                group: Group::new(&net, (0..n).map(server_name).collect()),
                 net,
-                n,
                 max_raft_state,
-                servers: Mutex::new(Servers {
-                    kv: vec![None; n],
-                    saved: (0..n).map(|_| Persister::new()).collect(),
-                    end_names: vec![Vec::new(); n],
-                }),
                 ops: Arc::new(AtomicU64::new(0)),
                 created: now,
                 begun: Mutex::new(Begun { t0: now, rpcs0: 0 }),
@@ -99,13 +76,9 @@ impl Config {
         config
     }
 
-    fn servers(&self) -> MutexGuard<'_, Servers> {
-        self.inner.servers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Number of replicas.
     pub fn n(&self) -> usize {
-        self.inner.n
+        self.inner.group.n()
     }
 
     /// `[0, 1, …, n−1]`: every replica (the reference `All`).
@@ -130,15 +103,15 @@ impl Config {
 
     /// Replica `i`'s running instance, if it is not shut down.
     pub fn server(&self, i: usize) -> Option<KvServer> {
-        self.servers().kv[i].clone()
+        self.inner.group.get(i)
     }
 
     /// The largest persisted Raft state of any replica, in bytes (the
     /// reference `LogSize`).
     pub fn log_size(&self) -> usize {
-        let servers = self.servers();
-        servers
-            .saved
+        self.inner
+            .group
+            .persisters()
             .iter()
             .map(Persister::raft_state_size)
             .max()
@@ -148,73 +121,33 @@ impl Config {
     /// The largest persisted snapshot of any replica, in bytes (the
     /// reference `SnapshotSize`).
     pub fn snapshot_size(&self) -> usize {
-        let servers = self.servers();
-        servers
-            .saved
+        self.inner
+            .group
+            .persisters()
             .iter()
             .map(Persister::snapshot_size)
             .max()
             .unwrap_or(0)
     }
 
-    /// Enables the ends from replica `i` to each replica in `to`, and from
-    /// each of those to `i`.
-    fn connect(&self, servers: &Servers, i: usize, to: &[usize]) {
-        let net = &self.inner.net;
-        for &j in to {
-            if let Some(name) = servers.end_names[i].get(j) {
-                net.enable(name, true);
-            }
-            if let Some(name) = servers.end_names[j].get(i) {
-                net.enable(name, true);
-            }
-        }
-    }
-
-    /// Disables the ends from replica `i` to each replica in `from`, and
-    /// from each of those to `i`.
-    fn disconnect(&self, servers: &Servers, i: usize, from: &[usize]) {
-        let net = &self.inner.net;
-        for &j in from {
-            if let Some(name) = servers.end_names[i].get(j) {
-                net.enable(name, false);
-            }
-            if let Some(name) = servers.end_names[j].get(i) {
-                net.enable(name, false);
-            }
-        }
-    }
-
     /// Connects every replica to every other (the reference `ConnectAll`).
     pub fn connect_all(&self) {
-        let servers = self.servers();
-        let all = self.all();
-        for i in 0..self.n() {
-            self.connect(&servers, i, &all);
-        }
+        self.inner.group.connect_all();
     }
 
     /// Splits the replicas into two groups that can talk only among
     /// themselves (either may be empty).
     pub fn partition(&self, p1: &[usize], p2: &[usize]) {
-        let servers = self.servers();
-        for &i in p1 {
-            self.disconnect(&servers, i, p2);
-            self.connect(&servers, i, p1);
-        }
-        for &i in p2 {
-            self.disconnect(&servers, i, p1);
-            self.connect(&servers, i, p2);
-        }
+        self.inner.group.partition(&[p1, p2]);
     }
 
     /// A replica that believes it leads, preferring the highest term (a
     /// deposed leader that has not heard of the new term yet may still
     /// claim it).
     pub fn leader(&self) -> Option<usize> {
-        let servers = self.servers();
-        servers
-            .kv
+        self.inner
+            .group
+            .running()
             .iter()
             .enumerate()
             .filter_map(|(i, kv)| {
@@ -299,19 +232,10 @@ impl Config {
         }
     }
 
-    /// Crashes replica `i` (the reference `ShutdownServer`): disconnect it
-    /// both ways, delete its server so replies to calls it is handling are
-    /// never delivered, move its storage to a copy the dead instance cannot
-    /// write to, and kill it.
+    /// Crashes replica `i` (the reference `ShutdownServer`; see
+    /// [`Group::crash`]).
     pub fn shutdown_server(&self, i: usize) {
-        let mut servers = self.servers();
-        let all = self.all();
-        self.disconnect(&servers, i, &all);
-        self.inner.net.delete_server(&server_name(i));
-        servers.saved[i] = servers.saved[i].copy();
-        if let Some(kv) = servers.kv[i].take() {
-            kv.kill();
-        }
+        self.inner.group.crash(i);
     }
 
     /// (Re)starts replica `i` from a copy of its persisted state (the
@@ -322,40 +246,15 @@ impl Config {
     /// # Panics
     /// If `KvServer::start` rejects the persisted state.
     pub fn start_server(&self, i: usize) {
-        let net = &self.inner.net;
-        let mut servers = self.servers();
-        if let Some(kv) = servers.kv[i].take() {
-            // Not in the reference (it always shuts down first), but a
-            // second live instance on the same storage would be a tester bug.
-            kv.kill();
-        }
-        for old in std::mem::take(&mut servers.end_names[i]) {
-            net.delete_end(&old);
-        }
-        let names: Vec<String> = (0..self.n()).map(|_| labrpc::rng::string(20)).collect();
-        let ends = names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = net.make_end(name.as_str());
-                net.connect(name, server_name(j));
-                end
-            })
-            .collect();
-        servers.end_names[i] = names;
-
-        let persister = servers.saved[i].copy();
-        servers.saved[i] = persister.clone();
-        let kv = match KvServer::start(ends, i, persister, self.inner.max_raft_state) {
-            Ok(kv) => kv,
-            Err(e) => panic!("start_server({i}): KvServer::start failed: {e}"),
-        };
-        let server = Server::new();
-        server.add_service(kv.service());
-        server.add_service(kv.raft().service());
-        servers.kv[i] = Some(kv);
-        drop(servers);
-        net.add_server(server_name(i), server);
+        let max_raft_state = self.inner.max_raft_state;
+        self.inner.group.start(i, |ends, persister| {
+            let kv = match KvServer::start(ends, i, persister, max_raft_state) {
+                Ok(kv) => kv,
+                Err(e) => panic!("start_server({i}): KvServer::start failed: {e}"),
+            };
+            let server = server_with([kv.service(), kv.raft().service()]);
+            (kv, server)
+        });
     }
 
     /// Starts a test: prints its description and takes the counters the
@@ -374,7 +273,7 @@ impl Config {
     /// `begin`; RPCs, client calls included, and counted clerk operations
     /// since `begin`).
     pub fn end(&self) {
-        self.check_timeout();
+        check_time_limit(self.inner.created);
         let begun = self.inner.begun.lock().unwrap_or_else(|e| e.into_inner());
         let secs = begun.t0.elapsed().as_secs_f64();
         let rpcs = self.rpc_total() - begun.rpcs0;
@@ -384,24 +283,11 @@ impl Config {
             self.ops()
         );
     }
-
-    fn check_timeout(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
-        );
-    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let servers = self.servers.get_mut().unwrap_or_else(|e| e.into_inner());
-        for kv in servers.kv.iter().flatten() {
-            kv.kill();
-        }
+        self.group.kill_all();
         self.net.cleanup();
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::OpLog;
 use super::config::Config;
-use super::history::{OpLog, check_linearizable};
 use super::{ELECTION_TIMEOUT, LATENCIES_PER_OP, REFERENCE_TIME_PER_OP};
 
 /// Rounds of client load in a generic test.
@@ -239,13 +239,12 @@ impl Generic {
             }
         }
 
-        let history = log.read();
-        check_linearizable(&history);
+        log.check();
         cfg.end();
         Outcome {
             rpcs: cfg.rpc_total(),
             bytes: cfg.net().total_bytes(),
-            ops: history.len(),
+            ops: log.len(),
             virtual_time: labrpc::sim::elapsed(),
         }
     }
@@ -356,13 +355,13 @@ pub async fn speed(part: &str, max_raft_state: Option<usize>) {
     let v = ck.clerk().get("x").await;
     check_clnt_appends(0, &v, SPEED_OPS as usize);
 
-    let ours = labrpc::network::DEFAULT_LATENCY_MAX * LATENCIES_PER_OP;
+    let ours = labrpc::network::DEFAULT_LATENCY_MEAN * LATENCIES_PER_OP;
     println!(
         "  ... {:.2} ms/op of virtual time (bounds: reference {:.2} ms/op, ours {} × {:?} = {:.2} ms/op)",
         ms(per_op),
         ms(REFERENCE_TIME_PER_OP),
         LATENCIES_PER_OP,
-        labrpc::network::DEFAULT_LATENCY_MAX,
+        labrpc::network::DEFAULT_LATENCY_MEAN,
         ms(ours)
     );
     assert!(

@@ -13,8 +13,9 @@
 //!   and the `begin`/`end` summary line.
 //! * `client.rs` — [`Client`]: a clerk whose ends to the replicas the tester
 //!   can enable and disable, and the counted, recorded operations.
-//! * `history.rs` — [`OpLog`], the history of timed operations, and the
-//!   final linearizability check with its HTML report.
+//! * [`OpLog`] — the shared [`crate::history::Recorder`] under the
+//!   key/value model: the history of timed operations and the final
+//!   linearizability check with its HTML report.
 //! * `generic.rs` — [`Generic`] (the reference `GenericTest`: clients,
 //!   partitioner, crash and restart of all servers, the per-client append
 //!   checks, log and snapshot bounds) and [`speed`] (`GenericTestSpeed`).
@@ -22,24 +23,23 @@
 //!   concurrent appends to one key, the three-stage one-partition test,
 //!   InstallSnapshot and snapshot size.
 //!
-//! All time is virtual (`tokio::time`, and history timestamps from
-//! [`labrpc::sim::elapsed`]) and all randomness comes from [`labrpc::rng`],
+//! All time is virtual (`tokio::time`, and history stamps from
+//! [`crate::history::Recorder`]) and all randomness comes from [`labrpc::rng`],
 //! so a failing seed replays exactly.
 
 mod client;
 mod config;
 mod generic;
-mod history;
 mod special;
 
 use std::time::Duration;
 
+pub use crate::history::KvHistory as OpLog;
 pub use client::{Client, ClientEnds};
 pub use config::Config;
 pub use generic::{
     Generic, Outcome, check_clnt_appends, check_concurrent_appends, client_value, speed,
 };
-pub use history::{OpLog, Recorded, RecordedOp, check_linearizable};
 pub use special::{one_partition, snapshot_rpc, snapshot_size, unreliable_one_key};
 
 /// What the reference calls `electionTimeout`: the tester generously allows

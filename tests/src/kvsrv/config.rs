@@ -9,7 +9,9 @@ use std::time::Duration;
 use kvsrv::{Clerk, ClientId, KvServer};
 use labrpc::{Network, Server, sim};
 
-use super::history::{History, KvOp};
+use linearizability::KvInput;
+
+use crate::history::KvHistory as History;
 
 /// The one server's name in the network (the reference uses server 0).
 const SERVER: &str = "0";
@@ -126,11 +128,11 @@ impl Config {
         history: Option<&History>,
         cli: usize,
     ) -> String {
-        let call = History::now();
+        let call = history.map(History::call);
         let value = ck.get(key).await;
         self.op();
-        if let Some(h) = history {
-            h.record(cli, KvOp::Get, key, "", &value, call);
+        if let (Some(h), Some(call)) = (history, call) {
+            h.record_kv(cli, KvInput::get(key), &value, call);
         }
         value
     }
@@ -144,11 +146,11 @@ impl Config {
         history: Option<&History>,
         cli: usize,
     ) {
-        let call = History::now();
+        let call = history.map(History::call);
         ck.put(key, value).await;
         self.op();
-        if let Some(h) = history {
-            h.record(cli, KvOp::Put, key, value, "", call);
+        if let (Some(h), Some(call)) = (history, call) {
+            h.record_kv(cli, KvInput::put(key, value), "", call);
         }
     }
 
@@ -162,11 +164,13 @@ impl Config {
         history: Option<&History>,
         cli: usize,
     ) -> String {
-        let call = History::now();
+        let call = history.map(History::call);
         let old = ck.append(key, value).await;
         self.op();
-        if let Some(h) = history {
-            h.record(cli, KvOp::Append, key, value, &old, call);
+        // kvsrv's Append returns the old value: the model's AppendReturn
+        // (the reference's op 3).
+        if let (Some(h), Some(call)) = (history, call) {
+            h.record_kv(cli, KvInput::append_return(key, value), &old, call);
         }
         old
     }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use labrpc::rng;
 
+use super::History;
 use super::config::Config;
-use super::history::{History, check_linearizable};
 
 /// Rounds of client activity.
 const NITER: usize = 3;
@@ -64,7 +64,7 @@ pub async fn generic_test(nclients: usize, unreliable: bool, randomkeys: bool) {
         }
     }
 
-    check_linearizable(&history);
+    history.check();
     cfg.end();
     cfg.cleanup();
 }
@@ -163,7 +163,7 @@ pub async fn unreliable_one_key() {
 
     let vx = cfg.get(&mut ck, "k", Some(&history), NCLIENT).await;
     check_concurrent_appends(&vx, &[UPTO; NCLIENT]);
-    check_linearizable(&history);
+    history.check();
     cfg.end();
     cfg.cleanup();
 }

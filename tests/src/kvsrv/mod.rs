@@ -8,18 +8,17 @@
 //!   [`unreliable_one_key`].
 //! * `memory.rs` — the six memory scenarios.
 //! * [`mem`] — the counting global allocator those scenarios read.
-//! * `history.rs` — [`History`]: operations recorded with virtual call and
-//!   return times, and [`check_linearizable`], the final check.
+//! * [`History`] — the shared [`crate::history::Recorder`] under the
+//!   key/value model; `History::check` is the final check.
 
 mod config;
 mod generic;
-mod history;
 pub mod mem;
 mod memory;
 
+pub use crate::history::KvHistory as History;
 pub use config::Config;
 pub use generic::{generic_test, unreliable_one_key};
-pub use history::{History, KvOp, Record, check_linearizable};
 pub use memory::{
     mem_append, mem_get, mem_get_many_clients, mem_many_appends, mem_put, mem_put_many_clients,
 };

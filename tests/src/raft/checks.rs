@@ -79,9 +79,9 @@ impl Config {
 
     /// Peer `i`'s instance if it runs and is connected.
     fn connected_raft(&self, i: usize) -> Option<raft::Raft<Cmd>> {
-        let peers = self.peers();
-        if peers.connected[i] {
-            peers.rafts[i].clone()
+        let group = &self.inner.group;
+        if group.is_connected(i) {
+            group.get(i)
         } else {
             None
         }
@@ -170,7 +170,7 @@ impl Config {
                 pause *= 2;
             }
             if let Some(start_term) = start_term {
-                let rafts = self.peers().rafts.clone();
+                let rafts = self.inner.group.running();
                 if rafts
                     .iter()
                     .flatten()
@@ -187,9 +187,9 @@ impl Config {
 
     /// The largest persisted Raft state (term, vote, log) of any peer, in bytes.
     pub fn log_size(&self) -> usize {
-        let peers = self.peers();
-        peers
-            .saved
+        self.inner
+            .group
+            .persisters()
             .iter()
             .map(|p| p.raft_state_size())
             .max()

@@ -1,20 +1,16 @@
 //! The cluster under test: network, peers, persisters, crash and restart.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use labrpc::{Network, Server};
-use raft::{Persister, Raft};
+use labrpc::Network;
+use raft::Raft;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Cmd;
 use super::applier::{self, Applied, SharedApplied};
-
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// A Raft cluster on a simulated network (the reference's `config`).
 ///
@@ -29,30 +25,17 @@ pub struct Config {
 
 pub(super) struct Inner {
     pub(super) net: Network,
-    pub(super) n: usize,
     /// Peers run the snapshot applier (3D) instead of the plain one.
     snapshot: bool,
-    pub(super) peers: Mutex<Peers>,
+    pub(super) group: Group<Raft<Cmd>>,
+    /// `appliers[i]`: the task reading peer `i`'s running instance's apply
+    /// channel.
+    appliers: Mutex<Vec<Option<JoinHandle<()>>>>,
     pub(super) applied: SharedApplied,
     /// When the config was made; the 120-s limit counts from here.
     created: Instant,
     /// Counters at `begin`, for the summary line.
     begun: Mutex<Begun>,
-}
-
-/// Per-peer state; index `i` is peer `i`.
-pub(super) struct Peers {
-    /// The running instance, `None` while crashed.
-    pub(super) rafts: Vec<Option<Raft<Cmd>>>,
-    /// The task reading the running instance's apply channel.
-    appliers: Vec<Option<JoinHandle<()>>>,
-    /// Whether the tester considers the peer attached to the network.
-    pub(super) connected: Vec<bool>,
-    /// The persister the current (or next) instance uses.
-    pub(super) saved: Vec<Persister>,
-    /// `end_names[i][j]`: the end peer `i` uses to reach peer `j`. Fresh
-    /// random names on every start, so a crashed instance's ends lead nowhere.
-    end_names: Vec<Vec<String>>,
 }
 
 struct Begun {
@@ -78,16 +61,10 @@ impl Config {
         let now = Instant::now();
         let config = Config {
             inner: Arc::new(Inner {
+                group: Group::new(&net, (0..n).map(server_name).collect()),
                 net,
-                n,
                 snapshot,
-                peers: Mutex::new(Peers {
-                    rafts: vec![None; n],
-                    appliers: (0..n).map(|_| None).collect(),
-                    connected: vec![false; n],
-                    saved: (0..n).map(|_| Persister::new()).collect(),
-                    end_names: vec![Vec::new(); n],
-                }),
+                appliers: Mutex::new((0..n).map(|_| None).collect()),
                 applied: Arc::new(Mutex::new(Applied::new(n))),
                 created: now,
                 begun: Mutex::new(Begun {
@@ -107,17 +84,13 @@ impl Config {
         config
     }
 
-    pub(super) fn peers(&self) -> MutexGuard<'_, Peers> {
-        self.inner.peers.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub(super) fn applied(&self) -> MutexGuard<'_, Applied> {
         applier::lock(&self.inner.applied)
     }
 
     /// Number of peers.
     pub fn n(&self) -> usize {
-        self.inner.n
+        self.inner.group.n()
     }
 
     /// The network (for statistics and traces).
@@ -127,7 +100,7 @@ impl Config {
 
     /// Peer `i`'s running instance, if it is not crashed.
     pub fn raft(&self, i: usize) -> Option<Raft<Cmd>> {
-        self.peers().rafts[i].clone()
+        self.inner.group.get(i)
     }
 
     /// `Start(cmd)` on peer `i` if it runs: `Some((index, term))` if it leads.
@@ -137,12 +110,12 @@ impl Config {
 
     /// Whether peer `i` is connected.
     pub fn is_connected(&self, i: usize) -> bool {
-        self.peers().connected[i]
+        self.inner.group.is_connected(i)
     }
 
     /// The names of the ends peer `i`'s current instance sends on.
     pub fn end_names(&self, i: usize) -> Vec<String> {
-        self.peers().end_names[i].clone()
+        self.inner.group.end_names(i)
     }
 
     /// What peer `i` has applied: entry `k` is the command at index `k`.
@@ -198,7 +171,7 @@ impl Config {
     /// (virtual seconds since `begin`; RPCs, bytes and the highest applied
     /// index since `begin`).
     pub fn end(&self) {
-        self.check_timeout();
+        check_time_limit(self.inner.created);
         self.check_apply_errors();
         let begun = self.inner.begun.lock().unwrap_or_else(|e| e.into_inner());
         let secs = begun.t0.elapsed().as_secs_f64();
@@ -211,33 +184,22 @@ impl Config {
         );
     }
 
-    fn check_timeout(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
-        );
-    }
-
     /// Kills peer `i`, keeping what it persisted for a later [`Config::start1`]
-    /// (the reference `crash1`): disconnect, delete its server so replies to
-    /// calls it is handling are never delivered, kill it, and move its
-    /// storage to a copy the dead instance cannot write to.
+    /// (the reference `crash1`; see [`Group::crash`]).
     pub fn crash1(&self, i: usize) {
-        self.disconnect(i);
-        self.inner.net.delete_server(&server_name(i));
-        let mut peers = self.peers();
-        if let Some(rf) = peers.rafts[i].take() {
-            rf.kill();
-        }
+        self.inner.group.crash(i);
         // The dead instance may have applies in flight; they must not touch
         // the record of the next instance.
-        if let Some(task) = peers.appliers[i].take() {
+        if let Some(task) = self.appliers()[i].take() {
             task.abort();
         }
-        peers.saved[i] = peers.saved[i].copy();
+    }
+
+    fn appliers(&self) -> MutexGuard<'_, Vec<Option<JoinHandle<()>>>> {
+        self.inner
+            .appliers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// (Re)starts peer `i` from its persisted state (the reference `start1`):
@@ -250,94 +212,50 @@ impl Config {
     /// read the persisted snapshot.
     pub fn start1(&self, i: usize) {
         self.crash1(i);
-        let net = &self.inner.net;
-        let mut peers = self.peers();
-        for old in std::mem::take(&mut peers.end_names[i]) {
-            net.delete_end(&old);
-        }
-        let names: Vec<String> = (0..self.n()).map(|_| labrpc::rng::string(20)).collect();
-        let ends = names
-            .iter()
-            .enumerate()
-            .map(|(j, name)| {
-                let end = net.make_end(name.as_str());
-                net.connect(name, server_name(j));
-                end
-            })
-            .collect();
-        peers.end_names[i] = names;
-
-        let persister = peers.saved[i].copy();
-        peers.saved[i] = persister.clone();
-        {
-            let mut applied = self.applied();
-            applied.last_applied[i] = 0;
-            let snapshot = persister.read_snapshot();
-            if !snapshot.is_empty()
-                && let Err(e) = applied.ingest_snapshot(i, &snapshot, None)
+        let mut task = None;
+        self.inner.group.start(i, |ends, persister| {
             {
-                panic!("start1({i}): {e}");
+                let mut applied = self.applied();
+                applied.last_applied[i] = 0;
+                let snapshot = persister.read_snapshot();
+                if !snapshot.is_empty()
+                    && let Err(e) = applied.ingest_snapshot(i, &snapshot, None)
+                {
+                    panic!("start1({i}): {e}");
+                }
             }
-        }
-
-        let (tx, rx) = mpsc::channel(1);
-        let rf = match Raft::make(ends, i, persister, tx) {
-            Ok(rf) => rf,
-            Err(e) => panic!("start1({i}): Raft::make failed: {e}"),
-        };
-        let applied = self.inner.applied.clone();
-        let task = if self.inner.snapshot {
-            tokio::spawn(applier::with_snapshots(i, rx, applied, rf.clone()))
-        } else {
-            tokio::spawn(applier::plain(i, rx, applied))
-        };
-        peers.rafts[i] = Some(rf.clone());
-        peers.appliers[i] = Some(task);
-        drop(peers);
-
-        let server = Server::new();
-        server.add_service(rf.service());
-        net.add_server(server_name(i), server);
+            let (tx, rx) = mpsc::channel(1);
+            let rf = match Raft::make(ends, i, persister, tx) {
+                Ok(rf) => rf,
+                Err(e) => panic!("start1({i}): Raft::make failed: {e}"),
+            };
+            let applied = self.inner.applied.clone();
+            task = Some(if self.inner.snapshot {
+                tokio::spawn(applier::with_snapshots(i, rx, applied, rf.clone()))
+            } else {
+                tokio::spawn(applier::plain(i, rx, applied))
+            });
+            let server = server_with([rf.service()]);
+            (rf, server)
+        });
+        self.appliers()[i] = task;
     }
 
     /// Attaches peer `i` to the network: enables its ends to, and the ends
     /// from, every connected peer.
     pub fn connect(&self, i: usize) {
-        let mut peers = self.peers();
-        peers.connected[i] = true;
-        for j in 0..self.n() {
-            if peers.connected[j] {
-                if let Some(name) = peers.end_names[i].get(j) {
-                    self.inner.net.enable(name, true);
-                }
-                if let Some(name) = peers.end_names[j].get(i) {
-                    self.inner.net.enable(name, true);
-                }
-            }
-        }
+        self.inner.group.attach(i);
     }
 
     /// Detaches peer `i`: disables every end from it and to it.
     pub fn disconnect(&self, i: usize) {
-        let mut peers = self.peers();
-        peers.connected[i] = false;
-        for j in 0..self.n() {
-            if let Some(name) = peers.end_names[i].get(j) {
-                self.inner.net.enable(name, false);
-            }
-            if let Some(name) = peers.end_names[j].get(i) {
-                self.inner.net.enable(name, false);
-            }
-        }
+        self.inner.group.detach(i);
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let peers = self.peers.get_mut().unwrap_or_else(|e| e.into_inner());
-        for rf in peers.rafts.iter().flatten() {
-            rf.kill();
-        }
+        self.group.kill_all();
         self.net.cleanup();
     }
 }

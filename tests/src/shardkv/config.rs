@@ -3,17 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
-use labrpc::{ClientEnd, Network, Server, rng};
+use labrpc::{ClientEnd, Network, rng};
 use raft::Persister;
 use shardctrler::ShardCtrler;
 use shardkv::{Clerk, Gid, MakeEnd, ShardKv};
 use tokio::time::Instant;
 
-/// The reference harness fails a test that takes longer than this
-/// (here: of virtual time, counted from [`Config::new`]).
-const TEST_TIME_LIMIT: Duration = Duration::from_secs(120);
+use crate::group::{Group, check_time_limit, server_with};
 
 /// Replicas of the controller service.
 pub const NCTRLERS: usize = 3;
@@ -64,9 +61,7 @@ impl Ctrlers {
                     Ok(c) => c,
                     Err(e) => panic!("controller {i}: ShardCtrler::start failed: {e}"),
                 };
-                let server = Server::new();
-                server.add_service(ctrler.service());
-                server.add_service(ctrler.raft().service());
+                let server = server_with([ctrler.service(), ctrler.raft().service()]);
                 net.add_server(names[i].clone(), server);
                 ctrler
             })
@@ -105,17 +100,13 @@ impl Drop for Ctrlers {
     }
 }
 
-/// One replica group.
-struct Group {
+/// One replica group: the shared [`Group`] machinery plus each replica's
+/// ends to the controllers.
+struct ReplicaGroup {
     gid: Gid,
-    /// The running replicas, `None` while shut down.
-    servers: Vec<Option<ShardKv>>,
-    /// The persister the current (or next) instance of each replica uses.
-    saved: Vec<Persister>,
-    /// `endnames[i][j]`: the end replica `i` uses to reach replica `j`.
-    endnames: Vec<Vec<String>>,
-    /// `mendnames[i][j]`: the end replica `i` uses to reach controller `j`.
-    mendnames: Vec<Vec<String>>,
+    replicas: Group<ShardKv>,
+    /// `mendnames[i]`: the ends replica `i` uses to reach the controllers.
+    mendnames: Mutex<Vec<Vec<String>>>,
 }
 
 /// The labrpc server name of replica `i` of group `gid`.
@@ -144,7 +135,7 @@ struct Inner {
     /// The tester's own controller clerk (the reference's `mck`); a tokio
     /// mutex because it is held across the clerk's awaits.
     mck: tokio::sync::Mutex<shardctrler::Clerk>,
-    groups: Mutex<Vec<Group>>,
+    groups: Vec<ReplicaGroup>,
     /// When the config was made; the 120-s limit counts from here.
     created: Instant,
 }
@@ -158,12 +149,13 @@ impl Config {
         let ctrlers = Ctrlers::start(&net, NCTRLERS);
         let mck = tokio::sync::Mutex::new(ctrlers.clerk());
         let groups = (0..NGROUPS)
-            .map(|gi| Group {
-                gid: FIRST_GID + gi as Gid,
-                servers: (0..n).map(|_| None).collect(),
-                saved: (0..n).map(|_| Persister::new()).collect(),
-                endnames: vec![Vec::new(); n],
-                mendnames: vec![Vec::new(); n],
+            .map(|gi| {
+                let gid = FIRST_GID + gi as Gid;
+                ReplicaGroup {
+                    gid,
+                    replicas: Group::new(&net, (0..n).map(|i| server_name(gid, i)).collect()),
+                    mendnames: Mutex::new(vec![Vec::new(); n]),
+                }
             })
             .collect();
         let cfg = Config {
@@ -173,7 +165,7 @@ impl Config {
                 max_raft_state,
                 ctrlers,
                 mck,
-                groups: Mutex::new(groups),
+                groups,
                 created: Instant::now(),
             }),
         };
@@ -186,10 +178,6 @@ impl Config {
         for gi in 0..NGROUPS {
             self.start_group(gi);
         }
-    }
-
-    fn groups(&self) -> MutexGuard<'_, Vec<Group>> {
-        self.inner.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replicas per group.
@@ -209,7 +197,7 @@ impl Config {
 
     /// The gid of group `gi`.
     pub fn gid(&self, gi: usize) -> Gid {
-        self.groups()[gi].gid
+        self.inner.groups[gi].gid
     }
 
     /// A clerk of the store with fresh ends to the controllers and the
@@ -237,70 +225,54 @@ impl Config {
     /// # Panics
     /// If the replica rejects its persisted state.
     pub fn start_server(&self, gi: usize, i: usize) {
-        if self.groups()[gi].servers[i].is_some() {
-            self.shutdown_server(gi, i);
-        }
         tracing::info!("tester: start server {gi}-{i}");
         let net = &self.inner.net;
-        let mut groups = self.groups();
-        let g = &mut groups[gi];
-        let gid = g.gid;
-        let (names, ends): (Vec<String>, Vec<ClientEnd>) = (0..self.inner.n)
-            .map(|j| fresh_end(net, &server_name(gid, j)))
-            .unzip();
-        g.endnames[i] = names;
-        let (mnames, mends): (Vec<String>, Vec<ClientEnd>) = self
-            .inner
-            .ctrlers
-            .names()
-            .iter()
-            .map(|s| fresh_end(net, s))
-            .unzip();
-        g.mendnames[i] = mnames;
-        let persister = g.saved[i].copy();
-        g.saved[i] = persister.clone();
-        let kv = match ShardKv::start(
-            ends,
-            i,
-            persister,
-            self.inner.max_raft_state,
-            gid,
-            mends,
-            make_end_fn(net),
-        ) {
-            Ok(kv) => kv,
-            Err(e) => panic!("start_server({gi}, {i}): ShardKv::start failed: {e}"),
-        };
-        let server = Server::new();
-        server.add_service(kv.service());
-        server.add_service(kv.raft().service());
-        g.servers[i] = Some(kv);
-        drop(groups);
-        net.add_server(server_name(gid, i), server);
+        let g = &self.inner.groups[gi];
+        g.replicas.start(i, |ends, persister| {
+            let (mnames, mends): (Vec<String>, Vec<ClientEnd>) = self
+                .inner
+                .ctrlers
+                .names()
+                .iter()
+                .map(|s| fresh_end(net, s))
+                .unzip();
+            let old = std::mem::replace(&mut lock(&g.mendnames)[i], mnames);
+            for name in old {
+                net.delete_end(&name);
+            }
+            let kv = match ShardKv::start(
+                ends,
+                i,
+                persister,
+                self.inner.max_raft_state,
+                g.gid,
+                mends,
+                make_end_fn(net),
+            ) {
+                Ok(kv) => kv,
+                Err(e) => panic!("start_server({gi}, {i}): ShardKv::start failed: {e}"),
+            };
+            let server = server_with([kv.service(), kv.raft().service()]);
+            (kv, server)
+        });
+        // The reference enables a new replica's ends at once.
+        g.replicas.attach(i);
     }
 
     /// Shuts replica `i` of group `gi` down, keeping what it persisted (the
-    /// reference's `ShutdownServer`): disable its ends to its group and to
-    /// the controllers, delete its server (before the persister is
-    /// replaced, so it can never acknowledge an op it persisted only in the
-    /// superseded persister), move its storage to a copy the dead instance
-    /// cannot write to, and kill it. Ends it made with `make_end` stay
-    /// enabled: the killed instance must stop using them itself.
+    /// reference's `ShutdownServer`): disable its ends to the controllers,
+    /// then [`Group::crash`] (detach it from its group, delete its server
+    /// before the persister is replaced, so it can never acknowledge an op
+    /// it persisted only in the superseded persister, move its storage to a
+    /// copy, kill it). Ends it made with `make_end` stay enabled: the killed
+    /// instance must stop using them itself.
     pub fn shutdown_server(&self, gi: usize, i: usize) {
         tracing::info!("tester: shutdown server {gi}-{i}");
-        let net = &self.inner.net;
-        let mut groups = self.groups();
-        let g = &mut groups[gi];
-        for name in g.endnames[i].iter().chain(&g.mendnames[i]) {
-            net.enable(name, false);
+        let g = &self.inner.groups[gi];
+        for name in lock(&g.mendnames)[i].iter() {
+            self.inner.net.enable(name, false);
         }
-        net.delete_server(&server_name(g.gid, i));
-        g.saved[i] = g.saved[i].copy();
-        let kv = g.servers[i].take();
-        drop(groups);
-        if let Some(kv) = kv {
-            kv.kill();
-        }
+        g.replicas.crash(i);
     }
 
     /// Shuts every replica of group `gi` down.
@@ -367,9 +339,8 @@ impl Config {
     /// persisted Raft state exceeds 8 times it; without one, no replica
     /// has persisted a snapshot.
     pub fn checklogs(&self) {
-        let groups = self.groups();
-        for g in groups.iter() {
-            for (i, saved) in g.saved.iter().enumerate() {
+        for g in &self.inner.groups {
+            for (i, saved) in g.replicas.persisters().iter().enumerate() {
                 let raft = saved.raft_state_size();
                 let snap = saved.snapshot_size();
                 match self.inner.max_raft_state {
@@ -392,10 +363,10 @@ impl Config {
     /// Bytes persisted by every replica of every group: Raft state plus
     /// snapshot (what challenge 1 bounds).
     pub fn persisted_bytes(&self) -> usize {
-        let groups = self.groups();
-        groups
+        self.inner
+            .groups
             .iter()
-            .flat_map(|g| &g.saved)
+            .flat_map(|g| g.replicas.persisters())
             .map(|p| p.raft_state_size() + p.snapshot_size())
             .sum()
     }
@@ -408,24 +379,22 @@ impl Config {
     /// Ends a test: checks the reference's 120-s limit and prints
     /// `  ... Passed`.
     pub fn end(&self) {
-        let took = self.inner.created.elapsed();
-        assert!(
-            took <= TEST_TIME_LIMIT,
-            "test took longer than {} seconds ({:.1} s of virtual time)",
-            TEST_TIME_LIMIT.as_secs(),
-            took.as_secs_f64()
-        );
+        check_time_limit(self.inner.created);
         println!("  ... Passed");
     }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let groups = self.groups.get_mut().unwrap_or_else(|e| e.into_inner());
-        for kv in groups.iter().flat_map(|g| &g.servers).flatten() {
-            kv.kill();
+        for g in &self.groups {
+            g.replicas.kill_all();
         }
         // The controllers die when `ctrlers` drops.
         self.net.cleanup();
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking task already fails the test; keep the harness usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

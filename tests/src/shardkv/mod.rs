@@ -18,24 +18,26 @@
 //!   [`within`]).
 //! * `workload.rs` — what the scenarios do to it: the test keys
 //!   ([`keys`], [`put_keys`], [`check_all`], [`check_and_append`]),
-//!   [`count_completions`] and background [`Appenders`].
-//! * `history.rs` — [`History`]: operations recorded in virtual
-//!   nanoseconds for the linearizability check of `unreliable3_5b`.
+//!   [`count_completions`], background [`Appenders`], and the
+//!   checker-judged scenario [`unreliable3`] (in the library so the
+//!   mutation tests can run it too).
+//! * [`History`] — the shared [`crate::history::Recorder`] under the
+//!   key/value model, for the linearizability check of `unreliable3_5b`.
 //!
 //! All time is virtual (`tokio::time`) and all randomness comes from
 //! [`labrpc::rng`], so a failing seed replays exactly.
 
 mod config;
-mod history;
 mod workload;
 
 use std::future::Future;
 use std::time::Duration;
 
+pub use crate::history::KvHistory as History;
 pub use config::{Config, Ctrlers, FIRST_GID, NCTRLERS, NGROUPS, server_name};
-pub use history::{History, KvOp, Record, check_linearizable, linearizability_verdict};
 pub use workload::{
     Appenders, QUIET, check_all, check_and_append, count_completions, keys, put_keys,
+    unreliable_schedule, unreliable3,
 };
 
 /// The reference `check`: `Get(key)` returns exactly `value`.

@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use labrpc::rng;
+use linearizability::KvInput;
 use shardkv::Clerk;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::sleep;
 
-use super::{Config, check};
+use super::{Config, History, check};
 
 /// The reference's test keys "0".."n-1": keys "0".."9" fall in shards
 /// 8, 9, 0, …, 7, so ten keys cover every shard.
@@ -139,4 +140,76 @@ impl Appenders {
         }
         va
     }
+}
+
+/// The reconfiguration schedule of the unreliable 2 and 3 scenarios.
+pub async fn unreliable_schedule(cfg: &Config) {
+    sleep(Duration::from_millis(150)).await;
+    cfg.join(1).await;
+    sleep(Duration::from_millis(500)).await;
+    cfg.join(2).await;
+    sleep(Duration::from_millis(500)).await;
+    cfg.leave(0).await;
+    sleep(Duration::from_millis(500)).await;
+    cfg.leave(1).await;
+    sleep(Duration::from_millis(500)).await;
+    cfg.join(1).await;
+    cfg.join(0).await;
+    sleep(Duration::from_secs(2)).await;
+}
+
+/// Reference `TestUnreliable3_5B` (3 replicas per group, max_raft_state 100, unreliable): 10
+/// clients doing random Appends (50 %), Puts (about 5 %) and Gets on random
+/// keys through the schedule; the recorded history must be linearizable.
+pub async fn unreliable3() {
+    let cfg = Config::new(3, true, Some(100));
+    cfg.begin("Test (5B): unreliable 3...");
+    let history = History::new();
+    let mut ck = cfg.make_client();
+    cfg.join(0).await;
+    let n = 10;
+    let ka = keys(n);
+    for k in &ka {
+        let v = rng::string(5);
+        let call = history.call();
+        ck.put(k, &v).await;
+        history.record_kv(0, KvInput::put(k.as_str(), v.as_str()), "", call);
+    }
+
+    let done = Arc::new(AtomicBool::new(false));
+    let clients: Vec<JoinHandle<()>> = (0..n)
+        .map(|client| {
+            let (mut ck, done) = (cfg.make_client(), done.clone());
+            let (ka, history) = (ka.clone(), history.clone());
+            tokio::spawn(async move {
+                while !done.load(Ordering::Relaxed) {
+                    let key = &ka[rng::range(0..n)];
+                    let nv = rng::string(5);
+                    let call = history.call();
+                    // Two draws, as the reference: Append 50 %, else Put 10 %.
+                    if rng::range(0..1000) < 500 {
+                        ck.append(key, &nv).await;
+                        history.record_kv(client, KvInput::append(key.as_str(), nv), "", call);
+                    } else if rng::range(0..1000) < 100 {
+                        ck.put(key, &nv).await;
+                        history.record_kv(client, KvInput::put(key.as_str(), nv), "", call);
+                    } else {
+                        let v = ck.get(key).await;
+                        history.record_kv(client, KvInput::get(key.as_str()), &v, call);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    unreliable_schedule(&cfg).await;
+    done.store(true, Ordering::Relaxed);
+    cfg.set_unreliable(false);
+    for (i, c) in clients.into_iter().enumerate() {
+        if let Err(e) = c.await {
+            panic!("client {i} failed: {e}");
+        }
+    }
+    history.check();
+    cfg.end();
 }
