@@ -384,6 +384,18 @@ impl Core {
         // SOLUTION END
     }
 
+    /// On a restart, the commit index the caller persisted (drivers that
+    /// keep [`HardState::commit`]): entries up to it are handed out again
+    /// in the first ready, and the hard state counts as unchanged.
+    pub fn restore_commit(&mut self, commit: u64) {
+        let commit = commit.min(self.log.last_index());
+        if commit > self.commit_index {
+            self.commit_index = commit;
+            self.queue_applies();
+        }
+        self.prev_hard = self.hard_state();
+    }
+
     /// True if [`Core::ready`] would have work.
     pub fn has_ready(&self) -> bool {
         self.soft_state() != self.prev_soft
@@ -575,3 +587,6 @@ impl Core {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod etcd;

@@ -61,7 +61,7 @@ impl Core {
 
     /// An AppendEntries without entries that keeps `peer` following while
     /// its flight is outstanding.
-    fn send_heartbeat(&mut self, peer: usize) {
+    pub(crate) fn send_heartbeat(&mut self, peer: usize) {
         let next = self.next_index[peer].clamp(self.log.base() + 1, self.log.last_index() + 1);
         let args = self.append_args(next, 0);
         self.send(peer, Message::AppendEntries(args));

@@ -115,5 +115,6 @@ impl Core {
             self.send_append(peer);
         }
         // SOLUTION END
+        self.check_transfer(peer);
     }
 }
