@@ -42,6 +42,7 @@ pub const STUDENT_BANNER: &str = "\
 
 /// Replaces every solution region in one file; returns the new text and
 /// the number of regions.
+#[cfg(test)]
 pub fn transform(text: &str, path: &str) -> Result<(String, usize), Error> {
     transform_keeping(text, path, &[])
 }
