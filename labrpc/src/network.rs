@@ -94,6 +94,19 @@ pub const LONG_REORDER_BASE: Duration = Duration::from_millis(200);
 /// Long reordering: the extra delay is `rand(1 + rand(2000))` ms.
 pub const LONG_REORDER_SPREAD: u64 = 2000;
 
+/// The `tracing` target of the network's events: every tester action
+/// (connect, enable/disable an end, delete a server, reliability, long
+/// reordering, long delays) is logged as message `event` with a `kind`
+/// field, for `labtool timeline` and `labtool logs`.
+pub const EVENT_TARGET: &str = "labrpc::event";
+
+/// Logs one tester action as a structured event.
+macro_rules! event {
+    ($kind:literal $(, $($field:tt)*)?) => {
+        tracing::debug!(target: EVENT_TARGET, kind = $kind $(, $($field)*)?, "event")
+    };
+}
+
 /// The simulated network: ends, servers, connections and fault settings.
 ///
 /// Cheap to clone; all clones control the same network. When the last
@@ -223,38 +236,53 @@ impl Network {
     pub fn delete_server(&self, name: &str) {
         self.inner.lock().servers.remove(name);
         self.inner.bump();
+        event!("delete_server", server = name);
     }
 
     /// Connects an end to a server name (the server may be added later).
     pub fn connect(&self, end: &str, server: impl Into<String>) {
+        let server = server.into();
         if let Some(e) = self.inner.lock().ends.get_mut(end) {
-            e.server = Some(server.into());
+            e.server = Some(server.clone());
         }
         self.inner.bump();
+        event!("connect", end, server = server.as_str());
     }
 
     /// Enables or disables an end.
     pub fn enable(&self, end: &str, enabled: bool) {
-        if let Some(e) = self.inner.lock().ends.get_mut(end) {
-            e.enabled = enabled;
-        }
+        let server = {
+            let mut st = self.inner.lock();
+            let e = st.ends.get_mut(end);
+            e.map(|e| {
+                let changed = e.enabled != enabled;
+                e.enabled = enabled;
+                (changed, e.server.clone().unwrap_or_default())
+            })
+        };
         self.inner.bump();
+        if let Some((true, server)) = server {
+            event!("enable", end, server = server.as_str(), enabled);
+        }
     }
 
     /// Reliable (default) or unreliable: 0–26 ms extra delay, 10 % of requests
     /// and 10 % of replies dropped.
     pub fn set_reliable(&self, reliable: bool) {
         self.inner.lock().reliable = reliable;
+        event!("reliable", on = reliable);
     }
 
     /// Holds back two thirds of replies for 200–2199 ms.
     pub fn set_long_reordering(&self, on: bool) {
         self.inner.lock().long_reordering = on;
+        event!("long_reordering", on);
     }
 
     /// Calls to unreachable servers time out after 0–6999 ms instead of 0–99 ms.
     pub fn set_long_delays(&self, on: bool) {
         self.inner.lock().long_delays = on;
+        event!("long_delays", on);
     }
 
     /// Sets the one-way latency range of every message.

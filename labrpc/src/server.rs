@@ -42,11 +42,31 @@ impl Service {
     /// # Panics
     /// If `R::METHOD` does not belong to this service (`"Raft.X"` on a service
     /// named `"KV"`): a wiring mistake, caught when the server is built.
-    pub fn handle<R, F, Fut>(mut self, handler: F) -> Service
+    pub fn handle<R, F, Fut>(self, handler: F) -> Service
     where
         R: Rpc,
         F: Fn(R::Args) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = R::Reply> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.handle_or_decline::<R, _, _>(move |args| {
+            let reply = handler(args);
+            async move { Some(reply.await) }
+        })
+    }
+
+    /// Registers a handler of RPC `R` that may decline to reply (`None`),
+    /// as a crashed server sends nothing: the caller's call ends
+    /// `Disconnected`, exactly as if the reply had been lost, and no reply
+    /// bytes cross the network.
+    ///
+    /// # Panics
+    /// As [`Service::handle`].
+    pub fn handle_or_decline<R, F, Fut>(mut self, handler: F) -> Service
+    where
+        R: Rpc,
+        F: Fn(R::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<R::Reply>> + Send + 'static,
     {
         let (service, method) = match split_method(R::METHOD) {
             Some(parts) => parts,
@@ -67,7 +87,11 @@ impl Service {
                     method: R::METHOD.to_string(),
                     reason,
                 })?;
-                let reply = handler(args).await;
+                let Some(reply) = handler(args).await else {
+                    return Err(RpcError::Disconnected {
+                        method: R::METHOD.to_string(),
+                    });
+                };
                 codec::encode(&reply).map_err(|reason| RpcError::Encode {
                     method: R::METHOD.to_string(),
                     reason,

@@ -51,6 +51,11 @@ use tokio::sync::Notify;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::FormatTime;
 
+/// Prefix of the one machine-readable status line a simulation prints on
+/// stderr when `LAB_SIM_REPORT` is set (`labrpc-sim: result=ok seed=…`);
+/// `labtool` finds it by this constant.
+pub const STATUS_PREFIX: &str = "labrpc-sim: ";
+
 /// Virtual-time budget of one simulated test, as the reference harness's 120 s.
 pub const VIRTUAL_TIME_LIMIT: Duration = Duration::from_secs(120);
 
@@ -295,7 +300,7 @@ impl Sim {
                     if std::env::var_os("LAB_SIM_REPORT").is_some() {
                         // One machine-readable line for tools (labtool stress).
                         eprintln!(
-                            "labrpc-sim: result=ok seed={seed} virtual_ms={} digest={:016x}{}",
+                            "{STATUS_PREFIX}result=ok seed={seed} virtual_ms={} digest={:016x}{}",
                             progress.load(Ordering::Relaxed),
                             final_digest.load(Ordering::Relaxed),
                             format_fields(&fields)
@@ -424,7 +429,7 @@ fn fail(seed: u64, name: &str, progress: &AtomicU64, fields: &Fields, why: &str)
     let virtual_ms = progress.load(Ordering::Relaxed);
     if std::env::var_os("LAB_SIM_REPORT").is_some() {
         eprintln!(
-            "labrpc-sim: result=failed seed={seed} virtual_ms={virtual_ms}{}",
+            "{STATUS_PREFIX}result=failed seed={seed} virtual_ms={virtual_ms}{}",
             format_fields(fields)
         );
     }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use labrpc::sim::STATUS_PREFIX;
 
 use crate::discover::TestCase;
 
@@ -207,14 +208,14 @@ pub fn run_one(case: TestCase, seed: u64, strict: Strict) -> RunResult {
     let all = format!("{stdout}\n{stderr}");
     let virtual_time = all
         .lines()
-        .filter_map(|l| l.split("labrpc-sim: ").nth(1))
+        .filter_map(|l| l.split(STATUS_PREFIX).nth(1))
         .filter_map(|l| l.split("virtual_ms=").nth(1))
         .filter_map(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .next_back()
         .map(Duration::from_millis);
     let digest = all
         .lines()
-        .filter_map(|l| l.split("labrpc-sim: result=ok ").nth(1))
+        .filter_map(|l| l.split(STATUS_PREFIX).nth(1)?.strip_prefix("result=ok "))
         .filter_map(|l| l.split("digest=").nth(1))
         .filter_map(|v| v.split_whitespace().next())
         .next_back()

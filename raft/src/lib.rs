@@ -6,18 +6,25 @@
 //! * `core/` — **the protocol, what a student writes**: a pure, tick-driven
 //!   state machine with no clock, task or IO inside (the etcd/raft-rs
 //!   `RawNode` + `Ready` design). `election.rs` (3A), `replication.rs` (3B),
-//!   persistence in `mod.rs` (3C), `snapshot.rs` (3D), `log.rs`.
-//! * `node.rs` — the thin async driver: a ticker, one task per outgoing RPC,
-//!   an applier task, the labrpc `Raft` service. [`Raft`] is its handle.
+//!   persistence in `mod.rs` (3C), `snapshot.rs` (3D), `log.rs`;
+//!   `membership.rs` (configuration change and leader transfer: TinyKV 3A,
+//!   its regions tagged `p3a`, which 6.5840 never reaches); `message.rs`.
+//!   `labtool skeleton --keep 3` leaves the 6.5840 regions filled.
+//! * `node.rs` — the thin async driver: a ticker, one task per outgoing
+//!   message, an applier task, the labrpc `Raft` service, and the structured
+//!   events (`target: "raft::event"`) that `labtool timeline` draws. [`Raft`]
+//!   is its handle.
 //! * `persister.rs` — [`Persister`], stable storage the tester owns.
 //! * `messages.rs` — the RPC types.
 //!
 //! ## The caller's loop (what the driver does after every event)
-//! 1. Step the core: `tick`, `handle_*` for a request or reply, `propose`, `snapshot`.
-//! 2. Take its `Ready`.
+//! 1. Step the core: `tick`, `step` for a message (request, reply, or a
+//!    request that got no reply), `propose`, `snapshot`.
+//! 2. Take its [`Ready`].
 //! 3. Persist state (and snapshot) — before anything below leaves the peer.
-//! 4. Send the requests; feed each reply back through step 1.
+//! 4. Send the messages; feed each answer back through step 1.
 //! 5. Apply committed entries and snapshots, in order, outside the lock.
+//! 6. `advance`.
 //!
 //! ## Invariants
 //! * At most one leader per term; a leader only commits entries of its own
@@ -30,7 +37,8 @@
 //! * After [`Raft::kill`] the peer sends nothing and applies nothing.
 //!
 //! ## Tests
-//! `cargo test -p raft` runs the core's timer-free unit tests;
+//! `cargo test -p raft` runs the core's timer-free unit tests, among them
+//! the etcd/TinyKV core suite (`cargo test -p raft p2a`, `p2c`, `p3a`);
 //! `cargo test -p tests 3a` (3b, 3c, 3d) runs the reference scenarios in
 //! virtual time. Limits from the tester: a new leader within 5 s of a
 //! failure, at most 10 heartbeats per second, agreement within 10 s in `one()`.
@@ -42,10 +50,14 @@ mod messages;
 mod node;
 mod persister;
 
-pub use crate::core::{ELECTION_TICKS, HEARTBEAT_TICKS, Role, TICK};
+pub use crate::core::{
+    Apply, ConfChange, ConfChangeKind, Config, Core, ELECTION_TICKS, HEARTBEAT_TICKS, HardState,
+    Kind, Message, Ready, Role, Sent, SnapshotMeta, SoftState, TICK,
+};
 pub use messages::{
-    AppendEntries, AppendEntriesArgs, AppendEntriesReply, Entry, InstallSnapshot,
+    AppendEntries, AppendEntriesArgs, AppendEntriesReply, Entry, EntryKind, InstallSnapshot,
     InstallSnapshotArgs, InstallSnapshotReply, RequestVote, RequestVoteArgs, RequestVoteReply,
+    TimeoutNow, TimeoutNowArgs, TransferLeader, TransferLeaderArgs,
 };
 pub use node::Raft;
 pub use persister::Persister;
@@ -92,5 +104,52 @@ pub enum ApplyMsg<C> {
 pub enum Error {
     /// The persisted Raft state could not be decoded.
     #[error("cannot restore raft: {0}")]
-    CorruptState(String),
+    CorruptState(#[from] StateError),
+    /// A committed entry does not decode as the service's command type. The
+    /// peer stops rather than skip an index: only a bug or corruption gets
+    /// here, and every index must reach the service exactly once, in order.
+    #[error(
+        "peer {peer} stopped: committed entry {index} is not a command of this service: {reason}"
+    )]
+    CorruptCommand {
+        /// The peer.
+        peer: usize,
+        /// The entry's index.
+        index: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A committed membership change reached a driver that cannot apply one
+    /// (the 6.5840 service has no use for them).
+    #[error("peer {peer} stopped: committed entry {index} is a membership change")]
+    UnexpectedConfChange {
+        /// The peer.
+        peer: usize,
+        /// The entry's index.
+        index: u64,
+    },
+}
+
+/// Why persisted Raft state could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The header (term, vote, snapshot point, entry count) is damaged.
+    #[error("damaged header: {0}")]
+    Header(String),
+    /// An entry is damaged.
+    #[error("damaged entry {index}: {reason}")]
+    Entry {
+        /// Its index.
+        index: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Fewer entries than the header announces: the state was cut short.
+    #[error("{found} entries where {saved} were saved")]
+    Count {
+        /// Entries found.
+        found: u64,
+        /// Entries the header announces.
+        saved: u64,
+    },
 }

@@ -3,14 +3,45 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One log entry: the term it was created in and the encoded command.
+/// One log entry: the term it was created in, what it is, and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Term of the leader that created the entry.
     pub term: u64,
-    /// The command, encoded by the service's command type.
+    /// A command, or a configuration change.
+    pub kind: EntryKind,
+    /// The command, encoded by the service's command type; for a
+    /// configuration change, the encoded change.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+}
+
+/// What an entry's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A service command (empty: a new leader's no-op).
+    Normal,
+    /// A [`ConfChange`](crate::ConfChange).
+    ConfChange,
+}
+
+impl Entry {
+    /// A command entry.
+    pub fn command(term: u64, data: Vec<u8>) -> Entry {
+        Entry {
+            term,
+            kind: EntryKind::Normal,
+            data,
+        }
+    }
+
+    /// The configuration change this entry carries, if it is one.
+    pub fn conf_change(&self) -> Option<crate::ConfChange> {
+        match self.kind {
+            EntryKind::Normal => None,
+            EntryKind::ConfChange => labrpc::decode(&self.data).ok(),
+        }
+    }
 }
 
 /// RequestVote arguments (§5.2, §5.4).
@@ -79,6 +110,8 @@ pub struct InstallSnapshotArgs {
     pub last_included_index: u64,
     /// Term of that entry.
     pub last_included_term: u64,
+    /// The voting members as of the snapshot (empty: unchanged).
+    pub members: Vec<u32>,
     /// The service's snapshot.
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
@@ -89,6 +122,23 @@ pub struct InstallSnapshotArgs {
 pub struct InstallSnapshotReply {
     /// The follower's current term.
     pub term: u64,
+}
+
+/// TimeoutNow: the leader tells the peer it hands leadership to to stand
+/// for election at once (leader transfer, TinyKV 3A).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutNowArgs {
+    /// Leader's term.
+    pub term: u64,
+    /// The leader.
+    pub leader: u32,
+}
+
+/// A follower asks its leader to hand leadership to `target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferLeaderArgs {
+    /// The peer that should lead.
+    pub target: u32,
 }
 
 labrpc::rpc!(
@@ -102,4 +152,12 @@ labrpc::rpc!(
 labrpc::rpc!(
     /// Invoked by the leader to send a follower its snapshot.
     pub InstallSnapshot = "Raft.InstallSnapshot": InstallSnapshotArgs => InstallSnapshotReply
+);
+labrpc::rpc!(
+    /// Invoked by a leader handing leadership to an up-to-date peer.
+    pub TimeoutNow = "Raft.TimeoutNow": TimeoutNowArgs => ()
+);
+labrpc::rpc!(
+    /// Invoked by a follower asked to transfer leadership.
+    pub TransferLeader = "Raft.TransferLeader": TransferLeaderArgs => ()
 );

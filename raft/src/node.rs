@@ -1,12 +1,19 @@
 //! The async driver: owns the timers, the network ends, the persister and
 //! the apply channel, and carries out what the pure core asks for.
 //!
-//! Every entry point (tick, RPC handler, reply, `start`, `snapshot`) takes
-//! the lock, steps the core, then calls [`Node::process`], which persists
-//! (synchronously, before anything that depends on it leaves), spawns one
-//! task per outgoing request, and queues applies for the applier task. The
+//! Every entry point (tick, incoming RPC, an RPC's answer, `start`,
+//! `snapshot`) takes the lock, steps the core, then calls [`Node::process`],
+//! which takes the core's `Ready`, persists (synchronously, before anything
+//! that depends on it leaves), emits the framework's events, spawns one task
+//! per outgoing message, and queues applies for the applier task. The
 //! applier sends on the service's channel **without** holding the lock, so
 //! the service may call [`Raft::snapshot`] from its apply loop.
+//!
+//! Events: this file is framework code (no solution regions), so the events
+//! it emits — `target: "raft::event"`, message `event` with a `kind` field —
+//! describe any core, a student's included: `role` (role, term, leader),
+//! `commit`, `snapshot`, `crash`, `restart`, `stopped`. `labtool timeline`
+//! draws them.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -16,9 +23,12 @@ use labrpc::Shutdown;
 use labrpc::{ClientEnd, Service};
 use tokio::sync::{Notify, mpsc};
 
-use crate::core::{Apply, Core, Request, TICK};
-use crate::messages::{AppendEntries, InstallSnapshot, RequestVote};
+use crate::core::{Apply, Core, Message, Ready, Role, TICK};
+use crate::messages::{AppendEntries, InstallSnapshot, RequestVote, TimeoutNow, TransferLeader};
 use crate::{ApplyMsg, Command, Error, Persister};
+
+/// The `tracing` target of the driver's structured events.
+pub const EVENT_TARGET: &str = "raft::event";
 
 /// One Raft peer. Cheap to clone: clones are handles to the same peer.
 pub struct Raft<C: Command> {
@@ -44,6 +54,8 @@ struct Node {
     shutdown: Shutdown,
     /// Wakes the applier when `State::applies` grows.
     apply_ready: Notify,
+    /// Why the peer stopped by itself, if it did.
+    failure: Mutex<Option<Error>>,
 }
 
 struct State {
@@ -71,8 +83,14 @@ impl<C: Command> Raft<C> {
             &persister.read_raft_state(),
             persister.read_snapshot(),
             labrpc::rng::fork(),
-        )
-        .map_err(Error::CorruptState)?;
+        )?;
+        tracing::debug!(
+            target: EVENT_TARGET,
+            node = me,
+            kind = "restart",
+            term = core.term(),
+            "event"
+        );
         let node = Arc::new(Node {
             me,
             peers,
@@ -83,6 +101,7 @@ impl<C: Command> Raft<C> {
             }),
             shutdown: Shutdown::new(),
             apply_ready: Notify::new(),
+            failure: Mutex::new(None),
         });
         tokio::spawn(ticker(node.clone()));
         tokio::spawn(applier::<C>(node.clone(), apply_tx));
@@ -92,21 +111,56 @@ impl<C: Command> Raft<C> {
         })
     }
 
-    /// The `Raft` labrpc service to add to this peer's server.
+    /// The `Raft` labrpc service to add to this peer's server. A killed
+    /// peer declines to answer: its callers see the call lost.
     pub fn service(&self) -> Service {
-        let (n1, n2, n3) = (self.node.clone(), self.node.clone(), self.node.clone());
+        let (n1, n2, n3, n4, n5) = (
+            self.node.clone(),
+            self.node.clone(),
+            self.node.clone(),
+            self.node.clone(),
+            self.node.clone(),
+        );
         Service::new("Raft")
-            .handle::<RequestVote, _, _>(move |args| {
-                let reply = n1.on_request(|core| core.handle_request_vote(&args));
-                async move { reply.unwrap_or_default() }
+            .handle_or_decline::<RequestVote, _, _>(move |args| {
+                let from = args.candidate as usize;
+                let reply = n1.on_request(from, Message::RequestVote(args));
+                async move {
+                    match reply? {
+                        Message::RequestVoteReply(_, reply) => Some(reply),
+                        _ => None,
+                    }
+                }
             })
-            .handle::<AppendEntries, _, _>(move |args| {
-                let reply = n2.on_request(|core| core.handle_append_entries(&args));
-                async move { reply.unwrap_or_default() }
+            .handle_or_decline::<AppendEntries, _, _>(move |args| {
+                let from = args.leader as usize;
+                let reply = n2.on_request(from, Message::AppendEntries(args));
+                async move {
+                    match reply? {
+                        Message::AppendEntriesReply(_, reply) => Some(reply),
+                        _ => None,
+                    }
+                }
             })
-            .handle::<InstallSnapshot, _, _>(move |args| {
-                let reply = n3.on_request(|core| core.handle_install_snapshot(&args));
-                async move { reply.unwrap_or_default() }
+            .handle_or_decline::<InstallSnapshot, _, _>(move |args| {
+                let from = args.leader as usize;
+                let reply = n3.on_request(from, Message::InstallSnapshot(args));
+                async move {
+                    match reply? {
+                        Message::InstallSnapshotReply(_, reply) => Some(reply),
+                        _ => None,
+                    }
+                }
+            })
+            .handle_or_decline::<TimeoutNow, _, _>(move |args| {
+                let from = args.leader as usize;
+                let alive = n4.on_notice(from, Message::TimeoutNow(args));
+                async move { alive.then_some(()) }
+            })
+            .handle_or_decline::<TransferLeader, _, _>(move |args| {
+                // The sender is not named; it is not needed (no reply).
+                let alive = n5.on_notice(usize::MAX, Message::TransferLeader(args));
+                async move { alive.then_some(()) }
             })
     }
 
@@ -116,7 +170,7 @@ impl<C: Command> Raft<C> {
         let data = labrpc::encode(&command).ok()?;
         let mut state = self.node.lock()?;
         let result = state.core.propose(data);
-        self.node.process(state);
+        self.node.process(state, None);
         result
     }
 
@@ -133,19 +187,32 @@ impl<C: Command> Raft<C> {
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
         if let Some(mut state) = self.node.lock() {
             state.core.snapshot(index, snapshot);
-            self.node.process(state);
+            self.node.process(state, None);
         }
     }
 
     /// Stops the peer: it sends nothing, applies nothing, and its tasks end.
     pub fn kill(&self) {
+        if !self.node.shutdown.is_triggered() {
+            tracing::debug!(target: EVENT_TARGET, node = self.node.me, kind = "crash", "event");
+        }
         self.node.shutdown.trigger();
         tracing::debug!(node = self.node.me, "killed");
     }
 
-    /// True after [`Raft::kill`].
+    /// True after [`Raft::kill`], or once the peer stopped by itself.
     pub fn is_killed(&self) -> bool {
         self.node.shutdown.is_triggered()
+    }
+
+    /// Why the peer stopped by itself (it does so only on a committed entry
+    /// it cannot hand to the service), if it did.
+    pub fn failure(&self) -> Option<Error> {
+        self.node
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -158,73 +225,143 @@ impl Node {
         Some(self.state.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    fn on_request<R>(self: &Arc<Self>, handle: impl FnOnce(&mut Core) -> R) -> Option<R> {
+    /// Steps an incoming request; returns the core's reply to `from`, or
+    /// `None` once killed.
+    fn on_request(self: &Arc<Self>, from: usize, message: Message) -> Option<Message> {
         let mut state = self.lock()?;
-        let reply = handle(&mut state.core);
-        self.process(state);
-        Some(reply)
+        state.core.step(from, message);
+        self.process(state, Some(from))
     }
 
-    /// Persists, sends and queues applies, in that order.
-    fn process(self: &Arc<Self>, mut guard: MutexGuard<'_, State>) {
+    /// Steps a message that needs no reply; false once killed.
+    fn on_notice(self: &Arc<Self>, from: usize, message: Message) -> bool {
+        let Some(mut state) = self.lock() else {
+            return false;
+        };
+        state.core.step(from, message);
+        self.process(state, None);
+        true
+    }
+
+    /// Persists, emits events, sends and queues applies, in that order.
+    /// Returns the reply to `reply_to`, if the ready holds one.
+    fn process(
+        self: &Arc<Self>,
+        mut guard: MutexGuard<'_, State>,
+        reply_to: Option<usize>,
+    ) -> Option<Message> {
         let state = &mut *guard;
-        let ready = state.core.take_ready();
-        if ready.persist_snapshot {
+        let ready = state.core.ready();
+        if ready.snapshot.is_some() {
             state.persister.save(
                 state.core.encode_state(),
                 state.core.snapshot_data().to_vec(),
             );
-        } else if ready.persist_state {
+        } else if ready.must_sync {
             state.persister.save_raft_state(state.core.encode_state());
         }
-        if !ready.applies.is_empty() {
-            state.applies.extend(ready.applies);
+        self.emit_events(&ready, state.core.term());
+        state.core.advance(&ready);
+        let Ready {
+            committed,
+            messages,
+            ..
+        } = ready;
+        if !committed.is_empty() {
+            state.applies.extend(committed);
             self.apply_ready.notify_one();
         }
         drop(guard);
-        for (to, request) in ready.messages {
-            tokio::spawn(send(self.clone(), to, request));
+        let mut reply = None;
+        for (to, message) in messages {
+            if message.is_response() {
+                if reply.is_none() && reply_to == Some(to) {
+                    reply = Some(message);
+                }
+                continue;
+            }
+            tokio::spawn(send(self.clone(), to, message));
+        }
+        reply
+    }
+
+    /// The framework's structured events for what `ready` changed.
+    fn emit_events(&self, ready: &Ready, term: u64) {
+        if let Some(soft) = ready.soft_state {
+            let role = match soft.role {
+                Role::Follower => "follower",
+                Role::Candidate => "candidate",
+                Role::Leader => "leader",
+            };
+            tracing::debug!(
+                target: EVENT_TARGET,
+                node = self.me,
+                kind = "role",
+                role,
+                term,
+                leader = soft.leader.map_or(-1, |l| l as i64),
+                "event"
+            );
+        }
+        if let Some(hard) = ready.hard_state {
+            tracing::debug!(
+                target: EVENT_TARGET,
+                node = self.me,
+                kind = "state",
+                term = hard.term,
+                commit = hard.commit,
+                "event"
+            );
+        }
+        if let Some(snapshot) = ready.snapshot {
+            tracing::debug!(
+                target: EVENT_TARGET,
+                node = self.me,
+                kind = "snapshot",
+                term,
+                index = snapshot.index,
+                "event"
+            );
         }
     }
 }
 
-/// Sends one request and steps the core with the reply.
-async fn send(node: Arc<Node>, to: usize, request: Request) {
-    let Some(end) = node.peers.get(to) else {
+/// Sends one message and steps the core with the answer: the reply, or
+/// `Unreachable` when none came. The one send path of every request kind.
+async fn send(node: Arc<Node>, to: usize, message: Message) {
+    let (Some(end), Some(sent)) = (node.peers.get(to), message.sent()) else {
         return;
     };
     if node.shutdown.is_triggered() {
         return;
     }
-    match request {
-        Request::Vote(args) => {
-            if let Ok(reply) = end.call::<RequestVote>(&args).await
-                && let Some(mut state) = node.lock()
-            {
-                state.core.handle_request_vote_reply(to, &args, &reply);
-                node.process(state);
-            }
-        }
-        Request::Append(args) => {
-            let result = end.call::<AppendEntries>(&args).await;
-            if let Some(mut state) = node.lock() {
-                match result {
-                    Ok(reply) => state.core.handle_append_entries_reply(to, &args, &reply),
-                    Err(_) => state.core.handle_append_entries_failure(to, &args),
-                }
-                node.process(state);
-            }
-        }
-        Request::Snapshot(args) => {
-            let result = end.call::<InstallSnapshot>(&args).await;
-            if let Some(mut state) = node.lock() {
-                match result {
-                    Ok(reply) => state.core.handle_install_snapshot_reply(to, &args, &reply),
-                    Err(_) => state.core.handle_install_snapshot_failure(to, &args),
-                }
-                node.process(state);
-            }
-        }
+    let answer = match message {
+        Message::RequestVote(args) => end
+            .call::<RequestVote>(&args)
+            .await
+            .map(|reply| Some(Message::RequestVoteReply(sent, reply))),
+        Message::AppendEntries(args) => end
+            .call::<AppendEntries>(&args)
+            .await
+            .map(|reply| Some(Message::AppendEntriesReply(sent, reply))),
+        Message::InstallSnapshot(args) => end
+            .call::<InstallSnapshot>(&args)
+            .await
+            .map(|reply| Some(Message::InstallSnapshotReply(sent, reply))),
+        Message::TimeoutNow(args) => end.call::<TimeoutNow>(&args).await.map(|()| None),
+        Message::TransferLeader(args) => end.call::<TransferLeader>(&args).await.map(|()| None),
+        // Answers are returned by the handlers, never sent on their own.
+        _ => return,
+    };
+    let answer = match answer {
+        Ok(Some(reply)) => reply,
+        // A notice needs no answer.
+        Ok(None) => return,
+        Err(_) => Message::Unreachable(sent),
+    };
+    if let Some(mut state) = node.lock() {
+        state.core.step(to, answer);
+        node.process(state, None);
     }
 }
 
@@ -240,12 +377,14 @@ async fn ticker(node: Arc<Node>) {
         }
         let Some(mut state) = node.lock() else { return };
         state.core.tick();
-        node.process(state);
+        node.process(state, None);
     }
 }
 
 /// Hands committed entries and snapshots to the service, in order, never
-/// holding the lock while the service is busy.
+/// holding the lock while the service is busy. An entry it cannot hand over
+/// stops the peer ([`Error::CorruptCommand`]): skipping it would break
+/// "every index exactly once, in order".
 async fn applier<C: Command>(node: Arc<Node>, apply_tx: mpsc::Sender<ApplyMsg<C>>) {
     let shutdown = node.shutdown.clone();
     loop {
@@ -263,24 +402,11 @@ async fn applier<C: Command>(node: Arc<Node>, apply_tx: mpsc::Sender<ApplyMsg<C>
                 break;
             }
             for apply in batch {
-                let msg = match apply {
-                    Apply::Command { index, term, data } => match labrpc::decode::<C>(&data) {
-                        Ok(command) => ApplyMsg::Command {
-                            index,
-                            term,
-                            command,
-                        },
-                        Err(e) => {
-                            tracing::error!(
-                                node = node.me,
-                                index,
-                                "cannot decode committed command: {e}"
-                            );
-                            continue;
-                        }
-                    },
-                    Apply::Snapshot { index, term, data } => {
-                        ApplyMsg::Snapshot { index, term, data }
+                let msg = match to_apply_msg::<C>(node.me, apply) {
+                    Ok(msg) => msg,
+                    Err(error) => {
+                        node.stop(error);
+                        return;
                     }
                 };
                 tokio::select! {
@@ -292,3 +418,36 @@ async fn applier<C: Command>(node: Arc<Node>, apply_tx: mpsc::Sender<ApplyMsg<C>
         }
     }
 }
+
+fn to_apply_msg<C: Command>(peer: usize, apply: Apply) -> Result<ApplyMsg<C>, Error> {
+    match apply {
+        Apply::Command { index, term, data } => match labrpc::decode::<C>(&data) {
+            Ok(command) => Ok(ApplyMsg::Command {
+                index,
+                term,
+                command,
+            }),
+            Err(reason) => Err(Error::CorruptCommand {
+                peer,
+                index,
+                reason: reason.to_string(),
+            }),
+        },
+        Apply::Snapshot { index, term, data } => Ok(ApplyMsg::Snapshot { index, term, data }),
+        // This driver proposes no membership change; a committed one means
+        // the log was written by something else.
+        Apply::ConfChange { index, .. } => Err(Error::UnexpectedConfChange { peer, index }),
+    }
+}
+
+impl Node {
+    /// Stops the peer for `error`, which [`Raft::failure`] then reports.
+    fn stop(&self, error: Error) {
+        tracing::error!(target: EVENT_TARGET, node = self.me, kind = "stopped", %error, "event");
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        self.shutdown.trigger();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::StateError;
 use crate::messages::Entry;
 
 /// The entries after the last snapshot.
@@ -15,16 +16,28 @@ use crate::messages::Entry;
 /// Indices are absolute and start at 1; index `base` is the last entry the
 /// snapshot covers (0 with no snapshot), whose term is `base_term`. Entries
 /// at or below `base` are gone, so their memory is freed.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Log {
     base: u64,
     base_term: u64,
     entries: Vec<Entry>,
+    /// The lowest index whose persisted copy may be stale (changed since
+    /// the caller last persisted), if any.
+    unsynced: Option<u64>,
     /// The entries' encodings, concatenated, in step with `entries`.
     encoded: Vec<u8>,
     /// Where each entry's encoding starts in `encoded`.
     offsets: Vec<usize>,
 }
+
+/// Logs are equal when they hold the same entries on the same base.
+impl PartialEq for Log {
+    fn eq(&self, other: &Log) -> bool {
+        (self.base, self.base_term, &self.entries) == (other.base, other.base_term, &other.entries)
+    }
+}
+
+impl Eq for Log {}
 
 impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,7 +117,23 @@ impl Log {
         bincode::serde::encode_into_std_write(&entry, &mut self.encoded, codec())
             .expect("a log entry always encodes into memory");
         self.entries.push(entry);
-        self.last_index()
+        let index = self.last_index();
+        self.mark_unsynced(index);
+        index
+    }
+
+    fn mark_unsynced(&mut self, index: u64) {
+        self.unsynced = Some(self.unsynced.map_or(index, |u| u.min(index)));
+    }
+
+    /// The lowest index changed since [`Log::mark_synced`], if any.
+    pub fn unsynced(&self) -> Option<u64> {
+        self.unsynced
+    }
+
+    /// The caller has persisted the log as it is.
+    pub fn mark_synced(&mut self) {
+        self.unsynced = None;
     }
 
     /// Appends an entry whose encoding is already at hand (read back from
@@ -120,6 +149,7 @@ impl Log {
         if index > self.base {
             let keep = (index - self.base - 1) as usize;
             if keep < self.entries.len() {
+                self.mark_unsynced(index);
                 self.entries.truncate(keep);
                 self.encoded.truncate(self.offsets[keep]);
                 self.offsets.truncate(keep);
@@ -176,6 +206,7 @@ impl Log {
         *self = Log {
             base: index,
             base_term: term,
+            unsynced: Some(index + 1),
             ..Log::default()
         };
     }
@@ -197,24 +228,28 @@ impl Log {
     }
 
     /// Reads what [`Log::encode_state`] wrote: (term, vote, log).
-    pub fn decode_state(bytes: &[u8]) -> Result<(u64, Option<u32>, Log), String> {
+    pub fn decode_state(bytes: &[u8]) -> Result<(u64, Option<u32>, Log), StateError> {
         let (header, mut at): (Header, usize) = bincode::serde::decode_from_slice(bytes, codec())
-            .map_err(|e| format!("header: {e}"))?;
+            .map_err(|e| StateError::Header(e.to_string()))?;
         let mut log = Log::default();
         log.reset_to(header.base, header.base_term);
+        log.mark_synced();
         while at < bytes.len() {
             let (entry, read): (Entry, usize) =
-                bincode::serde::decode_from_slice(&bytes[at..], codec())
-                    .map_err(|e| format!("entry {}: {e}", log.last_index() + 1))?;
+                bincode::serde::decode_from_slice(&bytes[at..], codec()).map_err(|e| {
+                    StateError::Entry {
+                        index: log.last_index() + 1,
+                        reason: e.to_string(),
+                    }
+                })?;
             log.push_encoded(entry, &bytes[at..at + read]);
             at += read;
         }
         if log.entries.len() as u64 != header.entries {
-            return Err(format!(
-                "{} entries where {} were saved",
-                log.entries.len(),
-                header.entries
-            ));
+            return Err(StateError::Count {
+                found: log.entries.len() as u64,
+                saved: header.entries,
+            });
         }
         Ok((header.term, header.voted_for, log))
     }
@@ -225,10 +260,7 @@ mod tests {
     use super::*;
 
     fn e(term: u64) -> Entry {
-        Entry {
-            term,
-            data: vec![term as u8],
-        }
+        Entry::command(term, vec![term as u8])
     }
 
     #[test]
@@ -274,10 +306,7 @@ mod tests {
         };
         let mut log = Log::default();
         for t in [1, 1, 2, 2, 3, 3, 3] {
-            log.push(Entry {
-                term: t,
-                data: vec![t as u8; 300 * t as usize],
-            });
+            log.push(Entry::command(t, vec![t as u8; 300 * t as usize]));
         }
         assert_eq!(log.encode_state(3, Some(1)), fresh(&log));
         log.truncate_from(6);

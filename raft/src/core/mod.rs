@@ -1,26 +1,42 @@
-//! The Raft protocol as a pure state machine.
+//! The Raft protocol as a pure state machine, in the etcd/raft-rs shape.
 //!
-//! No clocks, tasks or IO here: time arrives as [`Core::tick`], messages as
-//! `handle_*` calls, and everything the core wants done — messages to send,
-//! state to persist, entries or a snapshot to apply — accumulates in a
-//! [`Ready`] that the driver takes with [`Core::take_ready`] and carries out
-//! in order: **persist, then send, then apply**. Randomness (election
-//! timeouts) comes from an RNG handed in at construction, so the core is
-//! deterministic and testable without a network.
+//! No clocks, tasks or IO here. Time arrives as [`Core::tick`]; every
+//! message from another peer — request, reply, or the report that a request
+//! got no reply — arrives through [`Core::step`]; the local requests are
+//! [`Core::propose`], [`Core::propose_conf_change`],
+//! [`Core::transfer_leader`] and [`Core::snapshot`]. What the core wants done
+//! accumulates until the caller takes it with [`Core::ready`] and carries it
+//! out in the [`Ready`]'s field order — **persist, then send, then apply** —
+//! and then calls [`Core::advance`]. Randomness (election timeouts) comes
+//! from an RNG handed in at construction, so the core is deterministic and
+//! testable without a network.
+//!
+//! Peers are named by their index (`0..n` in the 6.5840 labs, any small
+//! number in the TinyKV-style tests); the configuration — the set of
+//! voting members — may change one member at a time (`membership.rs`).
 //!
 //! Files: `election.rs` (timeouts, votes, roles), `replication.rs`
 //! (AppendEntries, commit), `snapshot.rs` (compaction, InstallSnapshot),
-//! `log.rs` (the log itself).
+//! `membership.rs` (configuration changes, leader transfer), `message.rs`
+//! (what `step` takes and `Ready` hands out), `log.rs` (the log itself).
 
 mod election;
 pub(crate) mod log;
+mod membership;
+mod message;
 mod replication;
 mod snapshot;
 
+use std::collections::BTreeSet;
+
 use rand::rngs::SmallRng;
 
-use crate::messages::{AppendEntriesArgs, InstallSnapshotArgs, RequestVoteArgs};
+use crate::Error;
+use crate::messages::Entry;
 use log::Log;
+
+pub use membership::{ConfChange, ConfChangeKind};
+pub use message::{Kind, Message, Sent};
 
 /// How often the driver calls `Core::tick`.
 pub const TICK: std::time::Duration = std::time::Duration::from_millis(10);
@@ -30,9 +46,37 @@ pub const HEARTBEAT_TICKS: u32 = 10;
 /// Election timeouts are drawn uniformly from this range of ticks
 /// (300–600 ms): well above the heartbeat period and the network's delays,
 /// and short enough to elect a new leader well within the tester's 5 s.
+/// It is `[et, 2·et)` for `et` = 30, the etcd rule.
 pub const ELECTION_TICKS: std::ops::Range<u32> = 30..60;
 /// Most entries carried by one AppendEntries.
 pub const MAX_ENTRIES_PER_APPEND: usize = 512;
+
+/// The core's tunables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The base election timeout `et` in ticks; each round draws its timeout
+    /// uniformly from `[et, 2·et)`.
+    pub election_ticks: u32,
+    /// Leader heartbeat period in ticks.
+    pub heartbeat_ticks: u32,
+    /// A new leader appends an empty entry of its term at once (etcd,
+    /// TinyKV). Off for the 6.5840 labs, whose tester counts every index.
+    pub noop_on_election: bool,
+    /// Most entries carried by one AppendEntries.
+    pub max_entries_per_append: usize,
+}
+
+impl Config {
+    /// The 6.5840 configuration: [`ELECTION_TICKS`], [`HEARTBEAT_TICKS`], no no-op.
+    pub fn lab() -> Config {
+        Config {
+            election_ticks: ELECTION_TICKS.start,
+            heartbeat_ticks: HEARTBEAT_TICKS,
+            noop_on_election: false,
+            max_entries_per_append: MAX_ENTRIES_PER_APPEND,
+        }
+    }
+}
 
 /// What an outstanding replication request carries, and when it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,21 +101,41 @@ pub enum Role {
     Leader,
 }
 
-/// A request the core wants sent to a peer.
-#[derive(Debug, Clone)]
-pub enum Request {
-    /// Ask for a vote.
-    Vote(RequestVoteArgs),
-    /// Replicate entries or heartbeat.
-    Append(AppendEntriesArgs),
-    /// Send the snapshot.
-    Snapshot(InstallSnapshotArgs),
+/// What is not persisted but observers want to know: who leads, and how
+/// this peer sees itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SoftState {
+    /// This peer's role.
+    pub role: Role,
+    /// The leader this peer knows of in the current term (itself if it leads).
+    pub leader: Option<usize>,
+}
+
+/// What must survive a crash besides the log (commit is included for
+/// drivers that keep it; the 6.5840 driver does not need to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HardState {
+    /// Latest term seen.
+    pub term: u64,
+    /// Who got this peer's vote in `term`.
+    pub vote: Option<usize>,
+    /// Highest index known committed.
+    pub commit: u64,
+}
+
+/// The snapshot a [`Ready`] asks the caller to persist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// Last index the snapshot covers.
+    pub index: u64,
+    /// Term of that index.
+    pub term: u64,
 }
 
 /// Something to hand to the service, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Apply {
-    /// A committed command.
+    /// A committed command (an empty one is a new leader's no-op).
     Command {
         /// Its log index.
         index: u64,
@@ -79,6 +143,16 @@ pub enum Apply {
         term: u64,
         /// The encoded command.
         data: Vec<u8>,
+    },
+    /// A committed configuration change: the caller applies it with
+    /// [`Core::apply_conf_change`].
+    ConfChange {
+        /// Its log index.
+        index: u64,
+        /// Its term.
+        term: u64,
+        /// The change.
+        change: ConfChange,
     },
     /// A snapshot from the leader that moves the service forward.
     Snapshot {
@@ -91,32 +165,47 @@ pub enum Apply {
     },
 }
 
-/// Work the driver must carry out, in field order.
+/// Work the caller must carry out, in field order, before [`Core::advance`].
 #[derive(Debug, Default)]
 pub struct Ready {
-    /// Save the persistent state (term, vote, log).
-    pub persist_state: bool,
-    /// Save the snapshot too, atomically with the state.
-    pub persist_snapshot: bool,
-    /// Requests to send: (peer, request).
-    pub messages: Vec<(usize, Request)>,
+    /// Role or leader, when changed since the last ready.
+    pub soft_state: Option<SoftState>,
+    /// Term, vote or commit, when changed since the last ready.
+    pub hard_state: Option<HardState>,
+    /// Log entries to persist: this index range (read them with
+    /// [`Core::entry`]); anything persisted from `start` on is replaced.
+    pub entries: Option<std::ops::Range<u64>>,
+    /// The snapshot to persist (its bytes: [`Core::snapshot_data`]),
+    /// atomically with the state.
+    pub snapshot: Option<SnapshotMeta>,
+    /// True if term, vote or log changed: persist before sending.
+    pub must_sync: bool,
     /// Entries and snapshots to apply, in order.
-    pub applies: Vec<Apply>,
+    pub committed: Vec<Apply>,
+    /// Messages to send, after persisting: (peer, message).
+    pub messages: Vec<(usize, Message)>,
 }
 
-/// What survives a crash.
-struct Persistent {
-    term: u64,
-    voted_for: Option<u32>,
-    log: Log,
+impl Ready {
+    /// True if there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.soft_state.is_none()
+            && self.hard_state.is_none()
+            && self.entries.is_none()
+            && self.snapshot.is_none()
+            && !self.must_sync
+            && self.committed.is_empty()
+            && self.messages.is_empty()
+    }
 }
 
 /// One peer's protocol state.
 pub struct Core {
     /// This peer's index among the peers.
     pub(crate) me: usize,
-    /// Number of peers, this one included.
-    pub(crate) n: usize,
+    pub(crate) config: Config,
+    /// The voting members (the current configuration).
+    pub(crate) members: BTreeSet<usize>,
     /// Latest term seen (persistent).
     pub(crate) term: u64,
     /// Who got this peer's vote in `term` (persistent).
@@ -131,14 +220,16 @@ pub struct Core {
     /// Invariant: `last_applied == commit_index` after every call.
     pub(crate) last_applied: u64,
     pub(crate) role: Role,
+    /// The leader of the current term, if known.
+    pub(crate) lead: Option<usize>,
     /// Ticks since the last heartbeat from a leader, or since the election began.
     pub(crate) election_elapsed: u32,
     /// This round's randomized election timeout, in ticks.
     pub(crate) election_timeout: u32,
     /// Ticks since the leader last broadcast.
     pub(crate) heartbeat_elapsed: u32,
-    /// Votes received in the current election.
-    pub(crate) votes: Vec<bool>,
+    /// Answers in the current election: `Some(granted)` per peer.
+    pub(crate) votes: Vec<Option<bool>>,
     /// Leader: next index to send to each peer.
     pub(crate) next_index: Vec<u64>,
     /// Leader: highest index known replicated on each peer.
@@ -148,60 +239,96 @@ pub struct Core {
     /// its reply (or its loss) instead of starting a second stream, and a
     /// heartbeat meanwhile carries no entries. See `replication.rs`.
     pub(crate) in_flight: Vec<Option<InFlight>>,
+    /// Leader: the peer leadership is being handed to, and ticks since.
+    pub(crate) lead_transferee: Option<usize>,
+    pub(crate) transfer_elapsed: u32,
+    /// Index of the latest configuration change in the log; another may be
+    /// proposed only once it is applied.
+    pub(crate) pending_conf_index: u64,
     /// Ticks since this core started; timestamps `in_flight`.
     pub(crate) now: u64,
     pub(crate) rng: SmallRng,
-    pub(crate) ready: Ready,
+    /// The snapshot changed and is not yet persisted.
+    pub(crate) snapshot_pending: bool,
+    /// What the last ready reported.
+    pub(crate) prev_soft: SoftState,
+    pub(crate) prev_hard: HardState,
+    pub(crate) outbox: Vec<(usize, Message)>,
+    pub(crate) applies: Vec<Apply>,
 }
 
 impl Core {
-    /// A peer restored from its persisted state and snapshot (both may be empty).
+    /// A 6.5840 peer (`n` peers `0..n`, [`Config::lab`]) restored from its
+    /// persisted state and snapshot (both may be empty).
+    ///
+    /// # Errors
+    /// [`Error::CorruptState`] if `state` cannot be decoded.
     pub fn new(
         me: usize,
         n: usize,
         state: &[u8],
         snapshot: Vec<u8>,
         rng: SmallRng,
-    ) -> Result<Core, String> {
-        let persistent = if state.is_empty() {
-            Persistent {
-                term: 0,
-                voted_for: None,
-                log: Log::default(),
-            }
+    ) -> Result<Core, Error> {
+        let members: Vec<usize> = (0..n).collect();
+        Core::with_config(me, &members, Config::lab(), state, snapshot, rng)
+    }
+
+    /// A peer with the given members and configuration.
+    ///
+    /// # Errors
+    /// [`Error::CorruptState`] if `state` cannot be decoded.
+    pub fn with_config(
+        me: usize,
+        members: &[usize],
+        config: Config,
+        state: &[u8],
+        snapshot: Vec<u8>,
+        rng: SmallRng,
+    ) -> Result<Core, Error> {
+        let (term, voted_for, log) = if state.is_empty() {
+            (0, None, Log::default())
         } else {
             // SOLUTION BEGIN 3C: decode what encode_state wrote
-            let (term, voted_for, log) = Log::decode_state(state)
-                .map_err(|e| format!("corrupt persisted raft state: {e}"))?;
-            Persistent {
-                term,
-                voted_for,
-                log,
-            }
+            Log::decode_state(state).map_err(Error::CorruptState)?
             // SOLUTION END
         };
-        let base = persistent.log.base();
+        let base = log.base();
+        let cap = members.iter().copied().max().unwrap_or(0).max(me) + 1;
         let mut core = Core {
             me,
-            n,
-            term: persistent.term,
-            voted_for: persistent.voted_for.map(|v| v as usize),
-            log: persistent.log,
+            config,
+            members: members.iter().copied().collect(),
+            term,
+            voted_for: voted_for.map(|v| v as usize),
+            log,
             snapshot,
             commit_index: base,
             last_applied: base,
             role: Role::Follower,
+            lead: None,
             election_elapsed: 0,
             election_timeout: 0,
             heartbeat_elapsed: 0,
-            votes: vec![false; n],
-            next_index: vec![0; n],
-            match_index: vec![0; n],
-            in_flight: vec![None; n],
+            votes: vec![None; cap],
+            next_index: vec![0; cap],
+            match_index: vec![0; cap],
+            in_flight: vec![None; cap],
+            lead_transferee: None,
+            transfer_elapsed: 0,
+            pending_conf_index: 0,
             now: 0,
             rng,
-            ready: Ready::default(),
+            snapshot_pending: false,
+            prev_soft: SoftState {
+                role: Role::Follower,
+                leader: None,
+            },
+            prev_hard: HardState::default(),
+            outbox: Vec::new(),
+            applies: Vec::new(),
         };
+        core.prev_hard = core.hard_state();
         core.reset_election_timer();
         Ok(core)
     }
@@ -214,6 +341,33 @@ impl Core {
     /// True if this peer believes it leads.
     pub fn is_leader(&self) -> bool {
         self.role == Role::Leader
+    }
+
+    /// Role and known leader.
+    pub fn soft_state(&self) -> SoftState {
+        SoftState {
+            role: self.role,
+            leader: self.lead,
+        }
+    }
+
+    /// Term, vote and commit index.
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.voted_for,
+            commit: self.commit_index,
+        }
+    }
+
+    /// The voting members.
+    pub fn members(&self) -> Vec<usize> {
+        self.members.iter().copied().collect()
+    }
+
+    /// The log entry at `index`, if the log holds it.
+    pub fn entry(&self, index: u64) -> Option<&Entry> {
+        self.log.get(index)
     }
 
     /// The snapshot's bytes.
@@ -230,9 +384,67 @@ impl Core {
         // SOLUTION END
     }
 
-    /// Takes the accumulated work.
-    pub fn take_ready(&mut self) -> Ready {
-        std::mem::take(&mut self.ready)
+    /// On a restart, the commit index the caller persisted (drivers that
+    /// keep [`HardState::commit`]): entries up to it are handed out again
+    /// in the first ready, and the hard state counts as unchanged.
+    pub fn restore_commit(&mut self, commit: u64) {
+        let commit = commit.min(self.log.last_index());
+        if commit > self.commit_index {
+            self.commit_index = commit;
+            self.queue_applies();
+        }
+        self.prev_hard = self.hard_state();
+    }
+
+    /// True if [`Core::ready`] would have work.
+    pub fn has_ready(&self) -> bool {
+        self.soft_state() != self.prev_soft
+            || self.hard_state() != self.prev_hard
+            || self.log.unsynced().is_some()
+            || self.snapshot_pending
+            || !self.applies.is_empty()
+            || !self.outbox.is_empty()
+    }
+
+    /// Takes the accumulated work. Call [`Core::advance`] once it is done.
+    pub fn ready(&mut self) -> Ready {
+        let soft = self.soft_state();
+        let hard = self.hard_state();
+        let last = self.log.last_index();
+        let unsynced = self.log.unsynced();
+        let entries = unsynced
+            .map(|from| from.max(self.log.base() + 1)..last + 1)
+            .filter(|range| !range.is_empty());
+        let must_sync = unsynced.is_some()
+            || (hard.term, hard.vote) != (self.prev_hard.term, self.prev_hard.vote);
+        Ready {
+            soft_state: (soft != self.prev_soft).then_some(soft),
+            hard_state: (hard != self.prev_hard).then_some(hard),
+            entries,
+            snapshot: self.snapshot_pending.then(|| SnapshotMeta {
+                index: self.log.base(),
+                term: self.log.base_term(),
+            }),
+            must_sync,
+            committed: std::mem::take(&mut self.applies),
+            messages: std::mem::take(&mut self.outbox),
+        }
+    }
+
+    /// The caller has carried out `ready`.
+    pub fn advance(&mut self, ready: &Ready) {
+        if let Some(soft) = ready.soft_state {
+            self.prev_soft = soft;
+        }
+        if let Some(hard) = ready.hard_state {
+            self.prev_hard = hard;
+        }
+        if ready.must_sync {
+            self.log.mark_synced();
+        }
+        if ready.snapshot.is_some() {
+            self.snapshot_pending = false;
+        }
     }
 
     /// Advances time by one tick.
@@ -240,8 +452,15 @@ impl Core {
         self.now += 1;
         match self.role {
             Role::Leader => {
+                if self.lead_transferee.is_some() {
+                    self.transfer_elapsed += 1;
+                    if self.transfer_elapsed >= self.config.election_ticks {
+                        // The target did not take over in time: carry on.
+                        self.lead_transferee = None;
+                    }
+                }
                 self.heartbeat_elapsed += 1;
-                if self.heartbeat_elapsed >= HEARTBEAT_TICKS {
+                if self.heartbeat_elapsed >= self.config.heartbeat_ticks {
                     self.heartbeat_elapsed = 0;
                     self.broadcast_append(true);
                 }
@@ -255,18 +474,43 @@ impl Core {
         }
     }
 
+    /// Handles one message from peer `from`.
+    pub fn step(&mut self, from: usize, message: Message) {
+        if message.is_response() && from >= self.votes.len() {
+            // An answer from a peer this core never addressed.
+            return;
+        }
+        match message {
+            Message::RequestVote(args) => self.handle_request_vote(from, &args),
+            Message::RequestVoteReply(sent, reply) => {
+                self.handle_request_vote_reply(from, sent, &reply)
+            }
+            Message::AppendEntries(args) => self.handle_append_entries(from, &args),
+            Message::AppendEntriesReply(sent, reply) => {
+                self.handle_append_entries_reply(from, sent, &reply)
+            }
+            Message::InstallSnapshot(args) => self.handle_install_snapshot(from, &args),
+            Message::InstallSnapshotReply(sent, reply) => {
+                self.handle_install_snapshot_reply(from, sent, &reply)
+            }
+            Message::TimeoutNow(args) => self.handle_timeout_now(from, &args),
+            Message::TransferLeader(args) => self.transfer_leader(args.target as usize),
+            Message::Unreachable(sent) => self.handle_unreachable(from, sent),
+        }
+    }
+
     /// Appends a command if this peer leads; returns its (index, term).
+    /// Refused while leadership is being transferred.
     pub fn propose(&mut self, data: Vec<u8>) -> Option<(u64, u64)> {
+        if self.lead_transferee.is_some() {
+            return None;
+        }
         // SOLUTION BEGIN 3B: append a command to the leader's log and replicate it
         if self.role != Role::Leader {
             return None;
         }
-        let index = self.log.push(crate::messages::Entry {
-            term: self.term,
-            data,
-        });
+        let index = self.log.push(Entry::command(self.term, data));
         self.match_index[self.me] = index;
-        self.ready.persist_state = true;
         tracing::debug!(node = self.me, term = self.term, index, "propose");
         self.broadcast_append(false);
         self.advance_commit();
@@ -274,16 +518,43 @@ impl Core {
         // SOLUTION END
     }
 
-    fn persist(&mut self) {
-        self.ready.persist_state = true;
+    /// Starts an election now (etcd's `MsgHup`), unless this peer leads.
+    pub fn campaign(&mut self) {
+        if self.role != Role::Leader {
+            self.start_election();
+        }
     }
 
-    fn send(&mut self, to: usize, request: Request) {
-        self.ready.messages.push((to, request));
+    pub(crate) fn send(&mut self, to: usize, message: Message) {
+        self.outbox.push((to, message));
+    }
+
+    /// A majority of the current members.
+    pub(crate) fn quorum(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// The members other than this peer, in order.
+    pub(crate) fn others(&self) -> Vec<usize> {
+        self.members
+            .iter()
+            .copied()
+            .filter(|&p| p != self.me)
+            .collect()
+    }
+
+    /// Grows the per-peer tables to hold peer `id`.
+    pub(crate) fn make_room(&mut self, id: usize) {
+        if id >= self.votes.len() {
+            self.votes.resize(id + 1, None);
+            self.next_index.resize(id + 1, 0);
+            self.match_index.resize(id + 1, 0);
+            self.in_flight.resize(id + 1, None);
+        }
     }
 
     /// Moves `last_applied` up to `commit_index`, queuing each entry.
-    fn queue_applies(&mut self) {
+    pub(crate) fn queue_applies(&mut self) {
         while self.last_applied < self.commit_index {
             let index = self.last_applied + 1;
             let Some(entry) = self.log.get(index) else {
@@ -296,11 +567,19 @@ impl Core {
                 );
                 break;
             };
-            self.ready.applies.push(Apply::Command {
-                index,
-                term: entry.term,
-                data: entry.data.clone(),
-            });
+            let apply = match entry.conf_change() {
+                Some(change) => Apply::ConfChange {
+                    index,
+                    term: entry.term,
+                    change,
+                },
+                None => Apply::Command {
+                    index,
+                    term: entry.term,
+                    data: entry.data.clone(),
+                },
+            };
+            self.applies.push(apply);
             self.last_applied = index;
         }
     }
@@ -308,3 +587,6 @@ impl Core {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod etcd;

@@ -11,7 +11,7 @@
 //! the first heartbeat a full heartbeat period after it left, which sends
 //! the entries again.
 
-use super::{Core, HEARTBEAT_TICKS, InFlight, MAX_ENTRIES_PER_APPEND, Request, Role};
+use super::{Core, InFlight, Kind, Message, Role, Sent};
 use crate::messages::{AppendEntriesArgs, AppendEntriesReply};
 
 impl Core {
@@ -19,12 +19,12 @@ impl Core {
     /// with an empty AppendEntries while a recent flight is outstanding.
     /// Otherwise (new entries) sends only to followers with no flight.
     pub(crate) fn broadcast_append(&mut self, heartbeat: bool) {
-        let me = self.me;
-        for peer in (0..self.n).filter(|&p| p != me) {
+        for peer in self.others() {
             match self.in_flight[peer] {
                 None => self.send_append(peer),
                 Some(flight) if heartbeat => {
-                    if self.now.saturating_sub(flight.sent_at) >= u64::from(HEARTBEAT_TICKS) {
+                    let period = u64::from(self.config.heartbeat_ticks);
+                    if self.now.saturating_sub(flight.sent_at) >= period {
                         // Slow or lost without a word: send it again.
                         self.in_flight[peer] = None;
                         self.send_append(peer);
@@ -46,7 +46,7 @@ impl Core {
             self.send_snapshot(peer);
             return;
         }
-        let args = self.append_args(next, MAX_ENTRIES_PER_APPEND);
+        let args = self.append_args(next, self.config.max_entries_per_append);
         if !args.entries.is_empty() {
             self.in_flight[peer] = Some(InFlight {
                 prev_log_index: args.prev_log_index,
@@ -55,16 +55,16 @@ impl Core {
                 sent_at: self.now,
             });
         }
-        self.send(peer, Request::Append(args));
+        self.send(peer, Message::AppendEntries(args));
         // SOLUTION END
     }
 
     /// An AppendEntries without entries that keeps `peer` following while
     /// its flight is outstanding.
-    fn send_heartbeat(&mut self, peer: usize) {
+    pub(crate) fn send_heartbeat(&mut self, peer: usize) {
         let next = self.next_index[peer].clamp(self.log.base() + 1, self.log.last_index() + 1);
         let args = self.append_args(next, 0);
-        self.send(peer, Request::Append(args));
+        self.send(peer, Message::AppendEntries(args));
     }
 
     /// AppendEntries for the entries from `next` on, at most `max` of them.
@@ -95,8 +95,20 @@ impl Core {
         }
     }
 
-    /// Handles AppendEntries from a leader; persist the ready before replying.
-    pub fn handle_append_entries(&mut self, args: &AppendEntriesArgs) -> AppendEntriesReply {
+    /// Handles AppendEntries from a leader; the reply leaves only after the
+    /// ready is persisted.
+    pub(crate) fn handle_append_entries(&mut self, from: usize, args: &AppendEntriesArgs) {
+        let sent = Sent {
+            kind: Kind::Append,
+            term: args.term,
+            index: args.prev_log_index,
+            len: args.entries.len(),
+        };
+        let reply = self.append_entries(args);
+        self.send(from, Message::AppendEntriesReply(sent, reply));
+    }
+
+    fn append_entries(&mut self, args: &AppendEntriesArgs) -> AppendEntriesReply {
         // SOLUTION BEGIN 3A: AppendEntries handler (heartbeats in 3A; log matching, conflicts and commit in 3B)
         let mut reply = AppendEntriesReply {
             term: self.term,
@@ -105,7 +117,7 @@ impl Core {
         if args.term < self.term {
             return reply;
         }
-        self.become_follower(args.term);
+        self.become_follower(args.term, Some(args.leader as usize));
         self.reset_election_timer();
         reply.term = self.term;
 
@@ -141,14 +153,12 @@ impl Core {
                     for e in &entries[i..] {
                         self.log.push(e.clone());
                     }
-                    self.persist();
                     break;
                 }
                 None => {
                     for e in &entries[i..] {
                         self.log.push(e.clone());
                     }
-                    self.persist();
                     break;
                 }
             }
@@ -165,28 +175,23 @@ impl Core {
     }
 
     /// Handles the reply to an AppendEntries this peer sent as leader.
-    pub fn handle_append_entries_reply(
+    pub(crate) fn handle_append_entries_reply(
         &mut self,
         peer: usize,
-        args: &AppendEntriesArgs,
+        sent: Sent,
         reply: &AppendEntriesReply,
     ) {
         // SOLUTION BEGIN 3A: step down on a higher term (3A); update nextIndex/matchIndex and back up fast with XTerm/XIndex/XLen (3B)
         if reply.term > self.term {
-            self.become_follower(reply.term);
+            self.become_follower(reply.term, None);
             return;
         }
-        if self.role != Role::Leader || args.term != self.term || peer >= self.n {
+        if self.role != Role::Leader || sent.term != self.term {
             return;
         }
-        if reply.term < args.term {
-            // Not a real answer (a killed peer's default reply): as if lost.
-            self.handle_append_entries_failure(peer, args);
-            return;
-        }
-        self.finish_flight(peer, args.prev_log_index, args.entries.len(), false);
+        self.finish_flight(peer, sent.index, sent.len, false);
         if reply.success {
-            let matched = args.prev_log_index + args.entries.len() as u64;
+            let matched = sent.index + sent.len as u64;
             self.match_index[peer] = self.match_index[peer].max(matched);
             self.next_index[peer] = self.next_index[peer].max(matched + 1);
             self.advance_commit();
@@ -208,24 +213,33 @@ impl Core {
             self.send_append(peer);
         }
         // SOLUTION END
+        self.check_transfer(peer);
     }
 
-    /// An AppendEntries got no reply. If it was the flight, the next
-    /// proposal or heartbeat sends again; retrying at once would spin
-    /// against a peer that is down.
-    pub fn handle_append_entries_failure(&mut self, peer: usize, args: &AppendEntriesArgs) {
-        if self.role == Role::Leader && args.term == self.term && peer < self.n {
-            self.finish_flight(peer, args.prev_log_index, args.entries.len(), false);
+    /// A request got no reply. A lost replication flight is sent again by
+    /// the next proposal or heartbeat; retrying at once would spin against
+    /// a peer that is down.
+    pub(crate) fn handle_unreachable(&mut self, peer: usize, sent: Sent) {
+        if self.role != Role::Leader || sent.term != self.term {
+            return;
+        }
+        match sent.kind {
+            Kind::Append => self.finish_flight(peer, sent.index, sent.len, false),
+            Kind::Snapshot => self.finish_flight(peer, sent.index, 0, true),
+            Kind::Vote | Kind::TimeoutNow | Kind::TransferLeader => {}
         }
     }
 
     /// Commits the highest index of the current term that a majority holds.
     pub(crate) fn advance_commit(&mut self) {
+        if self.role != Role::Leader || self.members.is_empty() {
+            return;
+        }
         // SOLUTION BEGIN 3B: commit the highest current-term index a majority holds (§5.4.2)
-        let mut matched = self.match_index.clone();
-        matched.sort_unstable();
+        let mut matched: Vec<u64> = self.members.iter().map(|&p| self.match_index[p]).collect();
+        matched.sort_unstable_by(|a, b| b.cmp(a));
         // The value a majority is at or above.
-        let majority = matched[(self.n - 1) / 2];
+        let majority = matched[self.quorum() - 1];
         if majority > self.commit_index && self.log.term(majority) == Some(self.term) {
             self.commit_index = majority;
             tracing::debug!(

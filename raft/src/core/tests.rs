@@ -6,7 +6,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::*;
-use crate::messages::{AppendEntriesReply, RequestVoteArgs};
+use crate::messages::{AppendEntriesArgs, AppendEntriesReply, RequestVoteArgs};
 
 /// Cores wired together; messages are delivered until the network is quiet.
 struct Cluster {
@@ -31,38 +31,22 @@ impl Cluster {
         loop {
             let mut sent = Vec::new();
             for (i, core) in self.cores.iter_mut().enumerate() {
-                let ready = core.take_ready();
-                sent.extend(ready.messages.into_iter().map(|(to, r)| (i, to, r)));
+                let ready = core.ready();
+                core.advance(&ready);
+                sent.extend(ready.messages.into_iter().map(|(to, m)| (i, to, m)));
             }
             if sent.is_empty() {
                 return;
             }
-            for (from, to, request) in sent {
+            for (from, to, message) in sent {
                 if self.down.contains(&from) || self.down.contains(&to) {
-                    // The sender's driver learns of the loss.
-                    match &request {
-                        Request::Vote(_) => {}
-                        Request::Append(a) => self.cores[from].handle_append_entries_failure(to, a),
-                        Request::Snapshot(a) => {
-                            self.cores[from].handle_install_snapshot_failure(to, a)
-                        }
+                    // The sender's driver learns of the loss of a request.
+                    if let Some(sent) = message.sent() {
+                        self.cores[from].step(to, Message::Unreachable(sent));
                     }
                     continue;
                 }
-                match request {
-                    Request::Vote(a) => {
-                        let r = self.cores[to].handle_request_vote(&a);
-                        self.cores[from].handle_request_vote_reply(to, &a, &r);
-                    }
-                    Request::Append(a) => {
-                        let r = self.cores[to].handle_append_entries(&a);
-                        self.cores[from].handle_append_entries_reply(to, &a, &r);
-                    }
-                    Request::Snapshot(a) => {
-                        let r = self.cores[to].handle_install_snapshot(&a);
-                        self.cores[from].handle_install_snapshot_reply(to, &a, &r);
-                    }
-                }
+                self.cores[to].step(from, message);
             }
         }
     }
@@ -174,7 +158,7 @@ fn snapshot_trims_log_and_catches_up_a_lagging_peer() {
     let l = &mut c.cores[lagging];
     assert_eq!(l.snapshot_data(), b"state@25");
     assert_eq!(l.commit_index, 30);
-    let applies = l.take_ready().applies;
+    let applies = l.ready().committed;
     assert!(
         applies.is_empty(),
         "applies were not handed out in earlier readies"
@@ -206,21 +190,31 @@ impl Cluster {
         for _ in 0..HEARTBEAT_TICKS / 2 {
             l.tick();
         }
-        l.take_ready();
+        l.ready();
         (leader, (leader + 1) % self.cores.len())
     }
 }
 
 /// Requests the leader has handed to its driver for `peer`, taken out.
 fn appends_to(core: &mut Core, peer: usize) -> Vec<AppendEntriesArgs> {
-    core.take_ready()
+    core.ready()
         .messages
         .into_iter()
-        .filter_map(|(to, r)| match r {
-            Request::Append(a) if to == peer => Some(a),
+        .filter_map(|(to, m)| match m {
+            Message::AppendEntries(a) if to == peer => Some(a),
             _ => None,
         })
         .collect()
+}
+
+/// The answer to `args` as the peer would send it.
+fn reply_to(args: &AppendEntriesArgs, reply: AppendEntriesReply) -> Message {
+    let sent = Message::AppendEntries(args.clone()).sent().unwrap();
+    Message::AppendEntriesReply(sent, reply)
+}
+
+fn lost(args: &AppendEntriesArgs) -> Message {
+    Message::Unreachable(Message::AppendEntries(args.clone()).sent().unwrap())
 }
 
 #[test]
@@ -253,13 +247,13 @@ fn one_flight_per_follower_whatever_the_proposals_and_heartbeats() {
         success: true,
         ..Default::default()
     };
-    l.handle_append_entries_reply(peer, &first[0], &reply);
+    l.step(peer, reply_to(&first[0], reply));
     let batch = appends_to(l, peer);
     assert_eq!(batch.len(), 1);
     assert_eq!((batch[0].prev_log_index, batch[0].entries.len()), (1, 19));
 
     // A lost flight is sent again by the next heartbeat, not before.
-    l.handle_append_entries_failure(peer, &batch[0]);
+    l.step(peer, lost(&batch[0]));
     assert!(appends_to(l, peer).is_empty());
     for _ in 0..HEARTBEAT_TICKS {
         l.tick();
@@ -286,15 +280,14 @@ fn a_silent_flight_is_resent_after_a_heartbeat_period() {
 }
 
 #[test]
-fn killed_peer_default_reply_is_treated_as_lost() {
+fn an_unreachable_peer_ends_the_flight_without_moving_its_indices() {
     let mut c = Cluster::new(3);
     let (leader, peer) = c.leader_between_heartbeats();
     let l = &mut c.cores[leader];
     l.propose(vec![1]);
     let sent = appends_to(l, peer);
     let (next, matched) = (l.next_index[peer], l.match_index[peer]);
-    // What a killed handler answers: term 0, no success, no hints.
-    l.handle_append_entries_reply(peer, &sent[0], &AppendEntriesReply::default());
+    l.step(peer, lost(&sent[0]));
     assert!(l.is_leader());
     assert_eq!((l.next_index[peer], l.match_index[peer]), (next, matched));
     assert!(
@@ -302,6 +295,18 @@ fn killed_peer_default_reply_is_treated_as_lost() {
         "resent at once to a dead peer"
     );
     assert!(l.in_flight[peer].is_none());
+}
+
+/// The reply `core` queued for `to`, taken out of its ready.
+fn reply_of(core: &mut Core, to: usize) -> Message {
+    let ready = core.ready();
+    core.advance(&ready);
+    ready
+        .messages
+        .into_iter()
+        .find(|(peer, m)| *peer == to && m.is_response())
+        .map(|(_, m)| m)
+        .expect("no reply")
 }
 
 #[test]
@@ -319,7 +324,10 @@ fn vote_requests_from_unknown_peers_or_stale_terms_are_refused() {
         last_log_index: 100,
         last_log_term: term + 1,
     };
-    let reply = f.handle_request_vote(&unknown);
+    f.step(7, Message::RequestVote(unknown));
+    let Message::RequestVoteReply(_, reply) = reply_of(f, 7) else {
+        panic!("not a vote reply")
+    };
     assert!(!reply.vote_granted, "voted for a peer that does not exist");
     assert_eq!(f.voted_for, None, "a vote was recorded for an unknown peer");
 
@@ -330,7 +338,11 @@ fn vote_requests_from_unknown_peers_or_stale_terms_are_refused() {
         last_log_term: term,
     };
     let before = f.term();
-    assert!(!f.handle_request_vote(&stale).vote_granted);
+    f.step(leader, Message::RequestVote(stale));
+    let Message::RequestVoteReply(_, reply) = reply_of(f, leader) else {
+        panic!("not a vote reply")
+    };
+    assert!(!reply.vote_granted);
     assert_eq!(f.term(), before);
 }
 
@@ -349,13 +361,13 @@ fn stale_append_entries_change_nothing() {
         leader: 9,
         prev_log_index: 0,
         prev_log_term: 0,
-        entries: vec![crate::messages::Entry {
-            term: term - 1,
-            data: vec![9],
-        }],
+        entries: vec![crate::messages::Entry::command(term - 1, vec![9])],
         leader_commit: 5,
     };
-    let reply = f.handle_append_entries(&stale);
+    f.step(9, Message::AppendEntries(stale));
+    let Message::AppendEntriesReply(_, reply) = reply_of(f, 9) else {
+        panic!("not an append reply")
+    };
     assert!(!reply.success);
     assert_eq!(reply.term, term);
     assert_eq!((f.term(), &f.log, f.commit_index), (term, &log, commit));
