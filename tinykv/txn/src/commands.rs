@@ -153,7 +153,7 @@ impl TxnServer {
             let mut scanner = Scanner::new(txn, &req.start_key)?;
             let mut pairs = Vec::new();
             while pairs.len() < req.limit as usize {
-                let Some((key, item)) = scanner.next()? else {
+                let Some((key, item)) = scanner.next_item()? else {
                     break;
                 };
                 pairs.push(match item {

@@ -19,7 +19,7 @@
 //! * `txn.rs` — [`MvccTxn`]: buffered changes and reads at a start
 //!   timestamp. **Student code (p4a)**: the put/delete methods,
 //!   `get_lock`, `get_value`, `current_write`, `most_recent_write`.
-//! * `scanner.rs` — [`Scanner`]. **Student code (p4c)**: `next`.
+//! * `scanner.rs` — [`Scanner`]. **Student code (p4c)**: `next_item`.
 //! * `latches.rs` — [`Latches`]: per-key mutual exclusion and the check
 //!   that a command writes only the keys it latched.
 //! * `proto.rs` — requests, responses, [`KeyError`].

@@ -43,7 +43,7 @@ impl<'t, 'a> Scanner<'t, 'a> {
 
     /// The next key with a visible value or a blocking lock; `None` at the
     /// end of the data.
-    pub fn next(&mut self) -> Result<Option<ScanItem>, Error> {
+    pub fn next_item(&mut self) -> Result<Option<ScanItem>, Error> {
         // SOLUTION BEGIN p4c: take the smaller user key of the two cursors; a blocking lock on it yields the lock, else its visible value (skip keys with none); move both cursors past it
         loop {
             let written = match self.writes.item() {
