@@ -378,3 +378,23 @@ on_both_engines!(
     current_write_p4a,
     most_recent_write_p4a,
 );
+
+/// Ours: a rollback record between two versions is skipped by a reader,
+/// not mistaken for the end of the key's history or for a deletion.
+#[test]
+fn get_value_skips_rollbacks() {
+    for disk in [false, true] {
+        let (snapshot, _dir) = test_txn(disk, |e| {
+            single_entry(e);
+            put_committed(e, 45, 45, WriteKind::Rollback, None);
+        });
+        let txn = MvccTxn::new(&*snapshot, 50);
+        assert_eq!(txn.get_value(&[16, 240]).unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(
+            txn.most_recent_write(&[16, 240])
+                .unwrap()
+                .map(|(w, ts)| (w.kind, ts)),
+            Some((WriteKind::Rollback, 45))
+        );
+    }
+}
