@@ -17,7 +17,8 @@
 //! * `raw.rs` — **student code (p1)**: [`RawServer`], the four raw handlers
 //!   and their request/response messages.
 //! * `service.rs` — the labrpc `TinyKv` service over a [`RawServer`].
-//! * `net.rs` — the tarpc server and client (`tinykv-server`, `tinykv-ctl`).
+//! * `net.rs` — the tarpc server and client.
+//! * `cli.rs` — the binaries `tinykv-server` and `tinykv-ctl`.
 //!
 //! ## Invariants
 //! * A batch is atomic: a reader or a reopened engine sees all of it or
@@ -42,6 +43,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cli;
 mod disk;
 mod engine;
 mod mem;

@@ -164,45 +164,48 @@ fn batches_apply_in_order_and_later_changes_win(f: Fixture) {
         .unwrap();
 }
 
-/// A writer thread keeps one key in each of the four CFs equal, batch after
-/// batch; concurrent snapshots must never see them differ.
+/// A writer thread sets key `x` and 100 more keys of each of the four CFs
+/// to its batch number, batch after batch, while this thread takes
+/// snapshots: no snapshot may see two different batch numbers. (A variant
+/// of the memory engine that takes its lock per change instead of per
+/// batch failed it in 5 runs of 5; it is a race, so it may pass once.)
 fn readers_never_see_part_of_a_batch(f: Fixture) {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (engine, stop) = (f.engine.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut n = 0u32;
-            while n < 100 || !stop.load(Ordering::Relaxed) && n < 5_000 {
+            // At least one batch, however soon the reader is done.
+            while n == 0 || !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let mut b = WriteBatch::new();
                 for cf in Cf::ALL {
                     b.put(cf, b"x", n.to_be_bytes());
-                    b.put(cf, n.to_be_bytes(), b"");
+                    for i in 0..100u32 {
+                        b.put(cf, i.to_be_bytes(), n.to_be_bytes());
+                    }
                 }
                 engine.write(&b, WriteOptions::NO_SYNC).unwrap();
             }
             n
         })
     };
+    let started = std::time::Instant::now();
     let mut checks = 0;
-    while checks < 300 || !writer.is_finished() && checks < 3_000 {
+    while checks < 2_000 && started.elapsed() < std::time::Duration::from_secs(2) {
         let s = f.engine.snapshot().unwrap();
-        let vals: Vec<_> = Cf::ALL
-            .iter()
-            .map(|&cf| s.get_cf(cf, b"x").unwrap())
-            .collect();
-        assert!(
-            vals.windows(2).all(|w| w[0] == w[1]),
-            "torn batch: {vals:?}"
-        );
-        let counts: Vec<usize> = Cf::ALL
-            .iter()
-            .map(|&cf| s.scan_cf(cf, b"", usize::MAX).unwrap().len())
-            .collect();
-        assert!(
-            counts.windows(2).all(|w| w[0] == w[1]),
-            "torn batch: {counts:?}"
-        );
+        let x = s.get_cf(Cf::Default, b"x").unwrap();
+        for cf in Cf::ALL {
+            assert_eq!(s.get_cf(cf, b"x").unwrap(), x, "torn batch in {cf}");
+        }
+        if checks % 10 == 0
+            && let Some(x) = x
+        {
+            for cf in Cf::ALL {
+                let values = s.scan_cf(cf, b"", usize::MAX).unwrap();
+                assert!(values.iter().all(|p| p.value == x), "torn batch in {cf}");
+            }
+        }
         checks += 1;
     }
     stop.store(true, Ordering::Relaxed);
