@@ -25,6 +25,10 @@
 //! * `proto.rs` — requests, responses, [`KeyError`].
 //! * `server.rs` — [`TxnServer`] and the framework a command runs in
 //!   (check the request, latch, snapshot, run, validate, write one batch).
+//! * `service.rs` — the commands and the timestamp oracle ([`Tso`]) over
+//!   labrpc.
+//! * `client.rs` — [`Client`] and [`Txn`]: two-phase commit, lock
+//!   resolution, retries.
 //! * `commands.rs` — the seven commands. **Student code**: `kv_get`,
 //!   `kv_prewrite`, `kv_commit` (p4b); `kv_scan`, `kv_check_txn_status`,
 //!   `kv_batch_rollback`, `kv_resolve_lock` (p4c).
@@ -50,6 +54,7 @@
 
 #![deny(missing_docs)]
 
+pub mod client;
 mod codec;
 mod commands;
 mod latches;
@@ -57,16 +62,19 @@ mod lock;
 pub mod proto;
 mod scanner;
 mod server;
+pub mod service;
 mod tso;
 mod txn;
 mod write;
 
+pub use client::{Client, CommitFault, Txn};
 pub use codec::{TS_MAX, decode_key, decode_ts, decode_user_key, encode_bytes, encode_key};
 pub use latches::{LatchGuard, Latches};
 pub use lock::Lock;
 pub use proto::{KeyError, LockInfo, Op};
 pub use scanner::{ScanItem, Scanner};
 pub use server::TxnServer;
+pub use service::Tso;
 pub use tso::{LOGICAL_BITS, compose, physical};
 pub use txn::MvccTxn;
 pub use write::{WRITE_LEN, Write, WriteKind};
@@ -127,6 +135,22 @@ pub enum Error {
         /// The commit timestamp asked for.
         commit_ts: u64,
     },
+    /// The server refused a client's request (its error, as text).
+    #[error("the server refused the request: {0}")]
+    Refused(String),
+    /// A client's RPC failed in the network on every attempt.
+    #[error("{method} failed {attempts} times in the network")]
+    Unreachable {
+        /// The RPC.
+        method: &'static str,
+        /// How many times it was tried.
+        attempts: u32,
+    },
+    /// The primary's commit was sent (or the client stopped before sending
+    /// it) and its outcome is unknown to the client; readers will settle
+    /// it through the primary.
+    #[error("commit outcome unknown")]
+    CommitUnknown,
     /// A command tried to write a key it had not latched (a bug in the
     /// command; nothing was written).
     #[error("command wrote key {key:?} without latching it")]

@@ -462,6 +462,33 @@ fn commit_missing_prewrite_p4b(disk: bool) {
     ]);
 }
 
+/// Ours: a prewrite that arrives after its transaction was rolled back on
+/// the key (a rollback record at exactly its start timestamp) conflicts, so
+/// a rolled-back transaction can never come back to life; a prewrite retried
+/// while its own lock is there succeeds.
+#[test]
+fn prewrite_after_rollback_conflicts() {
+    let b = Builder::new(false);
+    b.init(&[kv(WRITE, &[3], 100, &[3, 0, 0, 0, 0, 0, 0, 0, 100])]);
+    let req = PrewriteRequest {
+        mutations: vec![mutation(3, &[42], Op::Put)],
+        primary_lock: vec![3],
+        start_version: 100,
+        ..Default::default()
+    };
+    let errors = prewrite(&b, req.clone()).errors;
+    assert!(
+        matches!(&errors[..], [KeyError::Conflict(c)] if c.conflict_ts == 100),
+        "{errors:?}"
+    );
+    b.assert_lens(0, 0, 1);
+
+    let b = Builder::new(false);
+    assert!(prewrite(&b, req.clone()).errors.is_empty());
+    assert!(prewrite(&b, req).errors.is_empty());
+    b.assert_lens(1, 1, 0);
+}
+
 on_both_engines!(
     get_value_p4b,
     get_value_ts_p4b,
