@@ -135,6 +135,15 @@ fn files(root: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
+/// The directory of the crate `rel` belongs to: the nearest ancestor with
+/// a `Cargo.toml` (`tinykv/txn` for `tinykv/txn/src/txn.rs`).
+fn crate_dir(root: &Path, rel: &Path) -> Option<PathBuf> {
+    rel.ancestors()
+        .skip(1)
+        .find(|d| !d.as_os_str().is_empty() && root.join(d).join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
 /// Writes the skeleton of the workspace at `root` into `out`; returns
 /// (files written, regions replaced).
 pub fn generate(root: &Path, out: &Path) -> Result<(usize, usize), Error> {
@@ -163,8 +172,8 @@ pub fn generate(root: &Path, out: &Path) -> Result<(usize, usize), Error> {
             let text = std::fs::read_to_string(&src)?;
             let (new, regions) = transform(&text, &rel.display().to_string())?;
             if regions > 0 {
-                if let Some(krate) = rel.components().next() {
-                    holes_by_crate.insert(PathBuf::from(krate.as_os_str()));
+                if let Some(krate) = crate_dir(root, rel) {
+                    holes_by_crate.insert(krate);
                 }
                 total += regions;
             }

@@ -29,6 +29,10 @@ const END: &str = "// SOLUTION END";
 const REPLACE: &str = "// SKELETON: ";
 /// The crates students write code in, each with at least one region.
 const LAB_CRATES: [&str; 6] = ["mr", "raft", "kvsrv", "kvraft", "shardctrler", "shardkv"];
+/// The TinyKV crates with regions: their directories…
+const TINYKV_CRATES: [&str; 2] = ["tinykv/storage", "tinykv/txn"];
+/// …and their package names.
+const TINYKV_PACKAGES: [&str; 2] = ["tinykv-storage", "tinykv-txn"];
 
 /// The reference workspace: this crate's parent.
 fn root() -> PathBuf {
@@ -208,8 +212,18 @@ fn skeleton_tree_is_complete() {
             "{krate}/src/lib.rs lacks the skeleton's allow line"
         );
     }
+    // The TinyKV crates sit one level deeper; their roots get the line too.
+    for krate in TINYKV_CRATES {
+        let lib = std::fs::read_to_string(student.join(krate).join("src/lib.rs")).unwrap();
+        assert!(
+            lib.lines().any(is_allow_line),
+            "{krate}/src/lib.rs lacks the skeleton's allow line"
+        );
+    }
     // Every part has something to write.
-    for part in ["3A", "3B", "3C", "3D", "4A", "4B", "5A", "5B"] {
+    for part in [
+        "3A", "3B", "3C", "3D", "4A", "4B", "5A", "5B", "p1", "p4a", "p4b", "p4c",
+    ] {
         assert!(
             labels.iter().any(|l| l.contains(part)),
             "no region of part {part}"
@@ -290,7 +304,7 @@ fn skeleton_compiles_without_warnings() {
     ]);
     // The crates with holes and the tester that uses them; the rest of the
     // workspace (labrpc aside, which they build on) is copied unchanged.
-    for krate in LAB_CRATES.iter().chain(&["tests"]) {
+    for krate in LAB_CRATES.iter().chain(&["tests"]).chain(&TINYKV_PACKAGES) {
         cmd.args(["-p", krate]);
     }
     let target = target_dir().join("skeleton-check");
