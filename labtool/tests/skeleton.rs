@@ -38,7 +38,10 @@ const LAB_CRATES: [&str; 7] = [
     "shardkv",
 ];
 /// The TinyKV track's crates with regions: (directory, package name).
-const TINYKV_CRATES: [(&str, &str); 1] = [("tinykv/storage", "tinykv-storage")];
+const TINYKV_CRATES: [(&str, &str); 2] = [
+    ("tinykv/storage", "tinykv-storage"),
+    ("tinykv/txn", "tinykv-txn"),
+];
 
 /// The reference workspace: this crate's parent.
 fn root() -> PathBuf {
@@ -243,7 +246,9 @@ fn skeleton_tree_is_complete() {
         );
     }
     // Every part has something to write.
-    for part in ["3A", "3B", "3C", "3D", "4A", "4B", "5A", "5B"] {
+    for part in [
+        "3A", "3B", "3C", "3D", "4A", "4B", "5A", "5B", "p1", "p4a", "p4b", "p4c",
+    ] {
         assert!(
             labels.iter().any(|l| l.contains(part)),
             "no region of part {part}"
