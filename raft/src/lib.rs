@@ -49,6 +49,7 @@ mod core;
 mod messages;
 mod node;
 mod persister;
+pub mod search;
 
 pub use crate::core::{
     Apply, ConfChange, ConfChangeKind, Config, Core, ELECTION_TICKS, HEARTBEAT_TICKS, HardState,

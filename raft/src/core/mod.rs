@@ -199,7 +199,9 @@ impl Ready {
     }
 }
 
-/// One peer's protocol state.
+/// One peer's protocol state. Cloning copies everything, the RNG included
+/// (the search harness, `raft::search`, branches on clones).
+#[derive(Clone)]
 pub struct Core {
     /// This peer's index among the peers.
     pub(crate) me: usize,

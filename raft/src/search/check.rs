@@ -1,0 +1,208 @@
+//! The invariants: checks of one state, and checks of one transition.
+
+use super::state::{Effects, EntryText, Event, State};
+use crate::core::{Apply, Role};
+
+/// A named safety property.
+#[derive(Clone, Copy)]
+pub struct Invariant {
+    /// Its name, as counterexamples print it.
+    pub name: &'static str,
+    check: Check,
+}
+
+#[derive(Clone, Copy)]
+enum Check {
+    State(fn(&State) -> Option<String>),
+    Step(fn(&State, &State, &Event, &Effects) -> Option<String>),
+}
+
+impl Invariant {
+    /// A property of every reachable state; `check` explains a violation.
+    pub fn state(name: &'static str, check: fn(&State) -> Option<String>) -> Invariant {
+        Invariant {
+            name,
+            check: Check::State(check),
+        }
+    }
+
+    /// A property of every transition (before, after, the event, its effects).
+    pub fn step(
+        name: &'static str,
+        check: fn(&State, &State, &Event, &Effects) -> Option<String>,
+    ) -> Invariant {
+        Invariant {
+            name,
+            check: Check::Step(check),
+        }
+    }
+
+    /// Checks the transition `before → after`; `Some(why)` on a violation.
+    pub fn violated(
+        &self,
+        before: &State,
+        after: &State,
+        event: &Event,
+        fx: &Effects,
+    ) -> Option<String> {
+        match self.check {
+            Check::State(f) => f(after),
+            Check::Step(f) => f(before, after, event, fx),
+        }
+    }
+
+    /// Checks one state alone (step invariants hold vacuously).
+    pub fn violated_at(&self, state: &State) -> Option<String> {
+        match self.check {
+            Check::State(f) => f(state),
+            Check::Step(_) => None,
+        }
+    }
+
+    /// Every invariant below.
+    pub fn all() -> Vec<Invariant> {
+        vec![
+            Invariant::state("election safety", election_safety),
+            Invariant::state("log matching", log_matching),
+            Invariant::state("leader completeness", leader_completeness),
+            Invariant::state("committed entries on a majority", committed_on_majority),
+            Invariant::step("commit index monotonic", commit_monotonic),
+            Invariant::step("persisted term and vote monotonic", persisted_monotonic),
+            Invariant::step("snapshots only move forward", snapshot_forward),
+        ]
+    }
+}
+
+/// At most one leader per term, ever (§5.2).
+fn election_safety(s: &State) -> Option<String> {
+    let l = &s.history.leaders;
+    l.windows(2)
+        .find(|w| w[0].0 == w[1].0)
+        .map(|w| format!("peers {} and {} both led term {}", w[0].1, w[1].1, w[0].0))
+}
+
+/// Two logs that hold an entry with the same index and term are identical
+/// up to it (§5.3).
+fn log_matching(s: &State) -> Option<String> {
+    for (a, pa) in s.peers.iter().enumerate() {
+        for (b, pb) in s.peers.iter().enumerate().skip(a + 1) {
+            let (la, lb) = (&pa.core.log, &pb.core.log);
+            let from = la.base().max(lb.base()) + 1;
+            let to = la.last_index().min(lb.last_index());
+            // Find the highest common index with equal terms; all below must match.
+            let Some(top) = (from..=to).rev().find(|&i| la.term(i) == lb.term(i)) else {
+                continue;
+            };
+            for i in from..=top {
+                if la.get(i) != lb.get(i) {
+                    return Some(format!(
+                        "peers {a} and {b} agree on index {top}'s term but differ at index {i}"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A leader's log holds every entry committed in an earlier term (§5.4).
+fn leader_completeness(s: &State) -> Option<String> {
+    for (id, peer) in s.peers.iter().enumerate() {
+        let core = &peer.core;
+        if core.role != Role::Leader {
+            continue;
+        }
+        for (slot, (entry, commit_term)) in s.history.applied.iter().enumerate() {
+            let index = slot as u64 + 1;
+            if *commit_term >= core.term || index <= core.log.base() {
+                continue;
+            }
+            if core.log.get(index) != Some(entry) {
+                return Some(format!(
+                    "leader {id} of term {} lacks {} at index {index}, committed by term {commit_term}",
+                    core.term,
+                    EntryText(entry)
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Every applied entry stays in the logs (or snapshots) of a majority:
+/// what makes leader completeness hold for the next election.
+fn committed_on_majority(s: &State) -> Option<String> {
+    let n = s.peers.len();
+    for (slot, (entry, _)) in s.history.applied.iter().enumerate() {
+        let index = slot as u64 + 1;
+        let holders = s
+            .peers
+            .iter()
+            .filter(|p| {
+                let log = &p.core.log;
+                index <= log.base() || log.get(index) == Some(entry)
+            })
+            .count();
+        if holders <= n / 2 {
+            return Some(format!(
+                "committed {} at index {index} is held by only {holders} of {n} peers",
+                EntryText(entry)
+            ));
+        }
+    }
+    None
+}
+
+/// A peer's commit index never decreases, except that a restart forgets it.
+fn commit_monotonic(before: &State, after: &State, event: &Event, _: &Effects) -> Option<String> {
+    for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
+        if matches!(event, Event::CrashRestart(p) if *p == id) {
+            continue;
+        }
+        if a.core.commit_index < b.core.commit_index {
+            return Some(format!(
+                "peer {id}'s commit index went from {} to {}",
+                b.core.commit_index, a.core.commit_index
+            ));
+        }
+    }
+    None
+}
+
+/// Persisted term never decreases; within a term, a persisted vote never changes.
+fn persisted_monotonic(before: &State, after: &State, _: &Event, _: &Effects) -> Option<String> {
+    for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
+        let ((bt, bv), (at, av)) = (b.persisted_hard, a.persisted_hard);
+        if at < bt || (at == bt && bv.is_some() && av != bv) {
+            return Some(format!(
+                "peer {id} persisted term {at} vote {av:?} after term {bt} vote {bv:?}"
+            ));
+        }
+    }
+    None
+}
+
+/// A snapshot never moves a peer backwards: the log's base never
+/// decreases, and an applied snapshot is never behind what was applied.
+fn snapshot_forward(before: &State, after: &State, _: &Event, fx: &Effects) -> Option<String> {
+    for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
+        if a.core.log.base() < b.core.log.base() {
+            return Some(format!(
+                "peer {id}'s snapshot went from index {} back to {}",
+                b.core.log.base(),
+                a.core.log.base()
+            ));
+        }
+    }
+    for (id, apply) in &fx.applied {
+        if let Apply::Snapshot { index, .. } = apply
+            && *index < before.peers[*id].core.last_applied
+        {
+            return Some(format!(
+                "peer {id} applied a snapshot through {index} after applying through {}",
+                before.peers[*id].core.last_applied
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,586 @@
+//! Model checking the pure core: search every interleaving of deliveries,
+//! losses, duplicates, timer firings, crashes and proposals from a small
+//! start state, checking safety invariants at every step (after DSLabs).
+//!
+//! **State** ([`State`]): every peer's [`Core`](crate::Core), its persisted
+//! state and snapshot, the network as a multiset of messages in flight, and
+//! a little history (who led which term, what was applied at each index).
+//! Timers are abstract — a follower's election timer and a leader's
+//! heartbeat timer are always armed and may fire at any step — so clocks and
+//! RNG are left out of the state's canonical encoding; its 64-bit hash
+//! ([`State::fingerprint`]) is all the visited set keeps.
+//!
+//! **Events** ([`Event`]): deliver a message (consumed, or kept for
+//! re-delivery when [`Settings::redeliver`] is on: that models duplication),
+//! drop it, fire an election timeout or a heartbeat, crash a peer and
+//! restart it from what it persisted, propose a command at a leader, take a
+//! service snapshot. [`Events`] turns each kind on or off; [`Settings`]
+//! bounds terms, proposals, crashes, depth, states and time.
+//!
+//! **Checkers**: [`Search::bfs`] (exhaustive, breadth-first, so a
+//! counterexample it finds is a shortest one), [`Search::probe`] (random
+//! depth-first walks, deeper but not exhaustive; their counterexamples are
+//! minimised by dropping every event that is not needed), and multi-phase
+//! searches: search to a goal, then from the goal state with other settings.
+//!
+//! **Invariants** ([`Invariant::all`]): election safety, log matching,
+//! leader completeness, committed entries on a majority, state machine
+//! safety (checked as entries are applied), commit index monotonic,
+//! persisted term and vote monotonic, snapshots only move forward.
+//!
+//! **Reading a counterexample.** A failing search prints a [`Trace`]: the
+//! numbered events from the start state, each followed by the state of the
+//! peer it touched, then every peer and message at the end, and the
+//! violated invariant. Messages print as `from→to Kind fields`; entries as
+//! `t<term>:"<command>"`. The trace's lines are also the input of
+//! [`replay`], and [`Trace::as_test`] prints a unit test that replays it —
+//! paste it into `raft/src/search/tests.rs` to step through the bug.
+//!
+//! **Running.** `cargo test --release -p raft _search` runs the search
+//! tests (under a minute on two cores); `cargo test --release -p raft
+//! _search -- --ignored --nocapture` runs the bigger searches and prints
+//! states per second and depths.
+//!
+//! **Broken variants** ([`Bug`]): test-only mutations the harness applies
+//! around the correct core (a forgotten vote, a commit without a majority,
+//! ...), each caught by a search test; they prove the invariants can fail.
+
+mod check;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::core::Config;
+pub use check::Invariant;
+pub use state::{Effects, Event, History, Packet, Peer, State};
+
+/// Deliberately broken variants of the core, applied by the harness around
+/// the correct one, to prove that the searches catch real bugs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bug {
+    /// A voter forgets its vote when asked again in the same term: two
+    /// votes per term.
+    DoubleVote,
+    /// The vote is not persisted: a restarted voter votes again.
+    VoteNotPersisted,
+    /// Votes are granted without the up-to-date check (§5.4.1).
+    NoUpToDateCheck,
+    /// A leader commits its whole log without counting replicas.
+    CommitWithoutMajority,
+    /// A follower takes a stale AppendEntries' lower commit index.
+    CommitFromStaleAppend,
+    /// A restart ignores the persisted state.
+    RestartFromScratch,
+    /// A follower installs a snapshot older than its own.
+    StaleSnapshotInstalled,
+}
+
+/// Which kinds of event the search may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Events {
+    /// Deliver a message.
+    pub deliver: bool,
+    /// Drop a message (only when messages are consumed on delivery).
+    pub drop: bool,
+    /// Fire a follower's or candidate's election timer.
+    pub election: bool,
+    /// Fire a leader's heartbeat timer.
+    pub heartbeat: bool,
+    /// Crash a peer and restart it from its persisted state.
+    pub crash: bool,
+    /// Propose a command at a leader.
+    pub propose: bool,
+    /// Snapshot a peer's applied entries.
+    pub snapshot: bool,
+}
+
+/// A named predicate over states: a goal, or a prune.
+#[derive(Clone, Copy)]
+pub struct Predicate {
+    /// Its name.
+    pub name: &'static str,
+    /// The test.
+    pub test: fn(&State) -> bool,
+}
+
+/// What a search explores and checks.
+#[derive(Clone)]
+pub struct Settings {
+    /// Peers `0..peers`.
+    pub peers: usize,
+    /// The core's configuration (only `noop_on_election` and the batch size
+    /// matter: timers are abstract).
+    pub config: Config,
+    /// Enabled events.
+    pub events: Events,
+    /// Keep a delivered message in the network, so it may arrive again
+    /// (duplication and reordering without a drop event).
+    pub redeliver: bool,
+    /// No election timeout fires at a peer whose term has reached this.
+    pub max_term: u64,
+    /// Most client proposals along one path.
+    pub max_proposals: u32,
+    /// Most crashes along one path.
+    pub max_crashes: u32,
+    /// Most events along one path.
+    pub max_depth: usize,
+    /// Stop after this many unique states.
+    pub max_states: usize,
+    /// Stop after this much wall time.
+    pub max_time: Duration,
+    /// Checked at every step.
+    pub invariants: Vec<Invariant>,
+    /// The search stops when one holds.
+    pub goal: Option<Predicate>,
+    /// States where one holds are not expanded.
+    pub prunes: Vec<Predicate>,
+    /// A broken variant to run instead of the correct core.
+    pub bug: Option<Bug>,
+}
+
+impl Settings {
+    /// `peers` 6.5840 peers, elections only (no proposals, crashes or
+    /// snapshots), messages consumed or dropped, every invariant, terms up
+    /// to 2, depth 12.
+    pub fn elections(peers: usize) -> Settings {
+        Settings {
+            peers,
+            config: Config::lab(),
+            events: Events {
+                deliver: true,
+                drop: true,
+                election: true,
+                heartbeat: true,
+                crash: false,
+                propose: false,
+                snapshot: false,
+            },
+            redeliver: false,
+            max_term: 2,
+            max_proposals: 0,
+            max_crashes: 0,
+            max_depth: 12,
+            max_states: 2_000_000,
+            max_time: Duration::from_secs(60),
+            invariants: Invariant::all(),
+            goal: None,
+            prunes: Vec::new(),
+            bug: None,
+        }
+    }
+}
+
+/// How a search ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An invariant failed; the trace leads to the violation.
+    Violation {
+        /// The invariant.
+        invariant: &'static str,
+        /// Why it failed.
+        why: String,
+        /// How to get there.
+        trace: Trace,
+    },
+    /// A goal state was reached.
+    Goal {
+        /// How to get there.
+        trace: Trace,
+        /// The state.
+        state: Box<State>,
+    },
+    /// Every state within the bounds was explored, all safe, no goal.
+    Exhausted,
+    /// The state or time budget ran out first.
+    OutOfBudget,
+}
+
+/// Counts from one search.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stats {
+    /// Transitions computed (successor states generated and checked).
+    pub transitions: u64,
+    /// Distinct states seen.
+    pub unique: u64,
+    /// Deepest level completely explored (BFS) or deepest step (probes).
+    pub depth: usize,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        write!(
+            f,
+            "{} unique states, {} transitions, depth {}, {:.2} s, {:.0} unique states/s, {:.0} transitions/s",
+            self.unique,
+            self.transitions,
+            self.depth,
+            secs,
+            self.unique as f64 / secs,
+            self.transitions as f64 / secs
+        )
+    }
+}
+
+/// A path from a start state: its events, and what each one did.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// The events, as [`replay`] takes them.
+    pub events: Vec<String>,
+    /// After each event: the peer it touched, as one line.
+    pub notes: Vec<String>,
+    /// Every peer and message at the end.
+    pub end: String,
+    /// The invariant that failed at the end, if any.
+    pub violation: Option<String>,
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (event, note)) in self.events.iter().zip(&self.notes).enumerate() {
+            writeln!(f, "{:>3}. {event}", i + 1)?;
+            writeln!(f, "       {note}")?;
+        }
+        writeln!(f, "end state:")?;
+        write!(f, "{}", self.end)?;
+        if let Some(v) = &self.violation {
+            writeln!(f, "VIOLATED: {v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Trace {
+    /// A unit test that replays this trace and expects the violation;
+    /// `settings` is the Rust expression that builds the search's settings.
+    pub fn as_test(&self, name: &str, settings: &str) -> String {
+        let mut out =
+            format!("#[test]\nfn {name}() {{\n    let settings = {settings};\n    let trace = [\n");
+        for e in &self.events {
+            out.push_str(&format!("        {e:?},\n"));
+        }
+        let invariant = self
+            .violation
+            .as_deref()
+            .and_then(|v| v.split(':').next())
+            .unwrap_or("");
+        out.push_str(&format!(
+            "    ];\n    let (invariant, why) = replay(&settings, &trace).unwrap().expect(\"the trace violates an invariant\");\n    assert_eq!(invariant, {invariant:?}, \"{{why}}\");\n}}\n"
+        ));
+        out
+    }
+}
+
+/// An invariant's name and why it failed.
+pub type Violation = (&'static str, String);
+
+/// Visited set keys are already hashes.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Visited = HashSet<u64, BuildHasherDefault<Identity>>;
+
+/// Checks a transition against every invariant.
+fn violation(
+    settings: &Settings,
+    before: &State,
+    after: &State,
+    event: &Event,
+    fx: &Effects,
+) -> Option<Violation> {
+    if let Some(v) = &fx.violation {
+        return Some(v.clone());
+    }
+    settings.invariants.iter().find_map(|inv| {
+        inv.violated(before, after, event, fx)
+            .map(|why| (inv.name, why))
+    })
+}
+
+/// A search with its settings.
+pub struct Search {
+    /// The settings.
+    pub settings: Settings,
+    /// Counts from the last run.
+    pub stats: Stats,
+}
+
+impl Search {
+    /// A search with these settings.
+    pub fn new(settings: Settings) -> Search {
+        Search {
+            settings,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The start state: fresh peers, nothing in flight.
+    pub fn initial(&self) -> State {
+        State::initial(&self.settings)
+    }
+
+    /// Breadth-first over every path from `start` up to the depth bound.
+    pub fn bfs(&mut self, start: &State) -> Outcome {
+        let began = Instant::now();
+        let settings = &self.settings;
+        let mut stats = Stats::default();
+        // Per node: its parent and the event that led to it.
+        let mut nodes: Vec<(u32, Option<Event>)> = vec![(u32::MAX, None)];
+        let mut visited = Visited::default();
+        visited.insert(start.fingerprint());
+        stats.unique = 1;
+        let mut frontier: Vec<(u32, State)> = vec![(0, start.clone())];
+        let path = |nodes: &[(u32, Option<Event>)], mut at: u32| {
+            let mut events = Vec::new();
+            while let Some(e) = &nodes[at as usize].1 {
+                events.push(e.to_string());
+                at = nodes[at as usize].0;
+            }
+            events.reverse();
+            events
+        };
+        let mut outcome = Outcome::Exhausted;
+        'levels: for depth in 0..settings.max_depth {
+            let mut next = Vec::new();
+            for (node, state) in &frontier {
+                for event in state.events(settings) {
+                    let (after, fx) = state.next(settings, &event);
+                    stats.transitions += 1;
+                    if let Some((invariant, why)) = violation(settings, state, &after, &event, &fx)
+                    {
+                        let mut events = path(&nodes, *node);
+                        events.push(event.to_string());
+                        let trace = trace_of(settings, start, &events);
+                        outcome = Outcome::Violation {
+                            invariant,
+                            why,
+                            trace,
+                        };
+                        break 'levels;
+                    }
+                    if !visited.insert(after.fingerprint()) {
+                        continue;
+                    }
+                    stats.unique += 1;
+                    nodes.push((*node, Some(event)));
+                    let id = (nodes.len() - 1) as u32;
+                    if settings.goal.is_some_and(|g| (g.test)(&after)) {
+                        let events = path(&nodes, id);
+                        let trace = trace_of(settings, start, &events);
+                        outcome = Outcome::Goal {
+                            trace,
+                            state: Box::new(after),
+                        };
+                        break 'levels;
+                    }
+                    if settings.prunes.iter().any(|p| (p.test)(&after)) {
+                        continue;
+                    }
+                    next.push((id, after));
+                }
+                if stats.unique as usize >= settings.max_states
+                    || began.elapsed() >= settings.max_time
+                {
+                    outcome = Outcome::OutOfBudget;
+                    break 'levels;
+                }
+            }
+            stats.depth = depth + 1;
+            frontier = next;
+            if frontier.is_empty() {
+                break;
+            }
+        }
+        stats.elapsed = began.elapsed();
+        self.stats = stats;
+        outcome
+    }
+
+    /// `walks` random walks of up to `max_depth` events from `start`, seeded
+    /// by `seed`; a violation is minimised before it is returned.
+    pub fn probe(&mut self, start: &State, walks: u32, seed: u64) -> Outcome {
+        let began = Instant::now();
+        let settings = &self.settings;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut stats = Stats::default();
+        let mut outcome = Outcome::Exhausted;
+        'walks: for _ in 0..walks {
+            let mut state = start.clone();
+            let mut events = Vec::new();
+            for depth in 0..settings.max_depth {
+                let enabled = state.events(settings);
+                if enabled.is_empty() {
+                    break;
+                }
+                let event = &enabled[rng.random_range(0..enabled.len())];
+                let (after, fx) = state.next(settings, event);
+                stats.transitions += 1;
+                stats.depth = stats.depth.max(depth + 1);
+                events.push(event.to_string());
+                if let Some((invariant, why)) = violation(settings, &state, &after, event, &fx) {
+                    let events = minimise(settings, start, events, invariant);
+                    let trace = trace_of(settings, start, &events);
+                    let why = trace.violation.clone().unwrap_or(why);
+                    outcome = Outcome::Violation {
+                        invariant,
+                        why,
+                        trace,
+                    };
+                    break 'walks;
+                }
+                if settings.goal.is_some_and(|g| (g.test)(&after)) {
+                    let trace = trace_of(settings, start, &events);
+                    outcome = Outcome::Goal {
+                        trace,
+                        state: Box::new(after),
+                    };
+                    break 'walks;
+                }
+                if settings.prunes.iter().any(|p| (p.test)(&after)) {
+                    break;
+                }
+                state = after;
+            }
+            if began.elapsed() >= settings.max_time {
+                outcome = Outcome::OutOfBudget;
+                break;
+            }
+        }
+        stats.elapsed = began.elapsed();
+        self.stats = stats;
+        outcome
+    }
+}
+
+/// Replays `events` (as a [`Trace`] prints them) from the start state:
+/// `Err` if one is not enabled where it is taken, else the first invariant
+/// violation, if any, as (invariant, why).
+///
+/// # Errors
+/// The index and text of the first event that is not enabled.
+pub fn replay<S: AsRef<str>>(
+    settings: &Settings,
+    events: &[S],
+) -> Result<Option<Violation>, String> {
+    replay_from(settings, &State::initial(settings), events).map(|(_, v)| v)
+}
+
+/// [`replay`] from any state; also returns the state reached.
+fn replay_from<S: AsRef<str>>(
+    settings: &Settings,
+    start: &State,
+    events: &[S],
+) -> Result<(State, Option<Violation>), String> {
+    let mut state = start.clone();
+    for (i, text) in events.iter().enumerate() {
+        let text = text.as_ref();
+        let Some(event) = state
+            .events(settings)
+            .into_iter()
+            .find(|e| e.to_string() == text)
+        else {
+            return Err(format!("event {} is not enabled: {text}", i + 1));
+        };
+        let (after, fx) = state.next(settings, &event);
+        if let Some(v) = violation(settings, &state, &after, &event, &fx) {
+            return Ok((after, Some(v)));
+        }
+        state = after;
+    }
+    Ok((state, None))
+}
+
+/// Drops every event whose removal keeps the same invariant failing.
+fn minimise(
+    settings: &Settings,
+    start: &State,
+    mut events: Vec<String>,
+    invariant: &str,
+) -> Vec<String> {
+    let mut i = 0;
+    while i < events.len() {
+        let mut shorter = events.clone();
+        shorter.remove(i);
+        match replay_from(settings, start, &shorter) {
+            Ok((_, Some((name, _)))) if name == invariant => events = shorter,
+            _ => i += 1,
+        }
+    }
+    // A violation may now come before the end: cut there.
+    let mut state = start.clone();
+    for (i, text) in events.iter().enumerate() {
+        if let Ok((after, v)) = replay_from(settings, &state, std::slice::from_ref(text)) {
+            if v.is_some() {
+                events.truncate(i + 1);
+                break;
+            }
+            state = after;
+        }
+    }
+    events
+}
+
+/// The trace of `events` from `start`, with per-step notes.
+fn trace_of(settings: &Settings, start: &State, events: &[String]) -> Trace {
+    let mut state = start.clone();
+    let mut notes = Vec::new();
+    let mut violation_text = None;
+    for text in events {
+        let Some(event) = state
+            .events(settings)
+            .into_iter()
+            .find(|e| &e.to_string() == text)
+        else {
+            notes.push("(not enabled: the trace does not replay)".to_string());
+            break;
+        };
+        let (after, fx) = state.next(settings, &event);
+        let touched = match &event {
+            Event::Deliver(p) => Some(p.to),
+            Event::Drop(_) => None,
+            Event::ElectionTimeout(p)
+            | Event::Heartbeat(p)
+            | Event::CrashRestart(p)
+            | Event::Propose(p)
+            | Event::Snapshot(p) => Some(*p),
+        };
+        notes.push(match touched {
+            Some(p) => format!("peer {p}: {}", state::PeerText(&after.peers[p].core)),
+            None => format!("{} in flight", after.network.len()),
+        });
+        if let Some((name, why)) = violation(settings, &state, &after, &event, &fx) {
+            violation_text = Some(format!("{name}: {why}"));
+        }
+        state = after;
+    }
+    Trace {
+        events: events.to_vec(),
+        notes,
+        end: state.summary(),
+        violation: violation_text,
+    }
+}

@@ -1,0 +1,728 @@
+//! The searched state (every peer's core, its persisted state, the network
+//! and a little history), its canonical encoding, and the events that move it.
+
+use std::fmt;
+use std::rc::Rc;
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use super::{Bug, Settings};
+use crate::core::{Apply, Core, Message, Role};
+use crate::messages::Entry;
+
+/// One message in flight from `from` to `to`.
+#[derive(Debug)]
+pub struct Packet {
+    /// Sender.
+    pub from: usize,
+    /// Receiver.
+    pub to: usize,
+    /// The message.
+    pub message: Message,
+    /// Its canonical encoding (with `from` and `to`): the network's sort key.
+    key: Vec<u8>,
+}
+
+impl Packet {
+    fn new(from: usize, to: usize, message: Message) -> Packet {
+        let mut enc = Enc::default();
+        enc.u(from as u64);
+        enc.u(to as u64);
+        enc.message(&message);
+        Packet {
+            from,
+            to,
+            message,
+            key: enc.0,
+        }
+    }
+}
+
+impl fmt::Display for Packet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}→{} ", self.from, self.to)?;
+        match &self.message {
+            Message::RequestVote(a) => write!(
+                f,
+                "RequestVote t{} last {}@t{}",
+                a.term, a.last_log_index, a.last_log_term
+            ),
+            Message::RequestVoteReply(s, r) => write!(
+                f,
+                "RequestVoteReply t{} {} (asked in t{})",
+                r.term,
+                if r.vote_granted { "granted" } else { "refused" },
+                s.term
+            ),
+            Message::AppendEntries(a) => {
+                write!(
+                    f,
+                    "AppendEntries t{} prev {}@t{} [",
+                    a.term, a.prev_log_index, a.prev_log_term
+                )?;
+                for (i, e) in a.entries.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { " " };
+                    write!(f, "{sep}{}", EntryText(e))?;
+                }
+                write!(f, "] commit {}", a.leader_commit)
+            }
+            Message::AppendEntriesReply(s, r) => {
+                write!(f, "AppendEntriesReply t{} ", r.term)?;
+                if r.success {
+                    write!(f, "ok")?;
+                } else {
+                    write!(
+                        f,
+                        "reject(xterm {:?} xindex {} xlen {})",
+                        r.conflict_term, r.conflict_index, r.log_len
+                    )?;
+                }
+                write!(f, " (for t{} prev {} +{})", s.term, s.index, s.len)
+            }
+            Message::InstallSnapshot(a) => write!(
+                f,
+                "InstallSnapshot t{} through {}@t{} data {:?}",
+                a.term,
+                a.last_included_index,
+                a.last_included_term,
+                String::from_utf8_lossy(&a.data)
+            ),
+            Message::InstallSnapshotReply(s, r) => write!(
+                f,
+                "InstallSnapshotReply t{} (for t{} through {})",
+                r.term, s.term, s.index
+            ),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+/// An entry as `t<term>:"<command>"`.
+pub(crate) struct EntryText<'a>(pub(crate) &'a Entry);
+
+impl fmt::Display for EntryText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "t{}:{:?}",
+            self.0.term,
+            String::from_utf8_lossy(&self.0.data)
+        )
+    }
+}
+
+/// One step of the search.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The packet arrives (and leaves the network unless re-delivery is on).
+    Deliver(Rc<Packet>),
+    /// The packet is lost.
+    Drop(Rc<Packet>),
+    /// A follower's or candidate's election timer fires.
+    ElectionTimeout(usize),
+    /// A leader's heartbeat timer fires (it resends outstanding entries).
+    Heartbeat(usize),
+    /// The peer crashes and restarts from its persisted state.
+    CrashRestart(usize),
+    /// A client hands the leader the next command (`v1`, `v2`, ...).
+    Propose(usize),
+    /// The peer's service snapshots everything it has applied.
+    Snapshot(usize),
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Deliver(p) => write!(f, "deliver {p}"),
+            Event::Drop(p) => write!(f, "drop {p}"),
+            Event::ElectionTimeout(p) => write!(f, "election timeout {p}"),
+            Event::Heartbeat(p) => write!(f, "heartbeat {p}"),
+            Event::CrashRestart(p) => write!(f, "crash and restart {p}"),
+            Event::Propose(p) => write!(f, "propose at {p}"),
+            Event::Snapshot(p) => write!(f, "snapshot at {p}"),
+        }
+    }
+}
+
+/// One peer: its core and what it has persisted.
+#[derive(Clone)]
+pub struct Peer {
+    /// The protocol state.
+    pub core: Core,
+    /// The persisted Raft state (`Core::encode_state` as of the last ready).
+    pub persisted: Vec<u8>,
+    /// The persisted term and vote (decoded from `persisted`).
+    pub persisted_hard: (u64, Option<usize>),
+    /// The persisted snapshot.
+    pub persisted_snapshot: Vec<u8>,
+}
+
+/// What the invariants need to remember about the past.
+#[derive(Clone, Default)]
+pub struct History {
+    /// Every (term, peer) that has been leader, sorted.
+    pub leaders: Vec<(u64, usize)>,
+    /// Per index (from 1): the entry first applied there, and the applying
+    /// peer's term at the time (an upper bound on the term it committed in).
+    pub applied: Vec<(Entry, u64)>,
+    /// Proposals made so far.
+    pub proposals: u32,
+    /// Crashes so far.
+    pub crashes: u32,
+}
+
+/// The whole searched state.
+#[derive(Clone)]
+pub struct State {
+    /// The peers, by id.
+    pub peers: Vec<Peer>,
+    /// The messages in flight, sorted by their canonical encoding (a
+    /// multiset: a duplicate appears twice).
+    pub network: Vec<Rc<Packet>>,
+    /// History for the invariants.
+    pub history: History,
+}
+
+/// What a transition did besides changing the state.
+#[derive(Default)]
+pub struct Effects {
+    /// (peer, what it handed its service).
+    pub applied: Vec<(usize, Apply)>,
+    /// A check that failed while applying: (invariant, why).
+    pub violation: Option<(&'static str, String)>,
+}
+
+impl State {
+    /// `n` fresh peers `0..n` with the settings' configuration and nothing in flight.
+    pub fn initial(settings: &Settings) -> State {
+        let members: Vec<usize> = (0..settings.peers).collect();
+        let peers = members
+            .iter()
+            .map(|&me| {
+                let core = Core::with_config(
+                    me,
+                    &members,
+                    settings.config,
+                    &[],
+                    Vec::new(),
+                    SmallRng::seed_from_u64(me as u64),
+                )
+                .expect("an empty state always decodes");
+                let persisted = core.encode_state();
+                Peer {
+                    core,
+                    persisted,
+                    persisted_hard: (0, None),
+                    persisted_snapshot: Vec::new(),
+                }
+            })
+            .collect();
+        State {
+            peers,
+            network: Vec::new(),
+            history: History::default(),
+        }
+    }
+
+    /// The events enabled in this state, in a fixed order.
+    pub fn events(&self, settings: &Settings) -> Vec<Event> {
+        let e = &settings.events;
+        let mut out = Vec::new();
+        for (i, packet) in self.network.iter().enumerate() {
+            if i > 0 && self.network[i - 1].key == packet.key {
+                continue; // a duplicate does the same
+            }
+            if e.deliver {
+                out.push(Event::Deliver(packet.clone()));
+            }
+            if e.drop && !settings.redeliver {
+                out.push(Event::Drop(packet.clone()));
+            }
+        }
+        for (id, peer) in self.peers.iter().enumerate() {
+            let core = &peer.core;
+            let leader = core.role == Role::Leader;
+            if e.election && !leader && core.term < settings.max_term {
+                out.push(Event::ElectionTimeout(id));
+            }
+            if e.heartbeat && leader {
+                out.push(Event::Heartbeat(id));
+            }
+            if e.propose && leader && self.history.proposals < settings.max_proposals {
+                out.push(Event::Propose(id));
+            }
+            if e.snapshot && core.last_applied > core.log.base() {
+                out.push(Event::Snapshot(id));
+            }
+            if e.crash && self.history.crashes < settings.max_crashes {
+                out.push(Event::CrashRestart(id));
+            }
+        }
+        out
+    }
+
+    /// The state after `event`, and what happened on the way.
+    pub fn next(&self, settings: &Settings, event: &Event) -> (State, Effects) {
+        let mut s = self.clone();
+        let mut fx = Effects::default();
+        let bug = settings.bug;
+        let id = match event {
+            Event::Deliver(packet) => {
+                if !settings.redeliver {
+                    s.remove(packet);
+                }
+                let core = &mut s.peers[packet.to].core;
+                let mut message = packet.message.clone();
+                match (&mut message, bug) {
+                    (Message::RequestVote(args), Some(Bug::DoubleVote))
+                        if args.term == core.term =>
+                    {
+                        core.voted_for = None;
+                    }
+                    (Message::RequestVote(args), Some(Bug::NoUpToDateCheck)) => {
+                        args.last_log_term = u64::MAX;
+                    }
+                    _ => {}
+                }
+                core.step(packet.from, message);
+                if let (Message::AppendEntries(args), Some(Bug::CommitFromStaleAppend)) =
+                    (&packet.message, bug)
+                    && args.term == core.term
+                    && core.role == Role::Follower
+                {
+                    // Takes the leader's commit index as is, even a stale lower one.
+                    core.commit_index = args.leader_commit.min(core.log.last_index());
+                }
+                if let (Message::InstallSnapshot(args), Some(Bug::StaleSnapshotInstalled)) =
+                    (&packet.message, bug)
+                    && args.term == core.term
+                    && args.last_included_index < core.log.base()
+                {
+                    // Installs a snapshot older than its own.
+                    core.log
+                        .reset_to(args.last_included_index, args.last_included_term);
+                    core.snapshot = args.data.clone();
+                    core.commit_index = args.last_included_index;
+                    core.last_applied = args.last_included_index;
+                    core.snapshot_pending = true;
+                }
+                packet.to
+            }
+            Event::Drop(packet) => {
+                s.remove(packet);
+                return (s, fx);
+            }
+            Event::ElectionTimeout(id) => {
+                s.peers[*id].core.campaign();
+                *id
+            }
+            Event::Heartbeat(id) => {
+                let core = &mut s.peers[*id].core;
+                // Every outstanding flight counts as a heartbeat period old.
+                core.now = u64::from(core.config.heartbeat_ticks) - 1;
+                core.heartbeat_elapsed = core.config.heartbeat_ticks - 1;
+                core.tick();
+                *id
+            }
+            Event::Propose(id) => {
+                s.history.proposals += 1;
+                let value = format!("v{}", s.history.proposals);
+                s.peers[*id].core.propose(value.into_bytes());
+                *id
+            }
+            Event::Snapshot(id) => {
+                let core = &mut s.peers[*id].core;
+                let index = core.last_applied;
+                let data = format!("through {index}");
+                core.snapshot(index, data.into_bytes());
+                *id
+            }
+            Event::CrashRestart(id) => {
+                s.history.crashes += 1;
+                let peer = &mut s.peers[*id];
+                let state: &[u8] = if bug == Some(Bug::RestartFromScratch) {
+                    &[]
+                } else {
+                    &peer.persisted
+                };
+                let members = peer.core.members();
+                let restarted = Core::with_config(
+                    *id,
+                    &members,
+                    settings.config,
+                    state,
+                    peer.persisted_snapshot.clone(),
+                    SmallRng::seed_from_u64(*id as u64),
+                );
+                match restarted {
+                    Ok(core) => peer.core = core,
+                    Err(e) => {
+                        fx.violation = Some(("restart", format!("peer {id}: {e}")));
+                        return (s, fx);
+                    }
+                }
+                *id
+            }
+        };
+        if bug == Some(Bug::CommitWithoutMajority) {
+            let core = &mut s.peers[id].core;
+            if core.role == Role::Leader && core.commit_index < core.log.last_index() {
+                core.commit_index = core.log.last_index();
+                core.queue_applies();
+            }
+        }
+        s.drain(settings, id, &mut fx);
+        let core = &s.peers[id].core;
+        if core.role == Role::Leader {
+            let term = core.term;
+            if let Err(at) = s.history.leaders.binary_search(&(term, id)) {
+                s.history.leaders.insert(at, (term, id));
+            }
+        }
+        (s, fx)
+    }
+
+    /// Carries out the peer's readies as the driver would: persist, send, apply.
+    fn drain(&mut self, settings: &Settings, id: usize, fx: &mut Effects) {
+        loop {
+            let peer = &mut self.peers[id];
+            if !peer.core.has_ready() {
+                break;
+            }
+            let ready = peer.core.ready();
+            if ready.must_sync || ready.snapshot.is_some() {
+                let core = &peer.core;
+                let vote = if settings.bug == Some(Bug::VoteNotPersisted) {
+                    None
+                } else {
+                    core.voted_for
+                };
+                peer.persisted = core.log.encode_state(core.term, vote.map(|v| v as u32));
+                peer.persisted_hard = (core.term, vote);
+            }
+            if ready.snapshot.is_some() {
+                peer.persisted_snapshot = peer.core.snapshot_data().to_vec();
+            }
+            let term = peer.core.term;
+            for apply in &ready.committed {
+                self.record_apply(id, term, apply, fx);
+                fx.applied.push((id, apply.clone()));
+            }
+            self.peers[id].core.advance(&ready);
+            for (to, message) in ready.messages {
+                self.insert(Rc::new(Packet::new(id, to, message)), settings.redeliver);
+            }
+        }
+        // Timers are abstract: only "armed" matters, and they always are.
+        let core = &mut self.peers[id].core;
+        core.now = 0;
+        core.election_elapsed = 0;
+        core.heartbeat_elapsed = 0;
+        for flight in core.in_flight.iter_mut().flatten() {
+            flight.sent_at = 0;
+        }
+    }
+
+    /// State machine safety, checked as each entry is applied.
+    fn record_apply(&mut self, id: usize, term: u64, apply: &Apply, fx: &mut Effects) {
+        let Apply::Command {
+            index,
+            term: entry_term,
+            data,
+        } = apply
+        else {
+            return;
+        };
+        let entry = Entry::command(*entry_term, data.clone());
+        let slot = (*index - 1) as usize;
+        match self.history.applied.get(slot) {
+            Some((first, _)) if *first != entry && fx.violation.is_none() => {
+                fx.violation = Some((
+                    "state machine safety",
+                    format!(
+                        "peer {id} applied {} at index {index}, where {} was applied before",
+                        EntryText(&entry),
+                        EntryText(first)
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None if slot == self.history.applied.len() => {
+                self.history.applied.push((entry, term));
+            }
+            None => {
+                // Applied past a gap nobody applied: keep the check exact by
+                // recording nothing (later, in-order applies fill the gap).
+            }
+        }
+    }
+
+    fn insert(&mut self, packet: Rc<Packet>, set: bool) {
+        let at = self.network.partition_point(|p| p.key < packet.key);
+        if set && self.network.get(at).is_some_and(|p| p.key == packet.key) {
+            return;
+        }
+        self.network.insert(at, packet);
+    }
+
+    fn remove(&mut self, packet: &Packet) {
+        let at = self.network.partition_point(|p| p.key < packet.key);
+        if self.network.get(at).is_some_and(|p| p.key == packet.key) {
+            self.network.remove(at);
+        }
+    }
+
+    /// The 64-bit hash of the canonical encoding: equal for states the
+    /// protocol cannot tell apart.
+    pub fn fingerprint(&self) -> u64 {
+        let mut enc = Enc(Vec::with_capacity(512));
+        for peer in &self.peers {
+            enc.core(&peer.core);
+            enc.bytes(&peer.persisted);
+            enc.bytes(&peer.persisted_snapshot);
+        }
+        enc.u(self.network.len() as u64);
+        for packet in &self.network {
+            enc.bytes(&packet.key);
+        }
+        let h = &self.history;
+        enc.u(h.leaders.len() as u64);
+        for &(term, id) in &h.leaders {
+            enc.u(term);
+            enc.u(id as u64);
+        }
+        enc.u(h.applied.len() as u64);
+        for (entry, term) in &h.applied {
+            enc.entry(entry);
+            enc.u(*term);
+        }
+        enc.u(u64::from(h.proposals));
+        enc.u(u64::from(h.crashes));
+        hash(&enc.0)
+    }
+
+    /// One line per peer and one per message in flight.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for (id, peer) in self.peers.iter().enumerate() {
+            out.push_str(&format!("  peer {id}: {}\n", PeerText(&peer.core)));
+        }
+        if self.network.is_empty() {
+            out.push_str("  network: empty\n");
+        }
+        for packet in &self.network {
+            out.push_str(&format!("  in flight: {packet}\n"));
+        }
+        out
+    }
+}
+
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "State {{\n{}}}", self.summary())
+    }
+}
+
+/// A fast 64-bit hash of a byte string (multiply-rotate over 8-byte words,
+/// then a final avalanche); collisions among a few million states are
+/// vanishingly rare (about n²/2⁶⁵).
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = bytes.len() as u64 ^ 0x2545_F491_4F6C_DD1D;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    h ^ (h >> 32)
+}
+
+/// A core as `Leader t2 vote 0 log [t1:"v1"] commit 1 applied 1`.
+pub(crate) struct PeerText<'a>(pub(crate) &'a Core);
+
+impl fmt::Display for PeerText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        write!(f, "{:?} t{} vote {:?} log [", c.role, c.term, c.voted_for)?;
+        if c.log.base() > 0 {
+            write!(
+                f,
+                "snapshot through {}@t{}",
+                c.log.base(),
+                c.log.base_term()
+            )?;
+        }
+        for i in c.log.base() + 1..=c.log.last_index() {
+            let sep = if i == c.log.base() + 1 && c.log.base() == 0 {
+                ""
+            } else {
+                " "
+            };
+            if let Some(e) = c.log.get(i) {
+                write!(f, "{sep}{}", EntryText(e))?;
+            }
+        }
+        write!(f, "] commit {} applied {}", c.commit_index, c.last_applied)
+    }
+}
+
+/// A compact canonical byte encoding (LEB128 integers).
+#[derive(Default)]
+struct Enc(Vec<u8>);
+
+impl Enc {
+    fn u(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
+    }
+
+    fn opt(&mut self, v: Option<u64>) {
+        self.u(v.map_or(0, |v| v + 1));
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        self.u(b.len() as u64);
+        self.0.extend_from_slice(b);
+    }
+
+    fn entry(&mut self, e: &Entry) {
+        self.u(e.term);
+        self.u(e.kind as u64);
+        self.bytes(&e.data);
+    }
+
+    /// Everything a core's future behaviour depends on, and nothing else:
+    /// no clocks or RNG (timers are abstract), votes only while a
+    /// candidate and replication tables only while a leader (both are
+    /// reset before they are read again).
+    fn core(&mut self, c: &Core) {
+        let role = c.role as u64;
+        self.u(role);
+        self.u(c.term);
+        self.opt(c.voted_for.map(|v| v as u64));
+        self.opt(c.lead.map(|v| v as u64));
+        self.u(c.members.len() as u64);
+        for &m in &c.members {
+            self.u(m as u64);
+        }
+        self.u(c.log.base());
+        self.u(c.log.base_term());
+        self.u(c.log.last_index());
+        for i in c.log.base() + 1..=c.log.last_index() {
+            if let Some(e) = c.log.get(i) {
+                self.entry(e);
+            }
+        }
+        self.bytes(&c.snapshot);
+        self.u(c.commit_index);
+        self.u(c.last_applied);
+        self.u(c.pending_conf_index);
+        self.opt(c.lead_transferee.map(|v| v as u64));
+        match c.role {
+            Role::Candidate => {
+                for v in &c.votes {
+                    self.u(v.map_or(0, |g| 1 + u64::from(g)));
+                }
+            }
+            Role::Leader => {
+                for p in 0..c.next_index.len() {
+                    self.u(c.next_index[p]);
+                    self.u(c.match_index[p]);
+                    match c.in_flight[p] {
+                        None => self.u(0),
+                        Some(f) => {
+                            self.u(1 + u64::from(f.snapshot));
+                            self.u(f.prev_log_index);
+                            self.u(f.len as u64);
+                        }
+                    }
+                }
+            }
+            Role::Follower => {}
+        }
+    }
+
+    fn message(&mut self, m: &Message) {
+        let sent = |enc: &mut Enc, s: &crate::core::Sent| {
+            enc.u(s.kind as u64);
+            enc.u(s.term);
+            enc.u(s.index);
+            enc.u(s.len as u64);
+        };
+        match m {
+            Message::RequestVote(a) => {
+                self.u(0);
+                self.u(a.term);
+                self.u(u64::from(a.candidate));
+                self.u(a.last_log_index);
+                self.u(a.last_log_term);
+            }
+            Message::RequestVoteReply(s, r) => {
+                self.u(1);
+                sent(self, s);
+                self.u(r.term);
+                self.u(u64::from(r.vote_granted));
+            }
+            Message::AppendEntries(a) => {
+                self.u(2);
+                self.u(a.term);
+                self.u(u64::from(a.leader));
+                self.u(a.prev_log_index);
+                self.u(a.prev_log_term);
+                self.u(a.entries.len() as u64);
+                for e in &a.entries {
+                    self.entry(e);
+                }
+                self.u(a.leader_commit);
+            }
+            Message::AppendEntriesReply(s, r) => {
+                self.u(3);
+                sent(self, s);
+                self.u(r.term);
+                self.u(u64::from(r.success));
+                self.opt(r.conflict_term);
+                self.u(r.conflict_index);
+                self.u(r.log_len);
+            }
+            Message::InstallSnapshot(a) => {
+                self.u(4);
+                self.u(a.term);
+                self.u(u64::from(a.leader));
+                self.u(a.last_included_index);
+                self.u(a.last_included_term);
+                self.u(a.members.len() as u64);
+                for &m in &a.members {
+                    self.u(u64::from(m));
+                }
+                self.bytes(&a.data);
+            }
+            Message::InstallSnapshotReply(s, r) => {
+                self.u(5);
+                sent(self, s);
+                self.u(r.term);
+            }
+            Message::TimeoutNow(a) => {
+                self.u(6);
+                self.u(a.term);
+                self.u(u64::from(a.leader));
+            }
+            Message::TransferLeader(a) => {
+                self.u(7);
+                self.u(u64::from(a.target));
+            }
+            Message::Unreachable(s) => {
+                self.u(8);
+                sent(self, s);
+            }
+        }
+    }
+}
