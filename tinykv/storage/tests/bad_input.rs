@@ -1,0 +1,216 @@
+//! Bad input to the binaries and the service: a clear message, a non-zero
+//! exit or an error reply, and nothing lost.
+
+mod common;
+
+use common::{ServerProc, ctl, server_exits, stderr, stdout};
+use tinykv_storage::net;
+use tinykv_storage::raw::{MAX_KEY_LEN, MAX_VALUE_LEN, RawPutRequest};
+
+#[test]
+fn wrong_flags_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let data = data.to_str().unwrap();
+    for args in [
+        vec!["--data-dir", data, "--addr", "127.0.0.1:0"],
+        vec![
+            "--store",
+            "raft",
+            "--data-dir",
+            data,
+            "--addr",
+            "127.0.0.1:0",
+        ],
+        vec![
+            "--store",
+            "standalone",
+            "--data-dir",
+            data,
+            "--addr",
+            "127.0.0.1:0",
+            "--bogus",
+        ],
+        vec!["--store", "standalone", "--addr", "127.0.0.1:0"],
+    ] {
+        let out = server_exits(&args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(
+            stderr(&out).contains("error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = server_exits(&[
+        "--store",
+        "standalone",
+        "--data-dir",
+        data,
+        "--addr",
+        "nonsense",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot listen on nonsense"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("d").exists(),
+        "a refused start created the data directory"
+    );
+
+    let out = ctl("127.0.0.1:1", &["raw", "frobnicate", "k"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("error:"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_directory_that_is_not_ours_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("thesis.tex"), "precious").unwrap();
+    let data = dir.path().to_str().unwrap();
+    let out = server_exits(&[
+        "--store",
+        "standalone",
+        "--data-dir",
+        data,
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a tinykv data directory"),
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["thesis.tex"]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("thesis.tex")).unwrap(),
+        "precious"
+    );
+}
+
+#[test]
+fn a_second_server_on_a_locked_directory_is_refused_and_the_first_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServerProc::start(dir.path());
+    assert!(ctl(&first.addr, &["raw", "put", "k", "v"]).status.success());
+    let data = dir.path().to_str().unwrap();
+    let out = server_exits(&[
+        "--store",
+        "standalone",
+        "--data-dir",
+        data,
+        "--addr",
+        "127.0.0.1:0",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is locked"), "{}", stderr(&out));
+    let out = ctl(&first.addr, &["raw", "get", "k"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "v\n");
+}
+
+#[test]
+fn bad_requests_get_errors_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(dir.path());
+    let addr = &server.addr;
+    assert!(ctl(addr, &["raw", "put", "k", "v"]).status.success());
+    assert!(
+        ctl(addr, &["raw", "put", "k", "w", "--cf", "lock"])
+            .status
+            .success()
+    );
+
+    for (args, message) in [
+        (
+            vec!["raw", "put", "k", "x", "--cf", "bogus"],
+            "unknown column family \"bogus\"",
+        ),
+        (
+            vec!["raw", "get", "k", "--cf", "meta"],
+            "unknown column family \"meta\"",
+        ),
+        (vec!["raw", "put", "", "x"], "empty key"),
+        (vec!["raw", "delete", ""], "empty key"),
+        (vec!["raw", "scan", "--cf", "nope"], "unknown column family"),
+    ] {
+        let out = ctl(addr, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    let out = ctl(addr, &["raw", "get", "absent"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "not found has its own exit code"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = net::connect(addr).await.unwrap();
+        let put = |key: Vec<u8>, value: Vec<u8>| RawPutRequest {
+            key,
+            value,
+            cf: "default".into(),
+            ..Default::default()
+        };
+        let resp = client
+            .raw_put(
+                net::context(),
+                put(b"k".to_vec(), vec![0; MAX_VALUE_LEN + 1]),
+            )
+            .await
+            .unwrap();
+        assert!(resp.error.contains("exceeds the limit"), "{}", resp.error);
+        let resp = client
+            .raw_put(
+                net::context(),
+                put(vec![b'k'; MAX_KEY_LEN + 1], b"x".to_vec()),
+            )
+            .await
+            .unwrap();
+        assert!(resp.error.contains("exceeds the limit"), "{}", resp.error);
+        // The largest accepted value goes through the network in one piece.
+        let resp = client
+            .raw_put(net::context(), put(b"big".to_vec(), vec![9; MAX_VALUE_LEN]))
+            .await
+            .unwrap();
+        assert_eq!(resp.error, "");
+    });
+
+    // Nothing lost, nothing added by the refused requests.
+    let out = ctl(addr, &["raw", "scan"]);
+    assert!(out.status.success());
+    let listing = stdout(&out);
+    let keys: Vec<&str> = listing
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["big", "k"]);
+    assert_eq!(stdout(&ctl(addr, &["raw", "get", "k"])), "v\n");
+    assert_eq!(
+        stdout(&ctl(addr, &["raw", "get", "k", "--cf", "lock"])),
+        "w\n"
+    );
+}
+
+#[test]
+fn a_client_without_a_server_says_so() {
+    let out = ctl("127.0.0.1:1", &["raw", "get", "k"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot connect to 127.0.0.1:1"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,102 @@
+//! Running the real binaries: a `tinykv-server` child process and
+//! `tinykv-ctl` invocations.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_tinykv-server");
+pub const CTL: &str = env!("CARGO_BIN_EXE_tinykv-ctl");
+
+/// A running server; killed (SIGKILL) when dropped.
+pub struct ServerProc {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl ServerProc {
+    /// Starts a standalone server on `data` and waits for its address line.
+    pub fn start(data: &Path) -> ServerProc {
+        let mut child = Command::new(SERVER)
+            .args([
+                "--store",
+                "standalone",
+                "--addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start tinykv-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("tinykv-server printed no address within 20 s");
+        let addr = line
+            .split_whitespace()
+            .nth(3)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        ServerProc { child, addr }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs `tinykv-ctl --addr ADDR ARGS…`.
+pub fn ctl(addr: &str, args: &[&str]) -> Output {
+    Command::new(CTL)
+        .arg("--addr")
+        .arg(addr)
+        .args(args)
+        .output()
+        .expect("cannot run tinykv-ctl")
+}
+
+/// Runs `tinykv-server ARGS…` to completion, giving up after 20 s.
+pub fn server_exits(args: &[&str]) -> Output {
+    let mut child = Command::new(SERVER)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start tinykv-server");
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("tinykv-server {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
