@@ -335,6 +335,39 @@ impl Core {
         Ok(core)
     }
 
+    /// A peer rebuilt from state its driver keeps entry by entry (the TinyKV
+    /// raftstore's raftdb): the hard state, the log after `base` (whose
+    /// term is `base_term`), and the index the service has already applied.
+    /// Entries in `applied + 1 ..= hard.commit` are handed out again in the
+    /// first ready; nothing counts as unsynced.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(
+        me: usize,
+        members: &[usize],
+        config: Config,
+        hard: HardState,
+        (base, base_term): (u64, u64),
+        entries: Vec<Entry>,
+        applied: u64,
+        rng: SmallRng,
+    ) -> Core {
+        let mut core = Core::with_config(me, members, config, &[], Vec::new(), rng)
+            .expect("an empty state always decodes");
+        core.term = hard.term;
+        core.voted_for = hard.vote;
+        core.log.reset_to(base, base_term);
+        for entry in entries {
+            core.log.push(entry);
+        }
+        core.log.mark_synced();
+        let last = core.log.last_index();
+        core.last_applied = applied.clamp(base, last);
+        core.commit_index = hard.commit.clamp(core.last_applied, last);
+        core.queue_applies();
+        core.prev_hard = core.hard_state();
+        core
+    }
+
     /// The current term.
     pub fn term(&self) -> u64 {
         self.term

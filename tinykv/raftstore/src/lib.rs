@@ -1,0 +1,127 @@
+//! # tinykv-raftstore — TinyKV Project 2B/2C: the raftstore
+//!
+//! A store hosts one peer of each region it replicates; a peer is a raft
+//! core (`raft::Core`) whose log, hard state and apply state live in the
+//! store's two engines (`tinykv-storage`), so a crash loses nothing a peer
+//! acknowledged and a restart rebuilds the peer from the engines.
+//!
+//! ## Layout
+//! * `keys.rs` — the reference's key layout in `Cf::Meta` (framework).
+//! * `meta.rs` — the persisted records: `RaftLocalState`, `RaftApplyState`,
+//!   `RegionLocalState`, `Region`, `Peer` (framework).
+//! * `peer_storage.rs` — **student code (p2b)**: [`PeerStorage`], the log
+//!   and states over the engines; `append` and `save_ready_state` are the
+//!   holes.
+//!
+//! ## The peer's loop (after every batch of messages, ticks and proposals)
+//! 1. Take the core's `Ready`.
+//! 2. Persist hard state and new entries in **one** raft-engine batch.
+//! 3. Send the messages.
+//! 4. Apply committed entries: each entry's writes and the new applied
+//!    index in **one** kv-engine batch; answer the proposal that waits on it.
+//! 5. `advance`.
+//!
+//! ## Invariants
+//! * `truncated index <= applied index <= commit <= last index`, on disk
+//!   and in memory.
+//! * An entry's effect and the applied index that covers it are persisted
+//!   atomically, so a restart never applies an entry twice or skips one.
+//! * A proposal is answered at most once: with its result when its own
+//!   (index, term) applies, or `StaleCommand` when another entry took its
+//!   place.
+//! * Corrupt or inconsistent persisted state is a typed [`Error`], never a
+//!   panic.
+//!
+//! ## Tests
+//! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
+//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`).
+
+#![deny(missing_docs)]
+
+pub mod keys;
+pub mod meta;
+mod peer_storage;
+
+pub use peer_storage::{PeerStorage, bootstrap_region};
+
+use meta::{Peer as PeerMeta, Region};
+
+/// The errors of this crate: storage failures, and the region errors a
+/// command is answered with (the reference's `errorpb.Error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The engine failed.
+    #[error("engine: {0}")]
+    Engine(#[from] tinykv_storage::Error),
+    /// A persisted record or entry does not decode, or the states contradict
+    /// each other.
+    #[error("corrupt record at key {key:02x?}: {reason}")]
+    Corrupt {
+        /// The key.
+        key: Vec<u8>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The entry was compacted away (`raft.ErrCompacted`).
+    #[error("log entry {index} is compacted")]
+    Compacted {
+        /// The index asked for.
+        index: u64,
+    },
+    /// The entry is not (yet) in the log (`raft.ErrUnavailable`).
+    #[error("log entry {index} is unavailable")]
+    Unavailable {
+        /// The first index missing.
+        index: u64,
+    },
+    /// A ready carried a snapshot; region snapshots are Project 2C.
+    #[error("snapshot at {index}: region snapshots are not implemented yet (2C)")]
+    SnapshotUnsupported {
+        /// The snapshot's index.
+        index: u64,
+    },
+    /// The peer is not the leader; `leader` is the one it knows of.
+    #[error("region {region_id}: not leader (leader: {leader:?})")]
+    NotLeader {
+        /// The region.
+        region_id: u64,
+        /// The known leader, if any.
+        leader: Option<PeerMeta>,
+    },
+    /// The proposal lost its place in the log (a leader change), or its
+    /// header term is too old.
+    #[error("stale command")]
+    StaleCommand,
+    /// The command's epoch differs from the region's.
+    #[error("epoch not match: region is now {current:?}")]
+    EpochNotMatch {
+        /// The region as this peer has it.
+        current: Box<Region>,
+    },
+    /// A key outside the region's range.
+    #[error("key {key:02x?} is not in region {region_id} [{start_key:02x?}, {end_key:02x?})")]
+    KeyNotInRegion {
+        /// The key.
+        key: Vec<u8>,
+        /// The region.
+        region_id: u64,
+        /// Its start key.
+        start_key: Vec<u8>,
+        /// Its end key.
+        end_key: Vec<u8>,
+    },
+    /// No such region on this store, or its peer was destroyed.
+    #[error("region {region_id} not found")]
+    RegionNotFound {
+        /// The region.
+        region_id: u64,
+    },
+    /// The command was addressed to another store.
+    #[error("store not match: request for store {request}, this is store {actual}")]
+    StoreNotMatch {
+        /// The store the request names.
+        request: u64,
+        /// This store.
+        actual: u64,
+    },
+}

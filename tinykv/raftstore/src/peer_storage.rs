@@ -1,0 +1,434 @@
+//! Peer storage: one peer's raft log, hard state and apply state in the
+//! store's two engines, with the reference's key layout (`keys.rs`).
+//!
+//! * raft engine: log entries, one key each, and [`RaftLocalState`];
+//! * kv engine: the data, [`RaftApplyState`] and [`RegionLocalState`].
+//!
+//! The raft core keeps its log in memory as well; this is what it is
+//! rebuilt from after a crash ([`PeerStorage::restore_core`]).
+
+use std::sync::Arc;
+
+use raft::{Config, Core, Entry, Ready};
+use rand::rngs::SmallRng;
+use tinykv_storage::{Cf, Engine, WriteBatch, WriteOptions};
+
+use crate::Error;
+use crate::keys;
+use crate::meta::{
+    self, PeerState, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM, RaftApplyState, RaftLocalState,
+    RaftTruncatedState, Region, RegionLocalState,
+};
+
+/// Writes are made durable before the peer acts on them: raft state before
+/// messages leave, applied data before clients hear back.
+const SYNC: WriteOptions = WriteOptions::SYNC;
+
+/// Writes a bootstrapped region's initial state on one store: the region
+/// (Normal), and raft and apply state at index and term 5 (the reference's
+/// `RaftInitLogIndex`/`RaftInitLogTerm`), with no log entry.
+///
+/// # Errors
+/// [`Error::Engine`] if a write fails.
+pub fn bootstrap_region(
+    raft_engine: &dyn Engine,
+    kv_engine: &dyn Engine,
+    region: &Region,
+) -> Result<(), Error> {
+    let mut kv_wb = WriteBatch::new();
+    let region_state = RegionLocalState {
+        state: PeerState::Normal,
+        region: region.clone(),
+    };
+    kv_wb.put(
+        Cf::Meta,
+        keys::region_state_key(region.id),
+        meta::encode(&region_state),
+    );
+    kv_wb.put(
+        Cf::Meta,
+        keys::apply_state_key(region.id),
+        meta::encode(&initial_apply_state()),
+    );
+    kv_engine.write(&kv_wb, SYNC)?;
+    let mut raft_wb = WriteBatch::new();
+    raft_wb.put(
+        Cf::Meta,
+        keys::raft_state_key(region.id),
+        meta::encode(&initial_raft_state()),
+    );
+    raft_engine.write(&raft_wb, SYNC)?;
+    Ok(())
+}
+
+fn initial_raft_state() -> RaftLocalState {
+    RaftLocalState {
+        hard_state: meta::HardStateRecord {
+            term: RAFT_INIT_LOG_TERM,
+            vote: None,
+            commit: RAFT_INIT_LOG_INDEX,
+        },
+        last_index: RAFT_INIT_LOG_INDEX,
+        last_term: RAFT_INIT_LOG_TERM,
+    }
+}
+
+fn initial_apply_state() -> RaftApplyState {
+    RaftApplyState {
+        applied_index: RAFT_INIT_LOG_INDEX,
+        truncated_state: RaftTruncatedState {
+            index: RAFT_INIT_LOG_INDEX,
+            term: RAFT_INIT_LOG_TERM,
+        },
+    }
+}
+
+/// Reads and decodes one record of `Cf::Meta`.
+pub(crate) fn read_record<T: serde::de::DeserializeOwned>(
+    engine: &dyn Engine,
+    key: &[u8],
+) -> Result<Option<T>, Error> {
+    match engine.snapshot()?.get_cf(Cf::Meta, key)? {
+        Some(bytes) => Ok(Some(meta::decode(key, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// One peer's persisted raft state.
+pub struct PeerStorage {
+    region: Region,
+    /// Mirrors the raft engine's record. Invariant: `last_index >= truncated index`.
+    raft_state: RaftLocalState,
+    /// Mirrors the kv engine's record. Invariant: `truncated.index <= applied_index <= last_index`.
+    apply_state: RaftApplyState,
+    raft_engine: Arc<dyn Engine>,
+    kv_engine: Arc<dyn Engine>,
+}
+
+impl std::fmt::Debug for PeerStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerStorage")
+            .field("region", &self.region)
+            .field("raft_state", &self.raft_state)
+            .field("apply_state", &self.apply_state)
+            .finish()
+    }
+}
+
+impl PeerStorage {
+    /// Opens the storage of `region`'s peer: its persisted states, or for a
+    /// region never persisted here, the bootstrap states (initialised
+    /// region) or all zeros (a peer awaiting its first snapshot).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] if a record does not decode or the states
+    /// contradict each other; [`Error::Engine`] on a read failure.
+    pub fn new(
+        raft_engine: Arc<dyn Engine>,
+        kv_engine: Arc<dyn Engine>,
+        region: Region,
+    ) -> Result<PeerStorage, Error> {
+        let initialised = !region.peers.is_empty();
+        let raft_key = keys::raft_state_key(region.id);
+        let raft_state = match read_record(raft_engine.as_ref(), &raft_key)? {
+            Some(state) => state,
+            None if initialised => initial_raft_state(),
+            None => RaftLocalState::default(),
+        };
+        let apply_key = keys::apply_state_key(region.id);
+        let apply_state: RaftApplyState = match read_record(kv_engine.as_ref(), &apply_key)? {
+            Some(state) => state,
+            None if initialised => initial_apply_state(),
+            None => RaftApplyState::default(),
+        };
+        let truncated = apply_state.truncated_state.index;
+        if raft_state.last_index < apply_state.applied_index
+            || apply_state.applied_index < truncated
+        {
+            return Err(Error::Corrupt {
+                key: raft_key,
+                reason: format!(
+                    "last index {} < applied index {} or applied < truncated index {}",
+                    raft_state.last_index, apply_state.applied_index, truncated
+                ),
+            });
+        }
+        Ok(PeerStorage {
+            region,
+            raft_state,
+            apply_state,
+            raft_engine,
+            kv_engine,
+        })
+    }
+
+    /// The region as last applied.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// Replaces the region (after a snapshot or an admin command changed it).
+    pub fn set_region(&mut self, region: Region) {
+        self.region = region;
+    }
+
+    /// The raft engine.
+    pub fn raft_engine(&self) -> &Arc<dyn Engine> {
+        &self.raft_engine
+    }
+
+    /// The kv engine.
+    pub fn kv_engine(&self) -> &Arc<dyn Engine> {
+        &self.kv_engine
+    }
+
+    /// The raft local state.
+    pub fn raft_state(&self) -> &RaftLocalState {
+        &self.raft_state
+    }
+
+    /// The apply state.
+    pub fn apply_state(&self) -> &RaftApplyState {
+        &self.apply_state
+    }
+
+    /// The apply state, to change in step with a kv batch (see
+    /// [`PeerStorage::write_apply_state`]).
+    pub fn apply_state_mut(&mut self) -> &mut RaftApplyState {
+        &mut self.apply_state
+    }
+
+    /// Adds the apply state to `kv_wb`: it is persisted atomically with the
+    /// data that moved it.
+    pub fn write_apply_state(&self, kv_wb: &mut WriteBatch) {
+        kv_wb.put(
+            Cf::Meta,
+            keys::apply_state_key(self.region.id),
+            meta::encode(&self.apply_state),
+        );
+    }
+
+    /// Adds the region local state to `kv_wb`.
+    pub fn write_region_state(&self, kv_wb: &mut WriteBatch, state: PeerState) {
+        let record = RegionLocalState {
+            state,
+            region: self.region.clone(),
+        };
+        kv_wb.put(
+            Cf::Meta,
+            keys::region_state_key(self.region.id),
+            meta::encode(&record),
+        );
+    }
+
+    /// Whether the peer has a region with peers (it is not awaiting a snapshot).
+    pub fn is_initialised(&self) -> bool {
+        !self.region.peers.is_empty()
+    }
+
+    /// `truncated.index + 1`: the first index the log may hold.
+    pub fn first_index(&self) -> u64 {
+        self.apply_state.truncated_state.index + 1
+    }
+
+    /// The last index persisted.
+    pub fn last_index(&self) -> u64 {
+        self.raft_state.last_index
+    }
+
+    /// The applied index.
+    pub fn applied_index(&self) -> u64 {
+        self.apply_state.applied_index
+    }
+
+    /// The truncated index.
+    pub fn truncated_index(&self) -> u64 {
+        self.apply_state.truncated_state.index
+    }
+
+    /// The term of `index`: the truncated index counts; below it
+    /// [`Error::Compacted`], past the end [`Error::Unavailable`].
+    ///
+    /// # Errors
+    /// As above, and [`Error::Corrupt`] / [`Error::Engine`] on a bad read.
+    pub fn term(&self, index: u64) -> Result<u64, Error> {
+        let truncated = self.apply_state.truncated_state;
+        if index == truncated.index {
+            return Ok(truncated.term);
+        }
+        if index < truncated.index {
+            return Err(Error::Compacted { index });
+        }
+        if index > self.raft_state.last_index {
+            return Err(Error::Unavailable { index });
+        }
+        if index == self.raft_state.last_index {
+            return Ok(self.raft_state.last_term);
+        }
+        Ok(self.entries(index, index + 1)?[0].term)
+    }
+
+    /// Entries `low..high` from the raft engine.
+    ///
+    /// # Errors
+    /// [`Error::Compacted`] if `low` is at or below the truncated index,
+    /// [`Error::Unavailable`] if `high` is past the end or an entry is
+    /// missing, [`Error::Corrupt`] if one does not decode.
+    pub fn entries(&self, low: u64, high: u64) -> Result<Vec<Entry>, Error> {
+        if low > high {
+            return Err(Error::Unavailable { index: low });
+        }
+        if low <= self.apply_state.truncated_state.index {
+            return Err(Error::Compacted { index: low });
+        }
+        if high > self.raft_state.last_index + 1 {
+            return Err(Error::Unavailable { index: high - 1 });
+        }
+        let region_id = self.region.id;
+        let snap = self.raft_engine.snapshot()?;
+        let mut iter = snap.iter_cf(Cf::Meta)?;
+        iter.seek(&keys::raft_log_key(region_id, low))?;
+        let mut out = Vec::with_capacity((high - low) as usize);
+        let mut next = low;
+        while next < high {
+            let Some((key, value)) = iter.item() else {
+                break;
+            };
+            let Some(index) = keys::raft_log_index(region_id, key) else {
+                break;
+            };
+            if index != next {
+                // A gap: the log is not contiguous here.
+                break;
+            }
+            out.push(meta::decode(key, value)?);
+            next += 1;
+            iter.next()?;
+        }
+        if next < high {
+            return Err(Error::Unavailable { index: next });
+        }
+        Ok(out)
+    }
+
+    // SOLUTION BEGIN p2b: append entries to the raft write batch
+    /// Adds `entries`, the entries at `first..first + len`, to `raft_wb`:
+    /// entries at or below the truncated index are skipped, persisted
+    /// entries past the new last index are deleted (a conflicting tail), and
+    /// `last_index`/`last_term` follow. The caller writes the batch with the
+    /// raft state ([`PeerStorage::save_ready_state`]).
+    pub fn append(&mut self, first: u64, entries: &[Entry], raft_wb: &mut WriteBatch) {
+        let truncated = self.apply_state.truncated_state.index;
+        let skip = (truncated + 1).saturating_sub(first) as usize;
+        if skip >= entries.len() {
+            return;
+        }
+        let region_id = self.region.id;
+        let start = first + skip as u64;
+        for (offset, entry) in entries[skip..].iter().enumerate() {
+            raft_wb.put(
+                Cf::Meta,
+                keys::raft_log_key(region_id, start + offset as u64),
+                meta::encode(entry),
+            );
+        }
+        let last = first + entries.len() as u64 - 1;
+        for stale in last + 1..=self.raft_state.last_index {
+            raft_wb.delete(Cf::Meta, keys::raft_log_key(region_id, stale));
+        }
+        self.raft_state.last_index = last;
+        self.raft_state.last_term = entries[entries.len() - 1].term;
+    }
+    // SOLUTION END
+
+    // SOLUTION BEGIN p2b: persist a ready's hard state and entries in one raft batch
+    /// Persists what `ready` asks of the log: its entries (read from `core`)
+    /// and hard state, with the raft state, in **one** raft-engine batch.
+    /// A snapshot in the ready is 2C's and refused here.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] if the write fails; [`Error::Unavailable`] if the
+    /// core no longer holds an entry the ready names.
+    pub fn save_ready_state(&mut self, core: &Core, ready: &Ready) -> Result<(), Error> {
+        if let Some(snapshot) = ready.snapshot {
+            return Err(Error::SnapshotUnsupported {
+                index: snapshot.index,
+            });
+        }
+        let before = self.raft_state;
+        let mut raft_wb = WriteBatch::new();
+        if let Some(range) = ready.entries.clone() {
+            let first = range.start;
+            let entries = range
+                .map(|index| {
+                    core.entry(index)
+                        .cloned()
+                        .ok_or(Error::Unavailable { index })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.append(first, &entries, &mut raft_wb);
+        }
+        if let Some(hard) = ready.hard_state {
+            self.raft_state.hard_state = hard.into();
+        }
+        if self.raft_state != before {
+            raft_wb.put(
+                Cf::Meta,
+                keys::raft_state_key(self.region.id),
+                meta::encode(&self.raft_state),
+            );
+        }
+        if !raft_wb.is_empty()
+            && let Err(e) = self.raft_engine.write(&raft_wb, SYNC)
+        {
+            self.raft_state = before;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+    // SOLUTION END
+
+    /// Adds the removal of this peer's raft log and raft state (to
+    /// `raft_wb`) and apply state (to `kv_wb`): what a destroyed peer or a
+    /// peer about to take a snapshot leaves behind.
+    pub fn clear_meta(&self, kv_wb: &mut WriteBatch, raft_wb: &mut WriteBatch) {
+        let region_id = self.region.id;
+        // Every entry that can exist: from the oldest one not yet garbage
+        // collected (at most the truncated index + 1) to the last.
+        for index in self.first_index().saturating_sub(1)..=self.raft_state.last_index {
+            raft_wb.delete(Cf::Meta, keys::raft_log_key(region_id, index));
+        }
+        raft_wb.delete(Cf::Meta, keys::raft_state_key(region_id));
+        kv_wb.delete(Cf::Meta, keys::apply_state_key(region_id));
+    }
+
+    /// A raft core for this peer (`me`, among `members`) rebuilt from the
+    /// persisted hard state, log and apply state.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] / [`Error::Corrupt`] if the log between the
+    /// truncated and last index cannot be read back whole.
+    pub fn restore_core(
+        &self,
+        me: usize,
+        members: &[usize],
+        config: Config,
+        rng: SmallRng,
+    ) -> Result<Core, Error> {
+        let truncated = self.apply_state.truncated_state;
+        let entries = self.entries(self.first_index(), self.raft_state.last_index + 1)?;
+        Ok(Core::restore(
+            me,
+            members,
+            config,
+            self.raft_state.hard_state.into(),
+            (truncated.index, truncated.term),
+            entries,
+            self.apply_state.applied_index,
+            rng,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
