@@ -319,3 +319,56 @@ fn deterministic_echo_for_twice() {
         }
     });
 }
+
+/// A history check that ran out of budget on odd seeds: reports `Unknown`
+/// and, like the tester under `LAB_STRICT_CHECK=1`, fails then.
+#[test]
+#[ignore = "a canary for the Unknown count; run by the test below"]
+fn unknown_canary() {
+    labrpc::sim::run(|| async {
+        let odd = labrpc::sim::seed().unwrap() % 2 == 1;
+        labrpc::sim::report("check", if odd { "unknown" } else { "ok" });
+        let strict = std::env::var("LAB_STRICT_CHECK").is_ok_and(|v| v == "1");
+        assert!(!(odd && strict), "strict: the check ended Unknown");
+    });
+}
+
+#[test]
+fn stress_counts_unknown_verdicts_and_is_strict_by_default() {
+    let me = std::env::current_exe().unwrap();
+    let me = me.to_str().unwrap();
+    let args = [
+        "stress",
+        "unknown_canary",
+        "--include-ignored",
+        "--binary",
+        me,
+        "--seeds",
+        "1..=4",
+        "--jobs",
+        "2",
+    ];
+    let out = labtool(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("unknown_canary"))
+        .expect(&stdout);
+    // runs, fails, unknown: 4 runs, the two odd seeds Unknown and failed.
+    assert!(row.contains("    4      2        2"), "{row}");
+    assert!(row.contains(" 1 3"), "failing seeds not listed: {row}");
+
+    // Without strictness an Unknown passes, and is still counted.
+    let lenient = Command::new(env!("CARGO_BIN_EXE_labtool"))
+        .args(args)
+        .env("LAB_STRICT_CHECK", "0")
+        .output()
+        .expect("cannot run labtool");
+    let stdout = String::from_utf8_lossy(&lenient.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("unknown_canary"))
+        .expect(&stdout);
+    assert!(row.contains("    4      0        2"), "{row}");
+    assert_eq!(lenient.status.code(), Some(0), "{stdout}");
+}

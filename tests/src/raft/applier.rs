@@ -139,6 +139,32 @@ impl Applied {
         Ok(())
     }
 
+    /// What a killed instance of peer `i` applied at `index`: checked
+    /// against what every peer applied there, but not recorded (the record
+    /// belongs to the peer's next instance). The first `KILL_GRACE`
+    /// messages after the kill are ones Raft sent before it; any later one
+    /// is an apply after `kill`.
+    fn check_killed(&self, i: usize, after_kill: usize, msg: &ApplyMsg<Cmd>) -> Option<String> {
+        let what = match msg {
+            ApplyMsg::Command { index, .. } => format!("index {index}"),
+            ApplyMsg::Snapshot { index, .. } => format!("a snapshot at {index}"),
+        };
+        if after_kill > KILL_GRACE {
+            return Some(format!(
+                "server {i} applied {what} after it was killed ({after_kill} messages since kill)"
+            ));
+        }
+        let ApplyMsg::Command { index, command, .. } = msg else {
+            return None;
+        };
+        (0..self.logs.len()).find_map(|j| {
+            let old = self.get(j, *index)?;
+            (old != command).then(|| {
+                format!("killed server {i} applied {command} at index {index} but server {j} applied {old}")
+            })
+        })
+    }
+
     /// Records `error` for peer `i` (keeping the first) and returns it.
     fn fail(&mut self, i: usize, error: String) -> String {
         self.errors[i].get_or_insert(error).clone()
@@ -155,9 +181,48 @@ fn decode_snapshot(data: &[u8]) -> Result<(u64, Vec<Option<Cmd>>), String> {
     labrpc::decode(data)
 }
 
+/// Messages a killed instance may still deliver: one waiting in the apply
+/// channel (capacity 1) and one send Raft began before `kill`.
+const KILL_GRACE: usize = 2;
+
+/// Set by the tester when it kills the instance an applier reads from; the
+/// applier keeps draining the channel (the reference keeps checking what a
+/// killed peer applies) but only checks, never records.
+pub(crate) type Killed = Arc<std::sync::atomic::AtomicBool>;
+
+/// Handles a message from a killed instance; `true` if it was one.
+fn killed_instance(
+    i: usize,
+    killed: &Killed,
+    after_kill: &mut usize,
+    msg: &ApplyMsg<Cmd>,
+    applied: &SharedApplied,
+) -> bool {
+    if !killed.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    *after_kill += 1;
+    let mut record = lock(applied);
+    if let Some(error) = record.check_killed(i, *after_kill, msg) {
+        let error = record.fail(i, error);
+        drop(record);
+        panic!("apply error: {error}");
+    }
+    true
+}
+
 /// Reads peer `i`'s apply channel until Raft drops it (reference `applier`).
-pub(crate) async fn plain(i: usize, mut rx: mpsc::Receiver<ApplyMsg<Cmd>>, applied: SharedApplied) {
+pub(crate) async fn plain(
+    i: usize,
+    mut rx: mpsc::Receiver<ApplyMsg<Cmd>>,
+    applied: SharedApplied,
+    killed: Killed,
+) {
+    let mut after_kill = 0;
     while let Some(msg) = rx.recv().await {
+        if killed_instance(i, &killed, &mut after_kill, &msg, &applied) {
+            continue;
+        }
         // The plain applier ignores snapshots, as the reference's does.
         let ApplyMsg::Command { index, command, .. } = msg else {
             continue;
@@ -182,8 +247,13 @@ pub(crate) async fn with_snapshots(
     mut rx: mpsc::Receiver<ApplyMsg<Cmd>>,
     applied: SharedApplied,
     rf: Raft<Cmd>,
+    killed: Killed,
 ) {
+    let mut after_kill = 0;
     while let Some(msg) = rx.recv().await {
+        if killed_instance(i, &killed, &mut after_kill, &msg, &applied) {
+            continue;
+        }
         let mut record = lock(&applied);
         let mut snapshot = None;
         let error = match msg {

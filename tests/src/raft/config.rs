@@ -5,11 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use labrpc::Network;
 use raft::Raft;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Cmd;
-use super::applier::{self, Applied, SharedApplied};
+use super::applier::{self, Applied, Killed, SharedApplied};
 use crate::group::{Group, check_time_limit, server_with};
 
 /// A Raft cluster on a simulated network (the reference's `config`).
@@ -28,9 +27,9 @@ pub(super) struct Inner {
     /// Peers run the snapshot applier (3D) instead of the plain one.
     snapshot: bool,
     pub(super) group: Group<Raft<Cmd>>,
-    /// `appliers[i]`: the task reading peer `i`'s running instance's apply
-    /// channel.
-    appliers: Mutex<Vec<Option<JoinHandle<()>>>>,
+    /// `appliers[i]`: the switch that tells the task reading peer `i`'s
+    /// running instance's apply channel that the instance was killed.
+    appliers: Mutex<Vec<Option<Killed>>>,
     pub(super) applied: SharedApplied,
     /// When the config was made; the 120-s limit counts from here.
     created: Instant,
@@ -188,14 +187,16 @@ impl Config {
     /// (the reference `crash1`; see [`Group::crash`]).
     pub fn crash1(&self, i: usize) {
         self.inner.group.crash(i);
-        // The dead instance may have applies in flight; they must not touch
-        // the record of the next instance.
-        if let Some(task) = self.appliers()[i].take() {
-            task.abort();
+        // The dead instance's applier keeps reading: what it still applies
+        // is checked against every peer, and anything past the messages in
+        // flight at the kill fails the test, but nothing touches the record
+        // of the next instance.
+        if let Some(killed) = self.appliers()[i].take() {
+            killed.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
-    fn appliers(&self) -> MutexGuard<'_, Vec<Option<JoinHandle<()>>>> {
+    fn appliers(&self) -> MutexGuard<'_, Vec<Option<Killed>>> {
         self.inner
             .appliers
             .lock()
@@ -212,7 +213,7 @@ impl Config {
     /// read the persisted snapshot.
     pub fn start1(&self, i: usize) {
         self.crash1(i);
-        let mut task = None;
+        let killed = Killed::default();
         self.inner.group.start(i, |ends, persister| {
             {
                 let mut applied = self.applied();
@@ -230,15 +231,16 @@ impl Config {
                 Err(e) => panic!("start1({i}): Raft::make failed: {e}"),
             };
             let applied = self.inner.applied.clone();
-            task = Some(if self.inner.snapshot {
-                tokio::spawn(applier::with_snapshots(i, rx, applied, rf.clone()))
+            let k = killed.clone();
+            if self.inner.snapshot {
+                tokio::spawn(applier::with_snapshots(i, rx, applied, rf.clone(), k));
             } else {
-                tokio::spawn(applier::plain(i, rx, applied))
-            });
+                tokio::spawn(applier::plain(i, rx, applied, k));
+            }
             let server = server_with([rf.service()]);
             (rf, server)
         });
-        self.appliers()[i] = task;
+        self.appliers()[i] = Some(killed);
     }
 
     /// Attaches peer `i` to the network: enables its ends to, and the ends
