@@ -66,8 +66,6 @@ pub enum Error {
     CorruptSnapshot(String),
 }
 
-/// How often a waiting submitter checks that its leader still holds the term.
-const LEADERSHIP_CHECK: Duration = Duration::from_millis(50);
 /// A submitter gives up after this long, so a client is never stuck on a
 /// partitioned leader; retrying is safe because services deduplicate.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_millis(800);
@@ -119,12 +117,17 @@ pub struct RaftHandle {
 /// What [`RaftHandle`] erases [`Raft`]'s command type behind.
 trait Peer: Send + Sync {
     fn get_state(&self) -> (u64, bool);
+    fn state_changed(&self) -> futures::future::BoxFuture<'_, ()>;
     fn service(&self) -> Service;
 }
 
 impl<C: Command> Peer for Raft<C> {
     fn get_state(&self) -> (u64, bool) {
         Raft::get_state(self)
+    }
+
+    fn state_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(Raft::state_changed(self))
     }
 
     fn service(&self) -> Service {
@@ -146,6 +149,12 @@ impl RaftHandle {
     /// Whether this peer believes it is the leader.
     pub fn is_leader(&self) -> bool {
         self.get_state().1
+    }
+
+    /// Completes at the next change of term, role or leader, or when the
+    /// peer stops ([`Raft::state_changed`]); call it before reading the state.
+    pub fn state_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        self.peer.state_changed()
     }
 
     /// The `Raft` labrpc service to add to this replica's server.
@@ -264,23 +273,31 @@ impl<S: StateMachine> Rsm<S> {
         if let Some((_, old)) = inner.lock().waiters.insert(index, (id, tx)) {
             let _ = old.send(None);
         }
-        let deadline = tokio::time::Instant::now() + SUBMIT_TIMEOUT;
+        let deadline = tokio::time::sleep(SUBMIT_TIMEOUT);
+        tokio::pin!(deadline);
         loop {
+            // Woken by Raft when term or role changes, not by polling.
+            let changed = inner.rf.state_changed();
+            let (now_term, leader) = inner.rf.get_state();
+            let dead = inner.shutdown.is_triggered();
+            let expired = deadline.is_elapsed();
+            if now_term != term || !leader || expired || dead {
+                let mut state = inner.lock();
+                if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
+                    state.waiters.remove(&index);
+                }
+                return Err(if dead {
+                    NotApplied::Killed
+                } else {
+                    NotApplied::WrongLeader
+                });
+            }
             tokio::select! {
                 biased;
                 result = &mut rx => return result.ok().flatten().ok_or(NotApplied::WrongLeader),
-                _ = tokio::time::sleep(LEADERSHIP_CHECK) => {
-                    let (now_term, leader) = inner.rf.get_state();
-                    let expired = tokio::time::Instant::now() >= deadline;
-                    let dead = inner.shutdown.is_triggered();
-                    if now_term != term || !leader || expired || dead {
-                        let mut state = inner.lock();
-                        if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
-                            state.waiters.remove(&index);
-                        }
-                        return Err(if dead { NotApplied::Killed } else { NotApplied::WrongLeader });
-                    }
-                }
+                () = changed => {}
+                () = &mut deadline => {}
+                () = inner.shutdown.wait() => {}
             }
         }
         // SOLUTION END
@@ -376,10 +393,12 @@ async fn leader_noop<S: StateMachine>(inner: Arc<Inner<S>>) {
     let shutdown = inner.shutdown.clone();
     let mut proposed_in = None;
     loop {
+        // Woken by Raft when term or role changes, not by polling.
+        let changed = inner.rf.state_changed();
         tokio::select! {
             biased;
             () = shutdown.wait() => return,
-            () = tokio::time::sleep(LEADERSHIP_CHECK) => {}
+            () = changed => {}
         }
         let (term, leader) = inner.rf.get_state();
         if leader && proposed_in != Some(term) {
