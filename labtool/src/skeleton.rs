@@ -135,12 +135,13 @@ fn files(root: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
-/// The directory of the crate `rel` belongs to: the nearest ancestor with
-/// a `Cargo.toml` (`tinykv/txn` for `tinykv/txn/src/txn.rs`).
+/// The directory of the crate a source file belongs to, relative to the
+/// workspace root: its nearest ancestor with a `Cargo.toml` (`kvsrv` for
+/// `kvsrv/src/store.rs`, `tinykv/storage` for `tinykv/storage/src/raw.rs`).
 fn crate_dir(root: &Path, rel: &Path) -> Option<PathBuf> {
     rel.ancestors()
         .skip(1)
-        .find(|d| !d.as_os_str().is_empty() && root.join(d).join("Cargo.toml").is_file())
+        .find(|dir| !dir.as_os_str().is_empty() && root.join(dir).join("Cargo.toml").is_file())
         .map(Path::to_path_buf)
 }
 
