@@ -118,7 +118,11 @@ impl TxnServer {
             return Ok(reply);
         }
         Latches::validate(&txn, guard.keys())?;
-        self.storage.write(ctx, txn.into_batch())?;
+        let batch = txn.into_batch();
+        // Release the snapshot first: a copy-on-write engine (the memory
+        // engine) would otherwise copy the CFs this batch touches.
+        drop(snapshot);
+        self.storage.write(ctx, batch)?;
         Ok(reply)
     }
 
