@@ -283,6 +283,12 @@ impl State {
                     (Message::RequestVote(args), Some(Bug::NoUpToDateCheck)) => {
                         args.last_log_term = u64::MAX;
                     }
+                    (Message::AppendEntries(args), Some(Bug::NoPrevCheck)) => {
+                        // Believes whatever it holds at prev matches.
+                        if let Some(term) = core.log.term(args.prev_log_index) {
+                            args.prev_log_term = term;
+                        }
+                    }
                     _ => {}
                 }
                 core.step(packet.from, message);
