@@ -16,6 +16,9 @@
 //!   is its handle.
 //! * `persister.rs` — [`Persister`], stable storage the tester owns.
 //! * `messages.rs` — the RPC types.
+//! * `search/` — [`search`]: a model checker over the core (BFS and random
+//!   probes over deliveries, drops, duplicates, timers, crashes; safety
+//!   invariants; replayable counterexamples). Framework.
 //!
 //! ## The caller's loop (what the driver does after every event)
 //! 1. Step the core: `tick`, `step` for a message (request, reply, or a
@@ -40,7 +43,8 @@
 //! `cargo test -p raft` runs the core's timer-free unit tests, among them
 //! the etcd/TinyKV core suite (`cargo test -p raft p2a`, `p2c`, `p3a`);
 //! `cargo test -p tests 3a` (3b, 3c, 3d) runs the reference scenarios in
-//! virtual time. Limits from the tester: a new leader within 5 s of a
+//! virtual time; `cargo test --release -p raft _search` runs the model
+//! checker's searches. Limits from the tester: a new leader within 5 s of a
 //! failure, at most 10 heartbeats per second, agreement within 10 s in `one()`.
 
 #![deny(missing_docs)]

@@ -75,6 +75,9 @@ pub enum Bug {
     NoUpToDateCheck,
     /// A leader commits its whole log without counting replicas.
     CommitWithoutMajority,
+    /// A follower accepts entries without checking that the entry before
+    /// them matches (§5.3's consistency check).
+    NoPrevCheck,
     /// A follower takes a stale AppendEntries' lower commit index.
     CommitFromStaleAppend,
     /// A restart ignores the persisted state.
@@ -521,13 +524,21 @@ fn minimise(
     mut events: Vec<String>,
     invariant: &str,
 ) -> Vec<String> {
-    let mut i = 0;
-    while i < events.len() {
-        let mut shorter = events.clone();
-        shorter.remove(i);
-        match replay_from(settings, start, &shorter) {
-            Ok((_, Some((name, _)))) if name == invariant => events = shorter,
-            _ => i += 1,
+    // Until no single removal works any more (one removal can make an
+    // earlier event unnecessary).
+    loop {
+        let before = events.len();
+        let mut i = 0;
+        while i < events.len() {
+            let mut shorter = events.clone();
+            shorter.remove(i);
+            match replay_from(settings, start, &shorter) {
+                Ok((_, Some((name, _)))) if name == invariant => events = shorter,
+                _ => i += 1,
+            }
+        }
+        if events.len() == before {
+            break;
         }
     }
     // A violation may now come before the end: cut there.

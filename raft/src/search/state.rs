@@ -175,8 +175,9 @@ pub struct History {
 /// The whole searched state.
 #[derive(Clone)]
 pub struct State {
-    /// The peers, by id.
-    pub peers: Vec<Peer>,
+    /// The peers, by id, shared between states until one changes
+    /// (copy on write: a transition clones only the peer it touches).
+    pub peers: Vec<Rc<Peer>>,
     /// The messages in flight, sorted by their canonical encoding (a
     /// multiset: a duplicate appears twice).
     pub network: Vec<Rc<Packet>>,
@@ -210,12 +211,12 @@ impl State {
                 )
                 .expect("an empty state always decodes");
                 let persisted = core.encode_state();
-                Peer {
+                Rc::new(Peer {
                     core,
                     persisted,
                     persisted_hard: (0, None),
                     persisted_snapshot: Vec::new(),
-                }
+                })
             })
             .collect();
         State {
@@ -272,7 +273,7 @@ impl State {
                 if !settings.redeliver {
                     s.remove(packet);
                 }
-                let core = &mut s.peers[packet.to].core;
+                let core = &mut Rc::make_mut(&mut s.peers[packet.to]).core;
                 let mut message = packet.message.clone();
                 match (&mut message, bug) {
                     (Message::RequestVote(args), Some(Bug::DoubleVote))
@@ -282,6 +283,12 @@ impl State {
                     }
                     (Message::RequestVote(args), Some(Bug::NoUpToDateCheck)) => {
                         args.last_log_term = u64::MAX;
+                    }
+                    (Message::AppendEntries(args), Some(Bug::NoPrevCheck)) => {
+                        // Believes whatever it holds at prev matches.
+                        if let Some(term) = core.log.term(args.prev_log_index) {
+                            args.prev_log_term = term;
+                        }
                     }
                     _ => {}
                 }
@@ -314,11 +321,11 @@ impl State {
                 return (s, fx);
             }
             Event::ElectionTimeout(id) => {
-                s.peers[*id].core.campaign();
+                Rc::make_mut(&mut s.peers[*id]).core.campaign();
                 *id
             }
             Event::Heartbeat(id) => {
-                let core = &mut s.peers[*id].core;
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
                 // Every outstanding flight counts as a heartbeat period old.
                 core.now = u64::from(core.config.heartbeat_ticks) - 1;
                 core.heartbeat_elapsed = core.config.heartbeat_ticks - 1;
@@ -328,11 +335,13 @@ impl State {
             Event::Propose(id) => {
                 s.history.proposals += 1;
                 let value = format!("v{}", s.history.proposals);
-                s.peers[*id].core.propose(value.into_bytes());
+                Rc::make_mut(&mut s.peers[*id])
+                    .core
+                    .propose(value.into_bytes());
                 *id
             }
             Event::Snapshot(id) => {
-                let core = &mut s.peers[*id].core;
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
                 let index = core.last_applied;
                 let data = format!("through {index}");
                 core.snapshot(index, data.into_bytes());
@@ -340,7 +349,7 @@ impl State {
             }
             Event::CrashRestart(id) => {
                 s.history.crashes += 1;
-                let peer = &mut s.peers[*id];
+                let peer = Rc::make_mut(&mut s.peers[*id]);
                 let state: &[u8] = if bug == Some(Bug::RestartFromScratch) {
                     &[]
                 } else {
@@ -366,7 +375,7 @@ impl State {
             }
         };
         if bug == Some(Bug::CommitWithoutMajority) {
-            let core = &mut s.peers[id].core;
+            let core = &mut Rc::make_mut(&mut s.peers[id]).core;
             if core.role == Role::Leader && core.commit_index < core.log.last_index() {
                 core.commit_index = core.log.last_index();
                 core.queue_applies();
@@ -386,10 +395,10 @@ impl State {
     /// Carries out the peer's readies as the driver would: persist, send, apply.
     fn drain(&mut self, settings: &Settings, id: usize, fx: &mut Effects) {
         loop {
-            let peer = &mut self.peers[id];
-            if !peer.core.has_ready() {
+            if !self.peers[id].core.has_ready() {
                 break;
             }
+            let peer = Rc::make_mut(&mut self.peers[id]);
             let ready = peer.core.ready();
             if ready.must_sync || ready.snapshot.is_some() {
                 let core = &peer.core;
@@ -409,13 +418,13 @@ impl State {
                 self.record_apply(id, term, apply, fx);
                 fx.applied.push((id, apply.clone()));
             }
-            self.peers[id].core.advance(&ready);
+            Rc::make_mut(&mut self.peers[id]).core.advance(&ready);
             for (to, message) in ready.messages {
                 self.insert(Rc::new(Packet::new(id, to, message)), settings.redeliver);
             }
         }
         // Timers are abstract: only "armed" matters, and they always are.
-        let core = &mut self.peers[id].core;
+        let core = &mut Rc::make_mut(&mut self.peers[id]).core;
         core.now = 0;
         core.election_elapsed = 0;
         core.heartbeat_elapsed = 0;
