@@ -60,6 +60,7 @@ impl Core {
 
     pub(crate) fn become_leader(&mut self) {
         // SOLUTION BEGIN 3A: take over as leader and start heartbeats
+        // SKELETON: todo!("3A: take over as leader and start heartbeats");
         tracing::debug!(
             node = self.me,
             term = self.term,
