@@ -60,6 +60,7 @@ impl Core {
 
     pub(crate) fn become_leader(&mut self) {
         // SOLUTION BEGIN 3A: take over as leader and start heartbeats
+        // SKELETON: todo!("3A: take over as leader and start heartbeats");
         tracing::debug!(
             node = self.me,
             term = self.term,
@@ -88,6 +89,17 @@ impl Core {
     /// Handles a vote request; the reply leaves only after the ready's
     /// state is persisted.
     pub(crate) fn handle_request_vote(&mut self, from: usize, args: &RequestVoteArgs) {
+        let sent = Sent {
+            kind: Kind::Vote,
+            term: args.term,
+            index: 0,
+            len: 0,
+        };
+        let reply = self.request_vote(args);
+        self.send(from, Message::RequestVoteReply(sent, reply));
+    }
+
+    fn request_vote(&mut self, args: &RequestVoteArgs) -> RequestVoteReply {
         // SOLUTION BEGIN 3A: RequestVote handler (Figure 2)
         if args.term > self.term {
             self.become_follower(args.term, None);
@@ -105,18 +117,11 @@ impl Core {
             self.reset_election_timer();
             tracing::debug!(node = self.me, term = self.term, candidate, "grants vote");
         }
-        let reply = RequestVoteReply {
+        RequestVoteReply {
             term: self.term,
             vote_granted: grant,
-        };
+        }
         // SOLUTION END
-        let sent = Sent {
-            kind: Kind::Vote,
-            term: args.term,
-            index: 0,
-            len: 0,
-        };
-        self.send(from, Message::RequestVoteReply(sent, reply));
     }
 
     /// Handles the reply to a vote request this peer sent.

@@ -66,6 +66,7 @@ impl Core {
     /// Applies a committed membership change; returns the members after it.
     pub fn apply_conf_change(&mut self, change: &ConfChange) -> Vec<usize> {
         // SOLUTION BEGIN p3a: add or remove a member; a removed leader steps down, a smaller quorum may commit
+        // SKELETON: todo!("p3a: add or remove a member; a removed leader steps down, a smaller quorum may commit");
         let node = change.node as usize;
         match change.kind {
             ConfChangeKind::AddNode => {

@@ -288,7 +288,7 @@ impl Core {
         snapshot: Vec<u8>,
         rng: SmallRng,
     ) -> Result<Core, Error> {
-        let (term, voted_for, log) = if state.is_empty() {
+        let (term, voted_for, log): (u64, Option<u32>, Log) = if state.is_empty() {
             (0, None, Log::default())
         } else {
             // SOLUTION BEGIN 3C: decode what encode_state wrote

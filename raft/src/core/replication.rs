@@ -182,6 +182,7 @@ impl Core {
         reply: &AppendEntriesReply,
     ) {
         // SOLUTION BEGIN 3A: step down on a higher term (3A); update nextIndex/matchIndex and back up fast with XTerm/XIndex/XLen (3B)
+        // SKELETON: todo!("3A: step down on a higher term (3A); update nextIndex/matchIndex and back up fast with XTerm/XIndex/XLen (3B)");
         if reply.term > self.term {
             self.become_follower(reply.term, None);
             return;

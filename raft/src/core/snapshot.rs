@@ -100,6 +100,7 @@ impl Core {
         reply: &InstallSnapshotReply,
     ) {
         // SOLUTION BEGIN 3D: a follower has the snapshot
+        // SKELETON: todo!("3D: a follower has the snapshot");
         if reply.term > self.term {
             self.become_follower(reply.term, None);
             return;
