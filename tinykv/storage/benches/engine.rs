@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench -p tinykv-storage                    # redb (+ memory)
 //! cargo bench -p tinykv-storage --features fjall   # and the runner-up, fjall
+//! cargo bench -p tinykv-storage -- service         # only the TCP service part
 //! ```
 //!
 //! Per engine: one batch put of 100,000 keys × 100 B values (synced),
@@ -141,9 +142,30 @@ fn du(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// `ops` calls split over `clients` threads, each calling `f(i)`.
-fn threads(clients: usize, ops: usize, f: impl Fn(usize) + Sync) -> Duration {
-    let t = Instant::now();
+/// This process's CPU time so far (user + system, all threads), from
+/// `/proc/self/stat`; zero where that is not readable. On a loaded machine
+/// CPU time per operation varies much less than wall time.
+fn cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the parenthesised command name; utime and stime
+            // are fields 14 and 15 of the whole line.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut fields = rest.split(' ').skip(11);
+            let user: u64 = fields.next()?.parse().ok()?;
+            let system: u64 = fields.next()?.parse().ok()?;
+            Some(user + system)
+        })
+        .unwrap_or(0);
+    // The kernel reports in USER_HZ, 100 per second on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// `ops` calls split over `clients` threads, each calling `f(i)`; wall and
+/// CPU time.
+fn threads(clients: usize, ops: usize, f: impl Fn(usize) + Sync) -> (Duration, Duration) {
+    let (t, cpu) = (Instant::now(), cpu_time());
     std::thread::scope(|s| {
         for c in 0..clients {
             let f = &f;
@@ -154,7 +176,7 @@ fn threads(clients: usize, ops: usize, f: impl Fn(usize) + Sync) -> Duration {
             });
         }
     });
-    t.elapsed()
+    (t.elapsed(), cpu_time().saturating_sub(cpu))
 }
 
 fn bench_service() {
@@ -180,7 +202,9 @@ fn bench_service() {
 
     const GETS: usize = 20_000;
     const PUTS: usize = 400;
-    for clients in [1usize, 16] {
+    // (clients, connections): 16 clients either on a connection each or
+    // all multiplexed on one (tarpc pipelines their calls).
+    for (clients, connections) in [(1usize, 1usize), (16, 16), (16, 1)] {
         let direct_get = threads(clients, GETS, |i| {
             let snap = engine.snapshot().unwrap();
             snap.get_cf(Cf::Default, &key(i as u32)).unwrap().unwrap();
@@ -192,13 +216,16 @@ fn bench_service() {
         });
         let (tcp_get, tcp_put) = rt.block_on(async {
             let mut conns = Vec::new();
-            for _ in 0..clients {
+            for _ in 0..connections {
                 conns.push(tinykv_storage::net::connect(&addr).await.unwrap());
             }
+            let conns: Vec<_> = (0..clients)
+                .map(|c| conns[c % connections].clone())
+                .collect();
             let run = |put: bool, ops: usize| {
                 let conns = conns.clone();
                 async move {
-                    let t = Instant::now();
+                    let (t, cpu) = (Instant::now(), cpu_time());
                     let tasks: Vec<_> = conns
                         .into_iter()
                         .enumerate()
@@ -231,24 +258,28 @@ fn bench_service() {
                     for task in tasks {
                         task.await.unwrap();
                     }
-                    t.elapsed()
+                    (t.elapsed(), cpu_time().saturating_sub(cpu))
                 }
             };
             (run(false, GETS).await, run(true, PUTS).await)
         });
         let ratio = |svc: Duration, direct: Duration| svc.as_secs_f64() / direct.as_secs_f64();
-        println!(
-            "service {clients:>2} clients  get: tcp {} direct {}  ×{:.2}",
-            rate(GETS, tcp_get),
-            rate(GETS, direct_get),
-            ratio(tcp_get, direct_get)
-        );
-        println!(
-            "service {clients:>2} clients  put: tcp {} direct {}  ×{:.2}",
-            rate(PUTS, tcp_put),
-            rate(PUTS, direct_put),
-            ratio(tcp_put, direct_put)
-        );
+        let cpu = |n: usize, (_, cpu): (Duration, Duration)| {
+            format!("{:>5.1} µs CPU/op", cpu.as_secs_f64() * 1e6 / n as f64)
+        };
+        for (op, n, tcp, direct) in [
+            ("get", GETS, tcp_get, direct_get),
+            ("put", PUTS, tcp_put, direct_put),
+        ] {
+            println!(
+                "service {clients:>2} clients {connections:>2} conns  {op}: tcp {} {}  direct {} {}  ×{:.2}",
+                rate(n, tcp.0),
+                cpu(n, tcp),
+                rate(n, direct.0),
+                cpu(n, direct),
+                ratio(tcp.0, direct.0)
+            );
+        }
     }
 }
 
@@ -258,6 +289,13 @@ mod fjall_engine;
 
 fn main() {
     let start = Instant::now();
+    // `-- service` skips the engine measurements (cargo also passes
+    // `--bench`, which is ignored).
+    if std::env::args().skip(1).any(|a| a == "service") {
+        bench_service();
+        println!("total {:.1} s", start.elapsed().as_secs_f64());
+        return;
+    }
     bench_engine("mem", &|_| Arc::new(MemEngine::new()));
     bench_engine("redb", &|p| Arc::new(DiskEngine::open(p).unwrap()));
     #[cfg(feature = "fjall")]
