@@ -12,6 +12,10 @@
 //! * `peer_storage.rs` — **student code (p2b)**: [`PeerStorage`], the log
 //!   and states over the engines; `append` and `save_ready_state` are the
 //!   holes.
+//! * `cmd.rs` — commands (`Get`/`Put`/`Delete`/`Snap`), responses and the
+//!   region checks (framework).
+//! * `peer.rs` — **student code (p2b)**: [`Peer`], the raft-ready loop:
+//!   propose, persist, send, apply, answer, advance.
 //!
 //! ## The peer's loop (after every batch of messages, ticks and proposals)
 //! 1. Take the core's `Ready`.
@@ -34,14 +38,18 @@
 //!
 //! ## Tests
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
-//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`).
+//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`)
+//! and the peer tests over a deterministic in-memory network of stores.
 
 #![deny(missing_docs)]
 
+pub mod cmd;
 pub mod keys;
 pub mod meta;
+mod peer;
 mod peer_storage;
 
+pub use peer::{Answer, Peer, raft_config};
 pub use peer_storage::{PeerStorage, bootstrap_region};
 
 use meta::{Peer as PeerMeta, Region};
