@@ -74,7 +74,7 @@ pub struct RaftCmdRequest {
 }
 
 /// The answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
     /// The value read (`None` when absent).
     Get {
