@@ -19,12 +19,12 @@ use raft::{
     RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TransferLeaderArgs,
 };
 use serde::{Deserialize, Serialize};
-use tinykv_storage::Engine;
+use tinykv_storage::{Cf, Engine};
 use tokio::sync::oneshot;
 
-use crate::cmd::{RaftCmdRequest, Response};
+use crate::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::Region;
-use crate::{Error, Peer};
+use crate::{Answer, Error, Peer};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
 /// with 2 heartbeat and 10 election ticks, elections take 0.5–1 s).
@@ -72,7 +72,31 @@ labrpc::rpc!(
     pub Command = "Raftstore.Command": RaftCmdRequest => Result<Vec<Response>, Error>
 );
 
-type Waiter = oneshot::Sender<Result<Vec<Response>, Error>>;
+/// A scan of `[start, end)` (empty end: to the region's end) in `cf`, read
+/// from the view a `Snap` command takes when it applies, and confined to
+/// the region — the reference's `Scan` helper, run next to the engine
+/// because a read view cannot cross the network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanArgs {
+    /// Where the Snap command goes.
+    pub header: CmdHeader,
+    /// The CF.
+    pub cf: Cf,
+    /// First key.
+    pub start: Vec<u8>,
+    /// First key not wanted; empty for no bound.
+    pub end: Vec<u8>,
+}
+
+labrpc::rpc!(
+    /// A consistent scan through a Snap command.
+    pub Scan = "Raftstore.Scan": ScanArgs => Result<Pairs, Error>
+);
+
+type Waiter = oneshot::Sender<Answer>;
+
+/// Key/value pairs, in key order.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 struct Node {
     region_id: u64,
@@ -151,8 +175,8 @@ impl Store {
 
     /// The `Raftstore` service to add to this store's server.
     pub fn service(&self) -> Service {
-        let n: [Arc<Node>; 6] = std::array::from_fn(|_| self.node.clone());
-        let [n1, n2, n3, n4, n5, n6] = n;
+        let n: [Arc<Node>; 7] = std::array::from_fn(|_| self.node.clone());
+        let [n1, n2, n3, n4, n5, n6, n7] = n;
         Service::new("Raftstore")
             .handle_or_decline::<Vote, _, _>(move |e| {
                 let reply = n1.on_request(e.region_id, e.from, Message::RequestVote(e.message));
@@ -194,9 +218,24 @@ impl Store {
                 async move {
                     let rx = answer?;
                     match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
-                        Ok(Ok(result)) => Some(result),
+                        Ok(Ok(answer)) => Some(answer.result),
                         _ => None,
                     }
+                }
+            })
+            .handle_or_decline::<Scan, _, _>(move |args| {
+                let request = RaftCmdRequest {
+                    header: args.header.clone(),
+                    requests: vec![Request::Snap],
+                };
+                let answer = n7.propose(request);
+                async move {
+                    let rx = answer?;
+                    let answer = match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
+                        Ok(Ok(answer)) => answer,
+                        _ => return None,
+                    };
+                    Some(scan(answer, &args))
                 }
             })
     }
@@ -238,10 +277,7 @@ impl Node {
         true
     }
 
-    fn propose(
-        self: &Arc<Self>,
-        request: RaftCmdRequest,
-    ) -> Option<oneshot::Receiver<Result<Vec<Response>, Error>>> {
+    fn propose(self: &Arc<Self>, request: RaftCmdRequest) -> Option<oneshot::Receiver<Answer>> {
         let mut peer = self.lock()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -275,7 +311,7 @@ impl Node {
             let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             for answer in answers {
                 if let Some(tx) = waiters.remove(&answer.id) {
-                    let _ = tx.send(answer.result);
+                    let _ = tx.send(answer);
                 }
             }
         }
@@ -291,6 +327,27 @@ impl Node {
         }
         reply
     }
+}
+
+/// Reads `[args.start, args.end)` of the Snap answer's view, within its region.
+fn scan(answer: Answer, args: &ScanArgs) -> Result<Pairs, Error> {
+    let responses = answer.result?;
+    let (Some(view), Some(Response::Snap { region })) = (answer.snapshot, responses.first()) else {
+        return Err(Error::StaleCommand);
+    };
+    let start = args.start.as_slice().max(region.start_key.as_slice());
+    let mut iter = view.iter_cf(args.cf)?;
+    iter.seek(start)?;
+    let mut out = Vec::new();
+    while let Some((key, value)) = iter.item() {
+        let past = |end: &[u8]| !end.is_empty() && key >= end;
+        if past(&args.end) || past(&region.end_key) {
+            break;
+        }
+        out.push((key.to_vec(), value.to_vec()));
+        iter.next()?;
+    }
+    Ok(out)
 }
 
 /// Sends one raft request and steps the sender's core with the answer.

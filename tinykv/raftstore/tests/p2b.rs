@@ -11,7 +11,7 @@ use std::time::Duration;
 use labrpc::{ClientEnd, Network, Server};
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
-use tinykv_raftstore::store::{Command, Store};
+use tinykv_raftstore::store::{Command, Scan, ScanArgs, Store};
 use tinykv_raftstore::{Error, bootstrap_region};
 use tinykv_storage::{Cf, Engine, MemEngine};
 use tokio::time::{Instant, sleep};
@@ -39,9 +39,119 @@ struct Cluster {
     engines: Vec<(Arc<dyn Engine>, Arc<dyn Engine>)>,
     ends: Vec<BTreeMap<u64, ClientEnd>>,
     stores: Vec<Option<Store>>,
-    clients: Vec<ClientEnd>,
-    /// The store that last answered a command (the client's leader hint).
+    client: Client,
+}
+
+/// A client: one end per store and a leader hint.
+#[derive(Clone)]
+struct Client {
+    ends: Vec<ClientEnd>,
+    n: u64,
+    epoch: RegionEpoch,
+    /// The store that last answered a command.
     hint: u64,
+}
+
+impl Client {
+    fn header(&self, store: u64) -> CmdHeader {
+        CmdHeader {
+            region_id: 1,
+            peer: Peer {
+                id: store,
+                store_id: store,
+            },
+            region_epoch: self.epoch,
+            term: 0,
+        }
+    }
+
+    /// Calls `call` on stores until one answers Ok, following NotLeader
+    /// hints; panics "request timeout" after the reference's budget.
+    async fn retry<T, F, Fut>(&mut self, what: &str, mut call: F) -> T
+    where
+        F: FnMut(ClientEnd, CmdHeader) -> Fut,
+        Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
+    {
+        let deadline = Instant::now() + REQUEST_BUDGET;
+        let mut store = self.hint;
+        let mut tries = 0;
+        let mut stuck = std::collections::BTreeSet::new();
+        while Instant::now() < deadline || tries < 10 {
+            tries += 1;
+            let end = self.ends[(store - 1) as usize].clone();
+            match call(end, self.header(store)).await {
+                Ok(Ok(value)) => {
+                    self.hint = store;
+                    return value;
+                }
+                Ok(Err(Error::NotLeader {
+                    leader: Some(leader),
+                    ..
+                })) if leader.store_id != store && !stuck.contains(&leader.store_id) => {
+                    store = leader.store_id;
+                    continue;
+                }
+                // No answer within the call's second: a leader that cannot
+                // commit (or a crashed store). Like the reference's client,
+                // stop following hints to it for this request.
+                Err(_) => {
+                    stuck.insert(store);
+                    store = store % self.n + 1;
+                }
+                _ => store = store % self.n + 1,
+            }
+            sleep(RETRY_PAUSE).await;
+        }
+        panic!("request timeout: {what}");
+    }
+
+    async fn request(&mut self, requests: Vec<Request>) -> Vec<Response> {
+        let what = format!("{requests:?}");
+        self.retry(&what, |end, header| {
+            let request = RaftCmdRequest {
+                header,
+                requests: requests.clone(),
+            };
+            async move { end.call::<Command>(&request).await }
+        })
+        .await
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8]) {
+        let r = self
+            .request(vec![Request::Put {
+                cf: Cf::Default,
+                key: key.to_vec(),
+                value: value.to_vec(),
+            }])
+            .await;
+        assert_eq!(r, vec![Response::Put]);
+    }
+
+    async fn delete(&mut self, key: &[u8]) {
+        let r = self
+            .request(vec![Request::Delete {
+                cf: Cf::Default,
+                key: key.to_vec(),
+            }])
+            .await;
+        assert_eq!(r, vec![Response::Delete]);
+    }
+
+    /// The reference's `Scan`: a consistent read of `[start, end)`.
+    async fn scan(&mut self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let what = format!("scan {start:?}..{end:?}");
+        self.retry(&what, |client, header| {
+            let args = ScanArgs {
+                header,
+                cf: Cf::Default,
+                start: start.to_vec(),
+                end: end.to_vec(),
+            };
+            async move { client.call::<Scan>(&args).await }
+        })
+        .await
+    }
 }
 
 impl Cluster {
@@ -64,8 +174,15 @@ impl Cluster {
             engines: Vec::new(),
             ends: Vec::new(),
             stores: Vec::new(),
-            clients: Vec::new(),
-            hint: 1,
+            client: Client {
+                ends: Vec::new(),
+                n,
+                epoch: RegionEpoch {
+                    conf_ver: 1,
+                    version: 1,
+                },
+                hint: 1,
+            },
         };
         for s in 1..=n {
             let raft: Arc<dyn Engine> = Arc::new(MemEngine::new());
@@ -84,7 +201,7 @@ impl Cluster {
             let client = c.net.make_end(&name);
             c.net.connect(&name, store_name(s));
             c.net.enable(&name, true);
-            c.clients.push(client);
+            c.client.ends.push(client);
             c.stores.push(None);
         }
         for s in 1..=n {
@@ -150,52 +267,12 @@ impl Cluster {
         panic!("no leader within 5 s");
     }
 
-    /// Sends `requests` until a store applies them, following NotLeader
-    /// hints; panics "request timeout" after the reference's budget.
     async fn request(&mut self, requests: Vec<Request>) -> Vec<Response> {
-        let deadline = Instant::now() + REQUEST_BUDGET;
-        let mut store = self.hint;
-        let mut tries = 0;
-        let mut stuck = std::collections::BTreeSet::new();
-        while Instant::now() < deadline || tries < 10 {
-            tries += 1;
-            let request = RaftCmdRequest {
-                header: CmdHeader {
-                    region_id: 1,
-                    peer: Peer {
-                        id: store,
-                        store_id: store,
-                    },
-                    region_epoch: self.region.region_epoch,
-                    term: 0,
-                },
-                requests: requests.clone(),
-            };
-            let client = &self.clients[(store - 1) as usize];
-            match client.call::<Command>(&request).await {
-                Ok(Ok(responses)) => {
-                    self.hint = store;
-                    return responses;
-                }
-                Ok(Err(Error::NotLeader {
-                    leader: Some(leader),
-                    ..
-                })) if leader.store_id != store && !stuck.contains(&leader.store_id) => {
-                    store = leader.store_id;
-                    continue;
-                }
-                // No answer within the call's second: a leader that cannot
-                // commit (or a crashed store). Like the reference's client,
-                // stop following hints to it for this request.
-                Err(_) => {
-                    stuck.insert(store);
-                    store = store % self.n + 1;
-                }
-                _ => store = store % self.n + 1,
-            }
-            sleep(RETRY_PAUSE).await;
-        }
-        panic!("request timeout: {requests:?}");
+        self.client.request(requests).await
+    }
+
+    fn client(&self) -> Client {
+        self.client.clone()
     }
 
     async fn must_put(&mut self, key: &[u8], value: &[u8]) {
@@ -332,7 +409,7 @@ fn one_partition_p2b() {
         s2.push(s1.pop().unwrap());
         c.partition(&s1, &s2);
         // Move the client off the stranded leader as the reference's does.
-        c.hint = s2[0];
+        c.client.hint = s2[0];
         assert_eq!(c.must_get(b"k1").await, Some(b"v1".to_vec()));
         c.must_put(b"k1", b"changed").await;
         for &s in &s1 {
@@ -347,4 +424,183 @@ fn one_partition_p2b() {
         c.must_get_equal(leader, b"k1", b"changed").await;
         c.shutdown();
     });
+}
+
+/// The reference's election timeout in the test configuration (10 × 50 ms).
+const ELECTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long each of GenericTest's three rounds runs its clients.
+const ROUND: Duration = Duration::from_secs(5);
+
+fn client_key(c: usize, j: usize) -> Vec<u8> {
+    format!("{c} {j:08}").into_bytes()
+}
+
+fn client_value(c: usize, j: usize) -> Vec<u8> {
+    format!("x {c} {j} y").into_bytes()
+}
+
+/// Client `c`'s puts `0..count`, concatenated: what a scan of its range
+/// must read back, each exactly once and in order.
+fn expected(c: usize, count: usize) -> Vec<u8> {
+    (0..count).flat_map(|j| client_value(c, j)).collect()
+}
+
+fn concat(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    pairs.iter().flat_map(|(_, v)| v.clone()).collect()
+}
+
+/// One client of GenericTest: until stopped, put its next key or scan
+/// everything it put so far (half and half); returns how many it put.
+async fn run_client(
+    mut client: Client,
+    c: usize,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> usize {
+    let mut j = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if labrpc::rng::chance(0.5) {
+            client.put(&client_key(c, j), &client_value(c, j)).await;
+            j += 1;
+        } else {
+            let got = client.scan(&client_key(c, 0), &client_key(c, j)).await;
+            assert_eq!(
+                String::from_utf8_lossy(&concat(&got)),
+                String::from_utf8_lossy(&expected(c, j)),
+                "client {c}: a scan misses or repeats a put"
+            );
+        }
+    }
+    j
+}
+
+/// The reference's GenericTest for part 2B (no log limit, no conf change,
+/// no split): `nclients` clients for three rounds of 5 s, with message loss,
+/// partitions and whole-cluster crashes as asked; after each round every
+/// client's puts must read back exactly once, in order.
+///
+/// Where ours differs: "unreliable" is labrpc's unreliable network (10 % of
+/// requests and 10 % of replies lost, 0–26 ms delays, client calls included)
+/// instead of drop filters that pile up within a round.
+async fn generic_test(nclients: usize, unreliable: bool, crash: bool, partitions: bool) {
+    let mut c = Cluster::new(5);
+    sleep(2 * ELECTION_TIMEOUT).await;
+    for _round in 0..3 {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients: Vec<_> = (0..nclients)
+            .map(|i| tokio::spawn(run_client(c.client(), i, stop.clone())))
+            .collect();
+        if unreliable {
+            c.net.set_reliable(false);
+        }
+        if partitions {
+            let end = Instant::now() + ROUND;
+            sleep(Duration::from_millis(300)).await;
+            while Instant::now() < end {
+                let (a, b): (Vec<u64>, Vec<u64>) = (1..=5).partition(|_| labrpc::rng::chance(0.5));
+                c.partition(&a, &b);
+                let jitter = Duration::from_millis(labrpc::rng::range(0..200u64));
+                sleep(ELECTION_TIMEOUT + jitter).await;
+            }
+        } else {
+            sleep(ROUND).await;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        c.heal();
+        c.net.set_reliable(true);
+        sleep(ELECTION_TIMEOUT).await;
+        let mut counts = Vec::new();
+        for handle in clients {
+            counts.push(handle.await.expect("a client failed"));
+        }
+        if crash {
+            for s in 1..=5 {
+                c.stop(s);
+            }
+            sleep(ELECTION_TIMEOUT).await;
+            for s in 1..=5 {
+                c.start(s);
+            }
+        }
+        let mut client = c.client();
+        for (i, &count) in counts.iter().enumerate() {
+            let got = client.scan(&client_key(i, 0), &client_key(i + 1, 0)).await;
+            assert_eq!(
+                String::from_utf8_lossy(&concat(&got)),
+                String::from_utf8_lossy(&expected(i, count)),
+                "client {i} after the round"
+            );
+            for j in 0..count {
+                client.delete(&client_key(i, j)).await;
+            }
+        }
+        assert!(
+            counts.iter().sum::<usize>() > 0,
+            "no client put anything in a round"
+        );
+    }
+    c.shutdown();
+}
+
+fn sim(body: impl std::future::Future<Output = ()> + Send + 'static) {
+    labrpc::sim::run(move || body);
+}
+
+/// `TestBasic2B`: one client, no faults.
+#[test]
+fn basic_p2b() {
+    sim(generic_test(1, false, false, false));
+}
+
+/// `TestConcurrent2B`: five clients.
+#[test]
+fn concurrent_p2b() {
+    sim(generic_test(5, false, false, false));
+}
+
+/// `TestUnreliable2B`: five clients over a lossy network.
+#[test]
+fn unreliable_p2b() {
+    sim(generic_test(5, true, false, false));
+}
+
+/// `TestManyPartitionsOneClient2B`.
+#[test]
+fn many_partitions_one_client_p2b() {
+    sim(generic_test(1, false, false, true));
+}
+
+/// `TestManyPartitionsManyClients2B`.
+#[test]
+fn many_partitions_many_clients_p2b() {
+    sim(generic_test(5, false, false, true));
+}
+
+/// `TestPersistOneClient2B`: every store crashes after each round.
+#[test]
+fn persist_one_client_p2b() {
+    sim(generic_test(1, false, true, false));
+}
+
+/// `TestPersistConcurrent2B`.
+#[test]
+fn persist_concurrent_p2b() {
+    sim(generic_test(5, false, true, false));
+}
+
+/// `TestPersistConcurrentUnreliable2B`.
+#[test]
+fn persist_concurrent_unreliable_p2b() {
+    sim(generic_test(5, true, true, false));
+}
+
+/// `TestPersistPartition2B`.
+#[test]
+fn persist_partition_p2b() {
+    sim(generic_test(5, false, true, true));
+}
+
+/// `TestPersistPartitionUnreliable2B`.
+#[test]
+fn persist_partition_unreliable_p2b() {
+    sim(generic_test(5, true, true, true));
 }
