@@ -169,11 +169,11 @@ impl Peer {
         });
     }
 
-    // SOLUTION BEGIN p2b: check a command and propose it
     /// Checks `request` and proposes it; the answer (a region error at once,
     /// or the result once the entry applies) arrives through
     /// [`Peer::take_answers`] under `id`.
     pub fn propose(&mut self, id: u64, request: &RaftCmdRequest) {
+        // SOLUTION BEGIN p2b: answer a failed check at once, else propose and remember (index, term)
         if let Err(e) = self.pre_propose(request) {
             self.answer(id, Err(e));
             return;
@@ -188,9 +188,11 @@ impl Peer {
                 self.answer(id, Err(error));
             }
         }
+        // SOLUTION END
     }
 
     fn pre_propose(&self, request: &RaftCmdRequest) -> Result<(), Error> {
+        // SOLUTION BEGIN p2b: region id, store, leadership (NotLeader with hint), header term, epoch and keys
         let header = &request.header;
         let region_id = self.region().id;
         if header.region_id != region_id {
@@ -214,10 +216,9 @@ impl Peer {
             return Err(Error::StaleCommand);
         }
         cmd::check_region(self.region(), request)
+        // SOLUTION END
     }
-    // SOLUTION END
 
-    // SOLUTION BEGIN p2b: the ready loop
     /// Carries out the core's ready: persist hard state and entries (one
     /// raft batch), take the messages, apply committed entries (one kv batch
     /// each, with the applied index), answer their proposals, advance.
@@ -226,6 +227,7 @@ impl Peer {
     /// # Errors
     /// An engine failure or an unreadable entry: the peer must stop.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
+        // SOLUTION BEGIN p2b: persist, take the messages, apply each committed entry, advance
         if !self.core.has_ready() {
             return Ok(Vec::new());
         }
@@ -246,9 +248,11 @@ impl Peer {
         }
         self.core.advance(&ready);
         Ok(messages)
+        // SOLUTION END
     }
 
     fn apply_command(&mut self, index: u64, term: u64, data: &[u8]) -> Result<(), Error> {
+        // SOLUTION BEGIN p2b: the entry's writes and the applied index in one kv batch; answer or StaleCommand its proposals
         let mut kv_wb = WriteBatch::new();
         let outcome = if data.is_empty() {
             // A new leader's no-op.
@@ -291,6 +295,7 @@ impl Peer {
             self.answers.push(Answer { id: p.id, ..answer });
         }
         Ok(())
+        // SOLUTION END
     }
 
     fn respond(&self, checked: &Result<RaftCmdRequest, Error>) -> Result<Answer, Error> {
@@ -331,7 +336,6 @@ impl Peer {
             term,
         })
     }
-    // SOLUTION END
 
     /// Stops the peer (a crash keeps only what the engines hold; a destroy
     /// answers every waiting command): outstanding proposals get
