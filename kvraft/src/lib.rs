@@ -5,9 +5,9 @@
 //!
 //! ## Layout
 //! * `server.rs` — **student code**: [`KvServer`], the labrpc `KVServer` service.
-//! * `rsm.rs` — **student code**: [`rsm::Rsm`], the replicated state machine
-//!   (propose, wait for *your* op at *your* index, apply in order, snapshot),
-//!   which shardctrler and shardkv reuse.
+//! * the `rsm` crate — **student code**: [`rsm::Rsm`], the replicated state
+//!   machine (propose, wait for *your* op at *your* index, apply in order,
+//!   snapshot), which shardctrler and shardkv reuse.
 //! * `clerk.rs` — **student code**: [`Clerk`], which finds the leader and
 //!   retries with the same sequence number.
 //! * `state_machine.rs` — **student code**: the pure store and duplicate table.
@@ -36,7 +36,6 @@
 
 mod clerk;
 mod messages;
-pub mod rsm;
 mod server;
 mod state_machine;
 
@@ -50,10 +49,8 @@ pub use state_machine::{KvStateMachine, OpResult};
 /// The errors of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
-    /// Raft could not start.
+    /// The replicated state machine could not start (corrupt Raft state or
+    /// snapshot).
     #[error(transparent)]
-    Raft(#[from] raft::Error),
-    /// The persisted snapshot could not be decoded.
-    #[error("corrupt kvraft snapshot: {0}")]
-    CorruptSnapshot(String),
+    Rsm(#[from] rsm::Error),
 }

@@ -2,13 +2,13 @@
 //! of a [`Rsm`] running the [`KvStateMachine`].
 
 use labrpc::{ClientEnd, Service};
-use raft::{Persister, Raft};
+use raft::Persister;
+use rsm::{RaftHandle, Rsm, StateMachine};
 
 use crate::Error;
 use crate::messages::{
     Append, Get, GetArgs, GetReply, Op, OpKind, Put, PutAppendArgs, PutAppendReply, Status,
 };
-use crate::rsm::{Rsm, StateMachine, Tagged};
 use crate::state_machine::{KvStateMachine, OpResult};
 
 impl StateMachine for KvStateMachine {
@@ -105,7 +105,7 @@ impl KvServer {
     }
 
     /// This replica's Raft (the tester asks it for term and leadership).
-    pub fn raft(&self) -> &Raft<Tagged<Op>> {
+    pub fn raft(&self) -> &RaftHandle {
         self.rsm.raft()
     }
 

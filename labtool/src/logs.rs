@@ -23,13 +23,41 @@ pub struct Event {
 }
 
 impl Event {
-    /// The peer the event is about, if it names one.
+    /// The peer the event is about, if it names one: its `node` field, or
+    /// for a network event the number its server's name ends in
+    /// (`raft-3` → `3`).
     pub fn node(&self) -> Option<&str> {
-        self.fields.get("node").map(String::as_str)
+        if let Some(node) = self.fields.get("node") {
+            return Some(node);
+        }
+        let server = self
+            .fields
+            .get("server")
+            .filter(|_| self.kind().is_some())?;
+        let digits = server.rsplit(|c: char| !c.is_ascii_digit()).next()?;
+        (!digits.is_empty()).then_some(digits)
+    }
+
+    /// For a structured framework event (message `event`, from
+    /// `raft::event` or `labrpc::event`), its `kind`.
+    pub fn kind(&self) -> Option<&str> {
+        (self.message == "event")
+            .then(|| self.fields.get("kind").map(String::as_str))
+            .flatten()
     }
 
     /// A coarse topic for colouring and filtering.
     pub fn topic(&self) -> &'static str {
+        if let Some(kind) = self.kind() {
+            return match kind {
+                "role" if self.fields.get("role").is_some_and(|r| r == "leader") => "leader",
+                "role" => "vote",
+                "state" => "commit",
+                "snapshot" => "snapshot",
+                "crash" | "restart" | "stopped" => "crash",
+                _ => "net",
+            };
+        }
         let m = self.message.as_str();
         if m.contains("leader") {
             "leader"
@@ -114,6 +142,7 @@ fn colour(topic: &str) -> &'static str {
         "client" => "\x1b[34m",
         "crash" => "\x1b[1;31m",
         "config" => "\x1b[1;34m",
+        "net" => "\x1b[1;33m",
         "rpc" => "\x1b[2m",
         _ => "",
     }

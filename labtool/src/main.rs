@@ -112,7 +112,7 @@ enum Cmd {
     Logs {
         /// A saved `RUST_LOG=debug … --nocapture` output.
         file: PathBuf,
-        /// Keep only these topics (leader, vote, commit, snapshot, client, crash, config, rpc, other).
+        /// Keep only these topics (leader, vote, commit, snapshot, client, crash, config, net, rpc, other).
         #[arg(long = "topic")]
         topics: Vec<String>,
         /// Keep only these peers.
@@ -152,6 +152,10 @@ enum Cmd {
         /// The reference workspace (default: the current directory).
         #[arg(long, default_value = ".")]
         root: PathBuf,
+        /// Leave the regions of these parts filled: a part (`3C`) or a
+        /// prefix (`3` for all of 6.5840 Raft, `p` for every TinyKV part).
+        #[arg(long = "keep")]
+        keep: Vec<String>,
     },
     /// List the tests the filters select.
     List {
@@ -388,8 +392,8 @@ fn run(cli: Cli) -> Result<bool, Error> {
             println!("wrote timeline to {}", output.display());
             Ok(true)
         }
-        Cmd::Skeleton { out, root } => {
-            let (files, holes) = skeleton::generate(&root, &out)?;
+        Cmd::Skeleton { out, root, keep } => {
+            let (files, holes) = skeleton::generate(&root, &out, &keep)?;
             println!(
                 "wrote the skeleton to {}: {files} files, {holes} solution regions replaced by todo!()",
                 out.display()

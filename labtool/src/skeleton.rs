@@ -42,7 +42,33 @@ pub const STUDENT_BANNER: &str = "\
 
 /// Replaces every solution region in one file; returns the new text and
 /// the number of regions.
+#[cfg(test)]
 pub fn transform(text: &str, path: &str) -> Result<(String, usize), Error> {
+    transform_keeping(text, path, &[])
+}
+
+/// True if a region labelled `label` (`"3A: hint"`, `"p3a: hint"`) belongs
+/// to a part `keep` names: the part, or a prefix of it (`3` keeps 3A–3D,
+/// `p` every TinyKV part), case-insensitively.
+fn kept(label: &str, keep: &[String]) -> bool {
+    let part = label
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    keep.iter()
+        .any(|k| !k.is_empty() && part.starts_with(&k.to_ascii_lowercase()))
+}
+
+/// As [`transform`], but the regions of the parts in `keep` stay filled
+/// (their markers and `SKELETON` lines removed), e.g. to give a TinyKV
+/// student a working 6.5840 Raft. Only replaced regions are counted.
+pub fn transform_keeping(
+    text: &str,
+    path: &str,
+    keep: &[String],
+) -> Result<(String, usize), Error> {
     let mut out = Vec::new();
     let mut regions = 0;
     let mut lines = text.lines().enumerate();
@@ -61,14 +87,15 @@ pub fn transform(text: &str, path: &str) -> Result<(String, usize), Error> {
         let indent = &line[..line.len() - trimmed.len()];
         let mut replacement = None;
         let mut first = true;
+        let mut body = Vec::new();
         loop {
-            let Some((m, inner)) = lines.next() else {
+            let Some((m, original)) = lines.next() else {
                 return Err(Error::Skeleton(format!(
                     "{path}:{}: SOLUTION BEGIN without END",
                     n + 1
                 )));
             };
-            let inner = inner.trim_start();
+            let inner = original.trim_start();
             if inner.starts_with(END) {
                 break;
             }
@@ -80,8 +107,14 @@ pub fn transform(text: &str, path: &str) -> Result<(String, usize), Error> {
             }
             if first && let Some(code) = inner.strip_prefix(REPLACE) {
                 replacement = Some(code.to_string());
+            } else {
+                body.push(original.to_string());
             }
             first = false;
+        }
+        if kept(label, keep) {
+            out.extend(body);
+            continue;
         }
         let hole = replacement.unwrap_or_else(|| {
             let msg = label
@@ -136,8 +169,9 @@ fn files(root: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 /// Writes the skeleton of the workspace at `root` into `out`; returns
-/// (files written, regions replaced).
-pub fn generate(root: &Path, out: &Path) -> Result<(usize, usize), Error> {
+/// (files written, regions replaced). Regions of the parts in `keep` stay
+/// filled (see [`transform_keeping`]).
+pub fn generate(root: &Path, out: &Path, keep: &[String]) -> Result<(usize, usize), Error> {
     if !root.join("Cargo.toml").is_file() {
         return Err(Error::Skeleton(format!(
             "{} has no Cargo.toml",
@@ -161,7 +195,7 @@ pub fn generate(root: &Path, out: &Path) -> Result<(usize, usize), Error> {
         }
         if rel.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&src)?;
-            let (new, regions) = transform(&text, &rel.display().to_string())?;
+            let (new, regions) = transform_keeping(&text, &rel.display().to_string(), keep)?;
             if regions > 0 {
                 if let Some(krate) = rel.components().next() {
                     holes_by_crate.insert(PathBuf::from(krate.as_os_str()));
@@ -200,6 +234,22 @@ mod tests {
             out.contains("    Vec::new()\n") && !out.contains("vec![1]"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn kept_parts_stay_filled_and_others_become_holes() {
+        let src = "fn f() -> u32 {\n    // SOLUTION BEGIN 3C: encode\n    // SKELETON: 0\n    7\n    // SOLUTION END\n}\nfn g() {\n    // SOLUTION BEGIN p3a: transfer\n    go();\n    // SOLUTION END\n}\n";
+        let keep = ["3".to_string()];
+        let (out, n) = transform_keeping(src, "t.rs", &keep).unwrap();
+        assert_eq!(n, 1, "only the p3a region is a hole");
+        assert!(
+            out.contains("    7\n") && !out.contains("SOLUTION") && !out.contains("SKELETON"),
+            "{out}"
+        );
+        assert!(out.contains("todo!(\"p3a: transfer\")"), "{out}");
+        let (all, n) = transform_keeping(src, "t.rs", &[]).unwrap();
+        assert_eq!(n, 2);
+        assert!(!all.contains("    7\n"));
     }
 
     #[test]

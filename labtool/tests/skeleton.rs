@@ -28,7 +28,15 @@ const BEGIN: &str = "// SOLUTION BEGIN ";
 const END: &str = "// SOLUTION END";
 const REPLACE: &str = "// SKELETON: ";
 /// The crates students write code in, each with at least one region.
-const LAB_CRATES: [&str; 6] = ["mr", "raft", "kvsrv", "kvraft", "shardctrler", "shardkv"];
+const LAB_CRATES: [&str; 7] = [
+    "mr",
+    "raft",
+    "kvsrv",
+    "rsm",
+    "kvraft",
+    "shardctrler",
+    "shardkv",
+];
 
 /// The reference workspace: this crate's parent.
 fn root() -> PathBuf {

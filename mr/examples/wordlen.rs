@@ -1,8 +1,9 @@
 //! A user-defined app in its own binary: how long are the words?
 //!
-//! This is the whole of what a separate "my app" crate needs (see the crate
-//! README): a map, a reduce, and a `main` that hands them to the library's
-//! worker front end, which brings the usual flags (`--socket`, `--addr`).
+//! A map, a reduce, and a `main` that hands them to the binaries' worker
+//! front end (`src/bin/front/cli.rs`, included here as a module), which
+//! brings the usual flags (`--socket`, `--addr`). A crate outside this
+//! workspace calls [`mr::run_worker`] instead (see the crate README).
 //!
 //! ```text
 //! cargo build --release -p mr --example wordlen
@@ -15,6 +16,9 @@
 use std::process::ExitCode;
 
 use mr::{App, KeyValue};
+
+#[path = "../src/bin/front/cli.rs"]
+mod cli;
 
 /// Emits (word length, "1") for every word.
 fn map(_filename: &str, contents: &str) -> Vec<KeyValue> {
@@ -32,8 +36,8 @@ const APPS: &[App] = &[App::new("wordlen", map, reduce)];
 
 fn main() -> ExitCode {
     if std::env::var_os("MR_SEQUENTIAL").is_some() {
-        mr::cli::sequential_main(APPS)
+        cli::sequential_main(APPS)
     } else {
-        mr::cli::worker_main(APPS)
+        cli::worker_main(APPS)
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! The Go lab loads these from a plugin (`wc.so`). We compile apps in and pick
 //! them by name instead, which needs no unsafe loading; a user's own app is a
-//! small crate whose `main` hands an [`App`] to [`crate::cli::worker_main`]
-//! (see the crate README).
+//! small binary whose `main` hands an [`App`] to [`crate::run_worker`] (see
+//! the crate README and `examples/wordlen.rs`).
 
 use std::fmt;
 

@@ -87,7 +87,7 @@ pub enum MrError {
 
 impl MrError {
     /// An [`MrError::Io`] for `path`.
-    pub(crate) fn io(action: &'static str, path: &Path, err: &std::io::Error) -> Self {
+    pub fn io(action: &'static str, path: &Path, err: &std::io::Error) -> Self {
         MrError::Io {
             action,
             path: path.display().to_string(),

@@ -149,7 +149,7 @@ pub fn default_socket_path() -> PathBuf {
 }
 
 /// The user's id (or name), to keep per-user default paths apart.
-pub(crate) fn user_tag() -> String {
+pub fn user_tag() -> String {
     // /proc/self belongs to the process's effective user.
     std::fs::metadata("/proc/self")
         .map(|meta| meta.uid().to_string())

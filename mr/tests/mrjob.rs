@@ -34,7 +34,7 @@ fn default_job_counts_the_generated_corpus_like_mrsequential() {
         .map(|e| e.unwrap().path().display().to_string())
         .collect();
     inputs.sort();
-    assert_eq!(inputs.len(), mr::corpus::DEFAULT_CORPUS.len());
+    assert_eq!(inputs.len(), common::corpus::DEFAULT_CORPUS.len());
     let seq = Command::new(SEQUENTIAL)
         .arg("wc")
         .args(&inputs)

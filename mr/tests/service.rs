@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use mr::rpc::{Assignment, Client, Outcome, Report, TaskId};
-use mr::{CoordinatorConfig, Endpoint, JobReport, MrError};
+use mr::{
+    Assignment, Client, CoordinatorConfig, Endpoint, JobReport, MrError, Outcome, Report, TaskId,
+};
 use tarpc::context;
 
 struct Job {

@@ -7,8 +7,9 @@
 //!   state machine with no clock, task or IO inside (the etcd/raft-rs
 //!   `RawNode` + `Ready` design). `election.rs` (3A), `replication.rs` (3B),
 //!   persistence in `mod.rs` (3C), `snapshot.rs` (3D), `log.rs`;
-//!   `membership.rs` (configuration change and leader transfer, TinyKV 3A) and
-//!   `message.rs` are framework.
+//!   `membership.rs` (configuration change and leader transfer: TinyKV 3A,
+//!   its regions tagged `p3a`, which 6.5840 never reaches); `message.rs`.
+//!   `labtool skeleton --keep 3` leaves the 6.5840 regions filled.
 //! * `node.rs` — the thin async driver: a ticker, one task per outgoing
 //!   message, an applier task, the labrpc `Raft` service, and the structured
 //!   events (`target: "raft::event"`) that `labtool timeline` draws. [`Raft`]
@@ -36,7 +37,8 @@
 //! * After [`Raft::kill`] the peer sends nothing and applies nothing.
 //!
 //! ## Tests
-//! `cargo test -p raft` runs the core's timer-free unit tests;
+//! `cargo test -p raft` runs the core's timer-free unit tests, among them
+//! the etcd/TinyKV core suite (`cargo test -p raft p2a`, `p2c`, `p3a`);
 //! `cargo test -p tests 3a` (3b, 3c, 3d) runs the reference scenarios in
 //! virtual time. Limits from the tester: a new leader within 5 s of a
 //! failure, at most 10 heartbeats per second, agreement within 10 s in `one()`.

@@ -56,6 +56,9 @@ struct Node {
     apply_ready: Notify,
     /// Why the peer stopped by itself, if it did.
     failure: Mutex<Option<Error>>,
+    /// Woken (all waiters) whenever the term, the role or the known leader
+    /// changes, and when the peer stops: see [`Raft::state_changed`].
+    state_changed: Notify,
 }
 
 struct State {
@@ -102,6 +105,7 @@ impl<C: Command> Raft<C> {
             shutdown: Shutdown::new(),
             apply_ready: Notify::new(),
             failure: Mutex::new(None),
+            state_changed: Notify::new(),
         });
         tokio::spawn(ticker(node.clone()));
         tokio::spawn(applier::<C>(node.clone(), apply_tx));
@@ -183,6 +187,24 @@ impl<C: Command> Raft<C> {
         )
     }
 
+    /// Completes at the next change of what [`Raft::get_state`] reports —
+    /// term, role or known leader — or when the peer stops. It counts
+    /// changes from the moment it is called, so call it *before* reading
+    /// the state and a change in between is not missed:
+    ///
+    /// ```text
+    /// loop {
+    ///     let changed = rf.state_changed();
+    ///     if rf.get_state().1 { break; }
+    ///     changed.await;
+    /// }
+    /// ```
+    ///
+    /// Services wait on this instead of polling `get_state`.
+    pub fn state_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.node.state_changed.notified()
+    }
+
     /// The service has snapshotted everything through `index`.
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
         if let Some(mut state) = self.node.lock() {
@@ -197,6 +219,7 @@ impl<C: Command> Raft<C> {
             tracing::debug!(target: EVENT_TARGET, node = self.node.me, kind = "crash", "event");
         }
         self.node.shutdown.trigger();
+        self.node.state_changed.notify_waiters();
         tracing::debug!(node = self.node.me, "killed");
     }
 
@@ -261,7 +284,11 @@ impl Node {
             state.persister.save_raft_state(state.core.encode_state());
         }
         self.emit_events(&ready, state.core.term());
+        let term_changed = ready
+            .hard_state
+            .is_some_and(|h| h.term != state.core.prev_hard.term);
         state.core.advance(&ready);
+        let ready_soft_or_term = term_changed || ready.soft_state.is_some();
         let Ready {
             committed,
             messages,
@@ -272,6 +299,9 @@ impl Node {
             self.apply_ready.notify_one();
         }
         drop(guard);
+        if ready_soft_or_term {
+            self.state_changed.notify_waiters();
+        }
         let mut reply = None;
         for (to, message) in messages {
             if message.is_response() {
@@ -446,6 +476,7 @@ impl Node {
         tracing::error!(target: EVENT_TARGET, node = self.me, kind = "stopped", %error, "event");
         *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
         self.shutdown.trigger();
+        self.state_changed.notify_waiters();
     }
 }
 

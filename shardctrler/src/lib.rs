@@ -1,6 +1,6 @@
 //! # shardctrler — Lab 5A: the shard controller
 //!
-//! A replicated service (on Raft, through [`kvraft::rsm::Rsm`]) that decides
+//! A replicated service (on Raft, through [`rsm::Rsm`]) that decides
 //! which replica group serves each of the [`NSHARDS`] shards. Each Join,
 //! Leave or Move creates a new numbered [`Config`]; Query returns any past
 //! configuration or the latest.
@@ -50,7 +50,7 @@ pub use state_machine::{CtrlerOutput, CtrlerStateMachine};
 /// without servers, a Leave or Move naming an unknown group, a Move of a
 /// shard out of range). It is kept apart because it travels in replies and
 /// through the Raft log, so it must be serializable and `Copy`, while this
-/// one wraps the non-serializable [`kvraft::Error`]. It is decided when the
+/// one wraps the non-serializable [`rsm::Error`]. It is decided when the
 /// op is applied, so all replicas agree; a refused change creates no
 /// configuration but is recorded in the duplicate table, and
 /// [`Clerk::join`], [`Clerk::leave`] and [`Clerk::move_shard`] return it
@@ -59,5 +59,5 @@ pub use state_machine::{CtrlerOutput, CtrlerStateMachine};
 pub enum Error {
     /// The replicated state machine could not start.
     #[error(transparent)]
-    Rsm(#[from] kvraft::Error),
+    Rsm(#[from] rsm::Error),
 }

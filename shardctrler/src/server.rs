@@ -1,8 +1,8 @@
 //! The controller replica: the `ShardCtrler` labrpc service over a [`Rsm`].
 
-use kvraft::rsm::{Rsm, Tagged};
 use labrpc::{ClientEnd, Service};
-use raft::{Persister, Raft};
+use raft::Persister;
+use rsm::{RaftHandle, Rsm};
 
 use crate::Error;
 use crate::messages::{ChangeReply, CtrlerOp, Join, Leave, Move, Query, QueryReply, Status};
@@ -59,7 +59,7 @@ impl ShardCtrler {
     }
 
     /// This replica's Raft.
-    pub fn raft(&self) -> &Raft<Tagged<CtrlerOp>> {
+    pub fn raft(&self) -> &RaftHandle {
         self.rsm.raft()
     }
 

@@ -127,7 +127,7 @@ impl CtrlerStateMachine {
     }
 }
 
-impl kvraft::rsm::StateMachine for CtrlerStateMachine {
+impl rsm::StateMachine for CtrlerStateMachine {
     type Op = CtrlerOp;
     type Output = CtrlerOutput;
 
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn refusals_survive_a_snapshot() {
-        use kvraft::rsm::StateMachine;
+        use rsm::StateMachine;
         let mut sm = two_groups();
         let op = leave(&[9], 2);
         assert_eq!(sm.apply(&op), Err(CtrlerError::UnknownGid(9)));

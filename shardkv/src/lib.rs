@@ -72,7 +72,7 @@ pub fn key2shard(key: &str) -> usize {
 pub enum Error {
     /// The replicated state machine could not start.
     #[error(transparent)]
-    Rsm(#[from] kvraft::Error),
+    Rsm(#[from] rsm::Error),
     /// A shard index that does not exist.
     #[error("shard {0} is out of range (there are {NSHARDS} shards)")]
     ShardOutOfRange(usize),

@@ -22,8 +22,24 @@ pub const CONFIG_POLL: Duration = Duration::from_millis(100);
 /// How often the leader retries pulling and deleting shards.
 pub const MIGRATION_POLL: Duration = Duration::from_millis(50);
 
-/// Sleeps, or returns false once the replica is killed.
+/// Waits until this replica leads, then sleeps `period`; false once the
+/// replica is killed. A follower waits on Raft's state-change notification
+/// instead of waking every period to ask whether it leads.
 async fn pause(kv: &ShardKv, period: Duration) -> bool {
+    loop {
+        let changed = kv.rsm.raft().state_changed();
+        if kv.shutdown.is_triggered() || kv.rsm.is_killed() {
+            return false;
+        }
+        if kv.is_leader() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            () = kv.shutdown.wait() => return false,
+            () = changed => {}
+        }
+    }
     tokio::select! {
         biased;
         () = kv.shutdown.wait() => false,

@@ -2,9 +2,9 @@
 //! [`ShardStateMachine`], plus the background tasks that poll the
 //! controller and move shards (`migration.rs`).
 
-use kvraft::rsm::{NotApplied, Rsm, Tagged};
 use labrpc::{ClientEnd, Service};
-use raft::{Persister, Raft};
+use raft::Persister;
+use rsm::{NotApplied, RaftHandle, Rsm};
 use shardctrler::{Gid, NSHARDS};
 
 use crate::clerk::Ends;
@@ -82,7 +82,7 @@ impl ShardKv {
     }
 
     /// This replica's Raft.
-    pub fn raft(&self) -> &Raft<Tagged<ShardOp>> {
+    pub fn raft(&self) -> &RaftHandle {
         self.rsm.raft()
     }
 
@@ -93,7 +93,7 @@ impl ShardKv {
     }
 
     pub(crate) fn is_leader(&self) -> bool {
-        !self.rsm.is_killed() && self.rsm.raft().get_state().1
+        !self.rsm.is_killed() && self.rsm.raft().is_leader()
     }
 
     async fn client(self, op: ClientOp) -> ClientReply {

@@ -309,7 +309,7 @@ impl ShardStateMachine {
     }
 }
 
-impl kvraft::rsm::StateMachine for ShardStateMachine {
+impl rsm::StateMachine for ShardStateMachine {
     type Op = ShardOp;
     type Output = ClientReply;
 

@@ -2,10 +2,9 @@
 //! reduce; `nocrash` computes the same thing politely and gives the expected
 //! output.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::rng::SplitMix64;
+use super::roll;
 use crate::{App, KeyValue};
 
 /// `crash`: each map and each reduce call first exits the process with
@@ -13,16 +12,6 @@ use crate::{App, KeyValue};
 pub const CRASH: App = App::new("crash", crash_map, crash_reduce);
 /// `nocrash`: `crash` without the misbehaviour.
 pub const NOCRASH: App = App::new("nocrash", map, reduce);
-
-/// One generator per process, seeded differently in every process.
-static RNG: Mutex<Option<SplitMix64>> = Mutex::new(None);
-
-fn roll(bound: u64) -> u64 {
-    let mut guard = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    guard
-        .get_or_insert_with(SplitMix64::from_entropy)
-        .below(bound)
-}
 
 fn maybe_crash() {
     let r = roll(1000);

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::rng::SplitMix64;
 use crate::{App, KeyValue};
 
 /// `jobcount`: each map leaves a marker file `mr-worker-jobcount-<pid>-<n>`
@@ -25,7 +24,7 @@ fn map(_filename: &str, _contents: &str) -> Vec<KeyValue> {
         eprintln!("jobcount: cannot create {marker}: {err}");
         std::process::exit(1);
     }
-    let pause = 2000 + SplitMix64::from_entropy().below(3000);
+    let pause = 2000 + super::roll(3000);
     std::thread::sleep(Duration::from_millis(pause));
     vec![KeyValue::new("a", "x")]
 }

@@ -17,6 +17,17 @@ use crate::App;
 
 pub use wc::split_words;
 
+/// A number in `0..bound` (`bound > 0`) that differs between processes and
+/// between calls: the dice of the apps that misbehave on purpose (`crash`,
+/// `jobcount`). Drawn from std's randomly keyed hasher (fresh keys per
+/// call) mixed with the process id; not reproducible, on purpose.
+pub(crate) fn roll(bound: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.finish() % bound
+}
+
 /// Every compiled-in app, in the order the reference lists them.
 pub const ALL: &[App] = &[
     wc::APP,

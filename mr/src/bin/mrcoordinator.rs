@@ -2,6 +2,9 @@
 //!
 //! Serves one job and exits when it is done (0) or failed (1).
 
+#[path = "front/cli.rs"]
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    mr::cli::coordinator_main()
+    cli::coordinator_main()
 }

@@ -2,6 +2,9 @@
 //!
 //! The whole job in one process; writes `mr-out-0`, the tests' reference.
 
+#[path = "front/cli.rs"]
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    mr::cli::sequential_main(mr::apps::ALL)
+    cli::sequential_main(mr::apps::ALL)
 }

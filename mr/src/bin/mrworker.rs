@@ -3,6 +3,9 @@
 //! Runs tasks of the compiled-in app `APP` until the coordinator says the job
 //! is over.
 
+#[path = "front/cli.rs"]
+mod cli;
+
 fn main() -> std::process::ExitCode {
-    mr::cli::worker_main(mr::apps::ALL)
+    cli::worker_main(mr::apps::ALL)
 }

@@ -5,6 +5,12 @@
 // Each test crate uses a different subset.
 #![allow(dead_code)]
 
+// The generated corpus is `mrjob`'s; the tests write the same files.
+#[path = "../../src/bin/mrjob/corpus.rs"]
+pub mod corpus;
+#[path = "../../src/bin/mrjob/rng.rs"]
+mod rng;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -67,7 +73,7 @@ pub fn generated_dir() -> &'static Path {
             .prefix("mr-corpus-")
             .tempdir()
             .expect("temp dir");
-        mr::corpus::write_default_corpus(dir.path()).expect("write corpus");
+        corpus::write_default_corpus(dir.path()).expect("write corpus");
         dir
     })
     .path()

@@ -264,6 +264,33 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_costs_no_more_than_term_and_data_and_keeps_its_kind() {
+        #[derive(serde::Serialize)]
+        struct Plain {
+            term: u64,
+            #[serde(with = "serde_bytes")]
+            data: Vec<u8>,
+        }
+        let data = vec![7u8; 300];
+        let plain = labrpc::encode(&Plain {
+            term: 3,
+            data: data.clone(),
+        })
+        .unwrap();
+        let entry = Entry::command(3, data.clone());
+        assert_eq!(labrpc::encode(&entry).unwrap().len(), plain.len());
+        let conf = Entry {
+            term: 1 << 40,
+            kind: crate::messages::EntryKind::ConfChange,
+            data,
+        };
+        for e in [entry, conf] {
+            let back: Entry = labrpc::decode(&labrpc::encode(&e).unwrap()).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
     fn indexing_compaction_and_terms() {
         let mut log = Log::default();
         for t in [1, 1, 2, 2, 2, 3] {

@@ -42,6 +42,7 @@ impl Core {
     /// Appends a membership change if this peer leads, no transfer is
     /// pending and no earlier change is unapplied; returns its (index, term).
     pub fn propose_conf_change(&mut self, change: ConfChange) -> Option<(u64, u64)> {
+        // SOLUTION BEGIN p3a: append a configuration change; refuse while one is unapplied or a transfer is pending
         if self.role != Role::Leader
             || self.lead_transferee.is_some()
             || self.pending_conf_index > self.last_applied
@@ -59,10 +60,12 @@ impl Core {
         self.broadcast_append(false);
         self.advance_commit();
         Some((index, self.term))
+        // SOLUTION END
     }
 
     /// Applies a committed membership change; returns the members after it.
     pub fn apply_conf_change(&mut self, change: &ConfChange) -> Vec<usize> {
+        // SOLUTION BEGIN p3a: add or remove a member; a removed leader steps down, a smaller quorum may commit
         let node = change.node as usize;
         match change.kind {
             ConfChangeKind::AddNode => {
@@ -88,12 +91,14 @@ impl Core {
                 }
             }
         }
+        // SOLUTION END
         self.members()
     }
 
     /// Asks for leadership to move to `target`: handled by a leader,
     /// forwarded to the leader by a follower that knows one.
     pub fn transfer_leader(&mut self, target: usize) {
+        // SOLUTION BEGIN p3a: leader transfer — forward to the leader; ignore self or non-members; catch the target up, then TimeoutNow
         if self.role != Role::Leader {
             if let Some(lead) = self.lead.filter(|&l| l != self.me) {
                 let args = TransferLeaderArgs {
@@ -123,17 +128,20 @@ impl Core {
         } else if self.in_flight[target].is_none() {
             self.send_append(target);
         }
+        // SOLUTION END
     }
 
     /// After `peer` acknowledged entries or a snapshot: if it is the
     /// transfer target and has caught up, tell it to campaign.
     pub(crate) fn check_transfer(&mut self, peer: usize) {
-        if self.role == Role::Leader
-            && self.lead_transferee == Some(peer)
-            && self.match_index[peer] == self.log.last_index()
-        {
+        if self.role != Role::Leader || self.lead_transferee != Some(peer) {
+            return;
+        }
+        // SOLUTION BEGIN p3a: the target has caught up: tell it to campaign
+        if self.match_index[peer] == self.log.last_index() {
             self.send_timeout_now(peer);
         }
+        // SOLUTION END
     }
 
     fn send_timeout_now(&mut self, target: usize) {
@@ -146,10 +154,12 @@ impl Core {
 
     /// The leader hands over: campaign now, if still a member.
     pub(crate) fn handle_timeout_now(&mut self, _from: usize, args: &TimeoutNowArgs) {
+        // SOLUTION BEGIN p3a: TimeoutNow — a member campaigns at once
         if args.term < self.term || self.role == Role::Leader || !self.members.contains(&self.me) {
             return;
         }
         tracing::debug!(node = self.me, term = self.term, "told to campaign");
         self.start_election();
+        // SOLUTION END
     }
 }

@@ -68,3 +68,22 @@ fn a_decodable_committed_entry_is_applied_in_order() {
         raft.kill();
     });
 }
+
+/// Services wait on `state_changed` instead of polling `get_state`: it
+/// must fire on a change of role and when the peer is killed.
+#[test]
+fn state_changed_fires_on_leadership_and_on_kill() {
+    labrpc::sim::run(|| async {
+        let (raft, _rx) = peer_with(Entry::command(1, labrpc::encode(&"x".to_string()).unwrap()));
+        let changed = raft.state_changed();
+        assert!(!raft.get_state().1);
+        // Nothing else wakes this task: without the notification it waits
+        // until the simulation's time limit fails it.
+        changed.await;
+        let killed = raft.state_changed();
+        assert!(raft.get_state().1, "woken before leading");
+        raft.kill();
+        killed.await;
+        assert!(!raft.get_state().1);
+    });
+}

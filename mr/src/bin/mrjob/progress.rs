@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::rpc::Status;
+use mr::Status;
 
 /// Shows tasks done out of total.
 pub enum Progress {

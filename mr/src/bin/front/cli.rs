@@ -1,10 +1,15 @@
-//! Command-line front ends, shared by the binaries and by user app crates.
+//! Command-line front ends of the binaries (`mrcoordinator`, `mrworker`,
+//! `mrsequential`, and `mrjob`'s child processes), kept out of the library:
+//! each binary includes this file as its `cli` module.
 //!
 //! Each `*_main` parses arguments with clap (a wrong flag is a clap usage
 //! error, exit 2), builds a runtime, calls the library entry point with the
 //! real transport, directory and shutdown signal, and turns an error into one
 //! `program: error: ...` line and exit code 1 (130 when interrupted). Nothing
 //! here panics on bad input.
+
+// Each binary uses a different part of this file.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -14,8 +19,10 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::coordinator::DEFAULT_N_REDUCE;
-use crate::{App, CoordinatorConfig, Endpoint, MrError, WorkerConfig, app_names, find_app, task};
+use mr::{
+    App, Coordinator, CoordinatorConfig, DEFAULT_N_REDUCE, Endpoint, MrError, WorkerConfig,
+    app_names, find_app,
+};
 
 /// Where to find the coordinator: a UNIX socket (default) or TCP.
 #[derive(clap::Args, Debug, Clone)]
@@ -34,7 +41,7 @@ impl EndpointArgs {
         match (&self.addr, &self.socket) {
             (Some(addr), _) => Endpoint::Tcp(addr.clone()),
             (None, Some(path)) => Endpoint::Unix(path.clone()),
-            (None, None) => Endpoint::Unix(crate::default_socket_path()),
+            (None, None) => Endpoint::Unix(mr::default_socket_path()),
         }
     }
 }
@@ -208,7 +215,7 @@ pub fn coordinator_main() -> ExitCode {
         };
         // Check inputs before creating the socket: a typo should not leave
         // workers connecting to a job that is about to fail.
-        crate::files::check_inputs(&config.files)?;
+        mr::check_inputs(&config.files)?;
         let listener = args.endpoint.endpoint().bind().await?;
         eprintln!(
             "mrcoordinator: listening on {} ({} map tasks, {} reduce tasks)",
@@ -217,7 +224,7 @@ pub fn coordinator_main() -> ExitCode {
             config.n_reduce
         );
         let mut shutdown = std::pin::pin!(shutdown_signal());
-        let coordinator = crate::coordinator::Coordinator::start(config, listener)?;
+        let coordinator = Coordinator::start(config, listener)?;
         let result = coordinator.finished(&mut shutdown).await;
         if let Ok(report) = &result {
             // Printed when the job is done, before the linger, so the
@@ -240,7 +247,7 @@ pub fn coordinator_main() -> ExitCode {
 }
 
 /// `mrworker [--socket PATH | --addr HOST:PORT] APP`, with the apps given.
-/// A user's own app crate calls this with its own list (see the README).
+/// `examples/wordlen.rs` calls it with its own list.
 pub fn worker_main(apps: &[App]) -> ExitCode {
     init_logging();
     let args: WorkerArgs = parse_with_apps(apps, "app");
@@ -253,7 +260,7 @@ pub fn worker_main(apps: &[App]) -> ExitCode {
             connect_timeout: args.connect_timeout,
         };
         let summary =
-            crate::run_worker(&args.endpoint.endpoint(), app, config, shutdown_signal()).await?;
+            mr::run_worker(&args.endpoint.endpoint(), app, config, shutdown_signal()).await?;
         tracing::info!(?summary, "worker finished");
         Ok(())
     })
@@ -265,119 +272,14 @@ pub fn sequential_main(apps: &[App]) -> ExitCode {
     init_logging();
     let args: SequentialArgs = parse_with_apps(apps, "app");
     let result = find_app(apps, &args.app)
-        .and_then(|app| task::run_sequential(app, &args.files, ".".as_ref()).map(drop));
+        .and_then(|app| mr::run_sequential(app, &args.files, ".".as_ref()).map(drop));
     report("mrsequential", result)
-}
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "mrjob",
-    about = "Runs a whole MapReduce job: a coordinator and worker processes. \
-             With no files, counts the words of a generated corpus."
-)]
-struct JobArgs {
-    /// The application to run
-    #[arg(long, default_value = "wc")]
-    app: String,
-    /// Number of worker processes
-    #[arg(long, default_value_t = 3, value_parser = parse_positive)]
-    workers: usize,
-    /// Number of reduce tasks
-    #[arg(long, default_value_t = DEFAULT_N_REDUCE, value_parser = parse_positive)]
-    n_reduce: usize,
-    /// Hand a task to another worker after this much silence
-    #[arg(long, value_parser = parse_duration, default_value = "10s")]
-    task_timeout: Duration,
-    /// Working directory for inputs, outputs, socket and logs [default: <temp dir>/mrjob-<uid>]
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// Input files [default: the generated corpus]
-    #[arg(value_name = "FILES")]
-    files: Vec<PathBuf>,
-}
-
-/// `mrjob [--app APP] [--workers N] [FILES...]`; when started with
-/// [`crate::job::ROLE_ENV`] set, acts as the coordinator or a worker instead.
-pub fn job_main() -> ExitCode {
-    use crate::job::{JobConfig, ROLE_ENV, run_job};
-    match std::env::var(ROLE_ENV).as_deref() {
-        Ok("coordinator") => return coordinator_main(),
-        Ok("worker") => return worker_main(crate::apps::ALL),
-        Ok(other) => {
-            eprintln!("mrjob: error: {ROLE_ENV}={other} is not a role (coordinator or worker)");
-            return ExitCode::from(2);
-        }
-        Err(_) => {}
-    }
-    init_logging();
-    let args: JobArgs = parse_with_apps(crate::apps::ALL, "app");
-    run_main("mrjob", async move {
-        let app = find_app(crate::apps::ALL, &args.app)?;
-        let exe = std::env::current_exe()
-            .map_err(|e| MrError::Process(format!("cannot find my own executable: {e}")))?;
-        let dir = args.dir.unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("mrjob-{}", crate::rpc::user_tag()))
-        });
-        let config = JobConfig {
-            app,
-            files: args.files,
-            workers: args.workers,
-            n_reduce: args.n_reduce,
-            task_timeout: args.task_timeout,
-            dir,
-            exe,
-        };
-        let mut progress = crate::progress::Progress::for_stderr();
-        let summary = tokio::select! {
-            biased;
-            () = shutdown_signal() => return Err(MrError::Interrupted),
-            summary = run_job(config.clone(), &mut progress) => summary?,
-        };
-        print_summary(&config, &summary);
-        Ok(())
-    })
-}
-
-fn print_summary(config: &crate::job::JobConfig, summary: &crate::job::JobSummary) {
-    let first = summary
-        .outputs
-        .first()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let last = summary
-        .outputs
-        .last()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned());
-    println!(
-        "output: {first} .. {} ({} lines in {} files)",
-        last.unwrap_or_default(),
-        summary.lines,
-        summary.outputs.len()
-    );
-    if !summary.top_words.is_empty() {
-        println!("ten most frequent words:");
-        for (rank, (word, count)) in summary.top_words.iter().enumerate() {
-            println!("  {:>2}. {word:<16} {count:>8}", rank + 1);
-        }
-    }
-    if summary.restarts > 0 {
-        println!("workers restarted after crashing: {}", summary.restarts);
-    }
-    println!(
-        "elapsed: {:.2} s ({} workers, {} inputs, {:.1} MB)",
-        summary.elapsed.as_secs_f64(),
-        config.workers,
-        summary.inputs,
-        summary.input_bytes as f64 / 1e6
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coordinator::{DEFAULT_LINGER, DEFAULT_TASK_TIMEOUT};
-    use crate::worker::DEFAULT_CONNECT_TIMEOUT;
+    use mr::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_LINGER, DEFAULT_TASK_TIMEOUT};
 
     #[test]
     fn durations_parse_with_and_without_units() {

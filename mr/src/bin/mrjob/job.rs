@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use tarpc::context;
 use tokio::process::{Child, Command};
 
+use mr::{App, Endpoint, MrError};
+
+use crate::corpus;
 use crate::progress::Progress;
-use crate::{App, Endpoint, MrError, corpus, files};
 
 /// Environment variable that makes the `mrjob` executable act as a
 /// coordinator (`coordinator`) or a worker (`worker`) instead.
@@ -77,7 +79,7 @@ pub async fn run_job(config: JobConfig, progress: &mut Progress) -> Result<JobSu
         .iter()
         .map(|f| dir.join(f).display().to_string())
         .collect();
-    files::check_inputs(&resolved)?;
+    mr::check_inputs(&resolved)?;
     let input_bytes = inputs
         .iter()
         .map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len()))
@@ -201,7 +203,7 @@ fn clear_previous_job(dir: &Path) -> Result<(), MrError> {
     let entries = std::fs::read_dir(dir).map_err(|e| MrError::io("cannot list", dir, &e))?;
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if files::is_job_file(&name) || name.starts_with(".mr-tmp-") || name == "mr.sock" {
+        if mr::is_job_file(&name) || name.starts_with(".mr-tmp-") || name == "mr.sock" {
             let path = entry.path();
             std::fs::remove_file(&path).map_err(|e| MrError::io("cannot remove", &path, &e))?;
         }
@@ -286,7 +288,7 @@ fn summarise(
     let mut lines = 0;
     let mut counts: Vec<(String, u64)> = Vec::new();
     for reduce in 0..config.n_reduce {
-        let path = config.dir.join(files::output_name(reduce));
+        let path = config.dir.join(mr::output_name(reduce));
         let text =
             std::fs::read_to_string(&path).map_err(|e| MrError::io("cannot read", &path, &e))?;
         for line in text.lines() {

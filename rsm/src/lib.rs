@@ -1,6 +1,23 @@
-//! A replicated state machine on Raft, shared by every service built on it
-//! (kvraft, shardctrler, shardkv).
+//! # rsm — the replicated state machine (Lab 4A/4B, used again in 5A/5B)
 //!
+//! One crate that every service replicated by Raft builds on: kvraft (Lab
+//! 4), shardctrler (5A) and shardkv (5B). A service describes its state as
+//! a [`StateMachine`] (a pure, deterministic `apply`, plus `snapshot` and
+//! `restore`); [`Rsm`] runs Raft under it and gives the service one call,
+//! [`Rsm::submit`].
+//!
+//! ## What is yours
+//! * [`Rsm::submit`] — **student code (4A)**: propose an op and wait until
+//!   *that* op is applied at the index Raft gave it.
+//! * `Inner::apply` — **student code (4A, 4B)**: apply committed ops in log
+//!   order and answer the waiting submitters; snapshot near
+//!   `max_raft_state` and install snapshots Raft hands up.
+//!
+//! The framework gives the rest: starting Raft and the applier task, the
+//! snapshot header, the leader's no-op and [`RaftHandle`], the op-type-free
+//! view of the peer that servers and the tester use.
+//!
+//! ## How it works
 //! [`Rsm::submit`] proposes an op and waits until *that* op is applied at the
 //! index Raft gave it. The applier task applies every committed op to the
 //! [`StateMachine`] in log order and hands each waiting submitter its output
@@ -15,21 +32,40 @@
 //! whole could sit on committed-but-unknown entries until some client
 //! happened to write — and shardkv's migration, which waits for its own
 //! applied state to advance, would wait forever.
+//!
+//! ## Invariants
+//! * Every committed op is applied exactly once per replica, in log order
+//!   (`last_applied` only grows; a snapshot replaces a prefix).
+//! * A submitter gets the output of its own op or [`NotApplied`], never the
+//!   output of another op that took its index.
+//!
+//! ## Tests
+//! Through the services: `cargo test --release -p tests 4a` (and `4b`,
+//! `5a`, `5b`).
+
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use labrpc::ClientEnd;
 use labrpc::Shutdown;
+use labrpc::{ClientEnd, Service};
 use raft::{ApplyMsg, Command, Persister, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Error;
+/// The errors of this crate: a replica that cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Raft could not start (its persisted state is corrupt).
+    #[error(transparent)]
+    Raft(#[from] raft::Error),
+    /// The persisted snapshot could not be decoded.
+    #[error("corrupt snapshot: {0}")]
+    CorruptSnapshot(String),
+}
 
-/// How often a waiting submitter checks that its leader still holds the term.
-const LEADERSHIP_CHECK: Duration = Duration::from_millis(50);
 /// A submitter gives up after this long, so a client is never stuck on a
 /// partitioned leader; retrying is safe because services deduplicate.
 pub const SUBMIT_TIMEOUT: Duration = Duration::from_millis(800);
@@ -70,6 +106,73 @@ pub enum NotApplied {
     Killed,
 }
 
+/// A view of one replica's Raft peer that does not name the op type: what
+/// a server and the tester need from it (is it the leader, in what term,
+/// and its `Raft` labrpc service). Cheap to clone.
+#[derive(Clone)]
+pub struct RaftHandle {
+    peer: Arc<dyn Peer>,
+}
+
+/// What [`RaftHandle`] erases [`Raft`]'s command type behind.
+trait Peer: Send + Sync {
+    fn get_state(&self) -> (u64, bool);
+    fn state_changed(&self) -> futures::future::BoxFuture<'_, ()>;
+    fn service(&self) -> Service;
+}
+
+impl<C: Command> Peer for Raft<C> {
+    fn get_state(&self) -> (u64, bool) {
+        Raft::get_state(self)
+    }
+
+    fn state_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(Raft::state_changed(self))
+    }
+
+    fn service(&self) -> Service {
+        Raft::service(self)
+    }
+}
+
+impl RaftHandle {
+    /// (current term, whether this peer believes it is the leader).
+    pub fn get_state(&self) -> (u64, bool) {
+        self.peer.get_state()
+    }
+
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.get_state().0
+    }
+
+    /// Whether this peer believes it is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.get_state().1
+    }
+
+    /// Completes at the next change of term, role or leader, or when the
+    /// peer stops ([`Raft::state_changed`]); call it before reading the state.
+    pub fn state_changed(&self) -> futures::future::BoxFuture<'_, ()> {
+        self.peer.state_changed()
+    }
+
+    /// The `Raft` labrpc service to add to this replica's server.
+    pub fn service(&self) -> Service {
+        self.peer.service()
+    }
+}
+
+impl std::fmt::Debug for RaftHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (term, leader) = self.get_state();
+        f.debug_struct("RaftHandle")
+            .field("term", &term)
+            .field("leader", &leader)
+            .finish()
+    }
+}
+
 /// A replicated state machine: Raft plus the applier. Cheap to clone.
 pub struct Rsm<S: StateMachine> {
     inner: Arc<Inner<S>>,
@@ -86,6 +189,7 @@ impl<S: StateMachine> Clone for Rsm<S> {
 struct Inner<S: StateMachine> {
     me: usize,
     rf: Raft<Tagged<S::Op>>,
+    handle: RaftHandle,
     persister: Persister,
     max_raft_state: Option<usize>,
     state: Mutex<Applied<S>>,
@@ -132,9 +236,13 @@ impl<S: StateMachine> Rsm<S> {
         }
         let (apply_tx, apply_rx) = mpsc::channel(APPLY_CHANNEL);
         let rf = Raft::make(servers, me, persister.clone(), apply_tx)?;
+        let handle = RaftHandle {
+            peer: Arc::new(rf.clone()),
+        };
         let inner = Arc::new(Inner {
             me,
             rf,
+            handle,
             persister,
             max_raft_state,
             state: Mutex::new(Applied {
@@ -165,23 +273,31 @@ impl<S: StateMachine> Rsm<S> {
         if let Some((_, old)) = inner.lock().waiters.insert(index, (id, tx)) {
             let _ = old.send(None);
         }
-        let deadline = tokio::time::Instant::now() + SUBMIT_TIMEOUT;
+        let deadline = tokio::time::sleep(SUBMIT_TIMEOUT);
+        tokio::pin!(deadline);
         loop {
+            // Woken by Raft when term or role changes, not by polling.
+            let changed = inner.rf.state_changed();
+            let (now_term, leader) = inner.rf.get_state();
+            let dead = inner.shutdown.is_triggered();
+            let expired = deadline.is_elapsed();
+            if now_term != term || !leader || expired || dead {
+                let mut state = inner.lock();
+                if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
+                    state.waiters.remove(&index);
+                }
+                return Err(if dead {
+                    NotApplied::Killed
+                } else {
+                    NotApplied::WrongLeader
+                });
+            }
             tokio::select! {
                 biased;
                 result = &mut rx => return result.ok().flatten().ok_or(NotApplied::WrongLeader),
-                _ = tokio::time::sleep(LEADERSHIP_CHECK) => {
-                    let (now_term, leader) = inner.rf.get_state();
-                    let expired = tokio::time::Instant::now() >= deadline;
-                    let dead = inner.shutdown.is_triggered();
-                    if now_term != term || !leader || expired || dead {
-                        let mut state = inner.lock();
-                        if state.waiters.get(&index).is_some_and(|(w, _)| *w == id) {
-                            state.waiters.remove(&index);
-                        }
-                        return Err(if dead { NotApplied::Killed } else { NotApplied::WrongLeader });
-                    }
-                }
+                () = changed => {}
+                () = &mut deadline => {}
+                () = inner.shutdown.wait() => {}
             }
         }
         // SOLUTION END
@@ -192,9 +308,9 @@ impl<S: StateMachine> Rsm<S> {
         f(&self.inner.lock().sm)
     }
 
-    /// This replica's Raft.
-    pub fn raft(&self) -> &Raft<Tagged<S::Op>> {
-        &self.inner.rf
+    /// This replica's Raft peer, as the op-type-free [`RaftHandle`].
+    pub fn raft(&self) -> &RaftHandle {
+        &self.inner.handle
     }
 
     /// True after [`Rsm::kill`].
@@ -277,10 +393,12 @@ async fn leader_noop<S: StateMachine>(inner: Arc<Inner<S>>) {
     let shutdown = inner.shutdown.clone();
     let mut proposed_in = None;
     loop {
+        // Woken by Raft when term or role changes, not by polling.
+        let changed = inner.rf.state_changed();
         tokio::select! {
             biased;
             () = shutdown.wait() => return,
-            () = tokio::time::sleep(LEADERSHIP_CHECK) => {}
+            () = changed => {}
         }
         let (term, leader) = inner.rf.get_state();
         if leader && proposed_in != Some(term) {
