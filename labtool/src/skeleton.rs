@@ -168,6 +168,16 @@ fn files(root: &Path) -> Result<Vec<PathBuf>, Error> {
         .collect())
 }
 
+/// The directory of the crate a source file belongs to, relative to the
+/// workspace root: its nearest ancestor with a `Cargo.toml` (`kvsrv` for
+/// `kvsrv/src/store.rs`, `tinykv/storage` for `tinykv/storage/src/raw.rs`).
+fn crate_dir(root: &Path, rel: &Path) -> Option<PathBuf> {
+    rel.ancestors()
+        .skip(1)
+        .find(|dir| !dir.as_os_str().is_empty() && root.join(dir).join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+}
+
 /// Writes the skeleton of the workspace at `root` into `out`; returns
 /// (files written, regions replaced). Regions of the parts in `keep` stay
 /// filled (see [`transform_keeping`]).
@@ -197,8 +207,8 @@ pub fn generate(root: &Path, out: &Path, keep: &[String]) -> Result<(usize, usiz
             let text = std::fs::read_to_string(&src)?;
             let (new, regions) = transform_keeping(&text, &rel.display().to_string(), keep)?;
             if regions > 0 {
-                if let Some(krate) = rel.components().next() {
-                    holes_by_crate.insert(PathBuf::from(krate.as_os_str()));
+                if let Some(krate) = crate_dir(root, rel) {
+                    holes_by_crate.insert(krate);
                 }
                 total += regions;
             }

@@ -34,6 +34,23 @@
 //!   results, so both engines replay byte-identically in the simulation.
 //! * Bad input is an error in the reply, never a panic.
 //!
+//! ## For the later projects
+//! * **Project 2 (raftstore)**: a store opens two engines, raftdb and kvdb
+//!   (two `DiskEngine` directories, or two `MemEngine`s kept in an `Arc`
+//!   across a simulated crash, as a persister is). Raft log entries and
+//!   `RaftLocalState` go in raftdb's [`Cf::Meta`] under the reference's
+//!   `0x01 0x02 …` keys, one synced batch per Ready; applied data and
+//!   `RaftApplyState` go in kvdb in **one** batch per applied entry, so
+//!   they can never disagree after a crash. A region snapshot is an
+//!   [`Engine::snapshot`] scanned over the region's range in each data CF;
+//!   applying one wipes the range with [`WriteBatch::delete_range`] in the
+//!   same batch that writes the new data and states.
+//! * **Project 4 (transactions)**: the three data CFs hold values, locks
+//!   and write records; a command buffers its [`Modify`]s and the caller
+//!   applies them as one batch. The reference `MemStorage`'s "fresh"
+//!   tracking (`HasChanged`) is not provided here; add it beside the
+//!   command tests if they need it.
+//!
 //! ## Tests
 //! `cargo test --release -p tinykv-storage` runs the conformance suite on
 //! both engines (`tests/conformance.rs`), the ten Project 1 tests on both

@@ -106,7 +106,9 @@ pub async fn serve(listener: TcpListener, server: RawServer) {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
+                // E.g. out of file descriptors: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };

@@ -5,7 +5,8 @@
 //! check it serves everything acknowledged so far, stream synced RawPuts
 //! from four connections, and SIGKILL the process mid-stream while requests
 //! are in flight. At the end the directory is reopened with the engine
-//! directly and every acknowledged key must hold its value.
+//! directly and every acknowledged key must hold its value. A second test
+//! checks the clean stop (SIGTERM) and restart.
 
 mod common;
 
@@ -119,4 +120,25 @@ fn acknowledged_writes_survive_kill_9() {
         acked.len(),
         all.len()
     );
+}
+
+/// SIGTERM stops the server cleanly (exit 0, database closed), and a new
+/// server on the directory serves what the old one acknowledged.
+#[test]
+fn a_server_stopped_with_sigterm_restarts_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProc::start(dir.path());
+    let put = common::ctl(&server.addr, &["raw", "put", "k", "v", "--cf", "write"]);
+    assert!(put.status.success(), "{}", common::stderr(&put));
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM exit: {status}");
+
+    let again = ServerProc::start(dir.path());
+    let get = common::ctl(&again.addr, &["raw", "get", "k", "--cf", "write"]);
+    assert_eq!(common::stdout(&get), "v\n", "{}", common::stderr(&get));
 }
