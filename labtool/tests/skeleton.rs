@@ -38,7 +38,10 @@ const LAB_CRATES: [&str; 7] = [
     "shardkv",
 ];
 /// The TinyKV track's crates with regions: (directory, package name).
-const TINYKV_CRATES: [(&str, &str); 1] = [("tinykv/storage", "tinykv-storage")];
+const TINYKV_CRATES: [(&str, &str); 2] = [
+    ("tinykv/storage", "tinykv-storage"),
+    ("tinykv/raftstore", "tinykv-raftstore"),
+];
 
 /// The reference workspace: this crate's parent.
 fn root() -> PathBuf {
