@@ -38,9 +38,10 @@ const LAB_CRATES: [&str; 7] = [
     "shardkv",
 ];
 /// The TinyKV track's crates with regions: (directory, package name).
-const TINYKV_CRATES: [(&str, &str); 2] = [
+const TINYKV_CRATES: [(&str, &str); 3] = [
     ("tinykv/storage", "tinykv-storage"),
     ("tinykv/txn", "tinykv-txn"),
+    ("tinykv/raftstore", "tinykv-raftstore"),
 ];
 
 /// The reference workspace: this crate's parent.

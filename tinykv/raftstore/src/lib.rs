@@ -12,6 +12,13 @@
 //! * `peer_storage.rs` — **student code (p2b)**: [`PeerStorage`], the log
 //!   and states over the engines; `append` and `save_ready_state` are the
 //!   holes.
+//! * `cmd.rs` — commands (`Get`/`Put`/`Delete`/`Snap`), responses and the
+//!   region checks (framework).
+//! * `peer.rs` — **student code (p2b)**: [`Peer`], the raft-ready loop:
+//!   propose, persist, send, apply, answer, advance.
+//! * `store.rs` — [`store::Store`], the thin async layer: one peer behind a
+//!   lock, a ticker, the `Raftstore` labrpc service carrying raft messages
+//!   between stores and client commands (framework).
 //!
 //! ## The peer's loop (after every batch of messages, ticks and proposals)
 //! 1. Take the core's `Ready`.
@@ -34,25 +41,38 @@
 //!
 //! ## Tests
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
-//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`).
+//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`)
+//! and the peer tests over a deterministic in-memory network of stores.
 
 #![deny(missing_docs)]
 
+pub mod cmd;
 pub mod keys;
 pub mod meta;
+mod peer;
 mod peer_storage;
+pub mod store;
 
+pub use peer::{Answer, Peer, raft_config};
 pub use peer_storage::{PeerStorage, bootstrap_region};
 
 use meta::{Peer as PeerMeta, Region};
 
+impl From<tinykv_storage::Error> for Error {
+    fn from(e: tinykv_storage::Error) -> Error {
+        Error::Engine(e.to_string())
+    }
+}
+
 /// The errors of this crate: storage failures, and the region errors a
 /// command is answered with (the reference's `errorpb.Error`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Serde so it travels in command replies; the engine's error travels as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Error {
     /// The engine failed.
     #[error("engine: {0}")]
-    Engine(#[from] tinykv_storage::Error),
+    Engine(String),
     /// A persisted record or entry does not decode, or the states contradict
     /// each other.
     #[error("corrupt record at key {key:02x?}: {reason}")]

@@ -311,13 +311,13 @@ impl PeerStorage {
         Ok(out)
     }
 
-    // SOLUTION BEGIN p2b: append entries to the raft write batch
     /// Adds `entries`, the entries at `first..first + len`, to `raft_wb`:
     /// entries at or below the truncated index are skipped, persisted
     /// entries past the new last index are deleted (a conflicting tail), and
     /// `last_index`/`last_term` follow. The caller writes the batch with the
     /// raft state ([`PeerStorage::save_ready_state`]).
     pub fn append(&mut self, first: u64, entries: &[Entry], raft_wb: &mut WriteBatch) {
+        // SOLUTION BEGIN p2b: skip entries at or below the truncated index, put the rest, delete the stale tail, move last_index/last_term
         let truncated = self.apply_state.truncated_state.index;
         let skip = (truncated + 1).saturating_sub(first) as usize;
         if skip >= entries.len() {
@@ -338,10 +338,9 @@ impl PeerStorage {
         }
         self.raft_state.last_index = last;
         self.raft_state.last_term = entries[entries.len() - 1].term;
+        // SOLUTION END
     }
-    // SOLUTION END
 
-    // SOLUTION BEGIN p2b: persist a ready's hard state and entries in one raft batch
     /// Persists what `ready` asks of the log: its entries (read from `core`)
     /// and hard state, with the raft state, in **one** raft-engine batch.
     /// A snapshot in the ready is 2C's and refused here.
@@ -350,6 +349,7 @@ impl PeerStorage {
     /// [`Error::Engine`] if the write fails; [`Error::Unavailable`] if the
     /// core no longer holds an entry the ready names.
     pub fn save_ready_state(&mut self, core: &Core, ready: &Ready) -> Result<(), Error> {
+        // SOLUTION BEGIN p2b: append the ready's entries and store its hard state and the raft state in one raft-engine batch
         if let Some(snapshot) = ready.snapshot {
             return Err(Error::SnapshotUnsupported {
                 index: snapshot.index,
@@ -385,8 +385,8 @@ impl PeerStorage {
             return Err(e.into());
         }
         Ok(())
+        // SOLUTION END
     }
-    // SOLUTION END
 
     /// Adds the removal of this peer's raft log and raft state (to
     /// `raft_wb`) and apply state (to `kv_wb`): what a destroyed peer or a
