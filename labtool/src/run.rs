@@ -257,7 +257,7 @@ fn report_field(output: &str, key: &str) -> Option<String> {
     let prefix = format!("{key}=");
     output
         .lines()
-        .filter_map(|l| l.split("labrpc-sim: ").nth(1))
+        .filter_map(|l| l.split(labrpc::sim::STATUS_PREFIX).nth(1))
         .filter_map(|l| {
             l.split_whitespace()
                 .find_map(|f| f.strip_prefix(prefix.as_str()))
