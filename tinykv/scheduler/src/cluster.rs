@@ -226,8 +226,9 @@ impl Cluster {
 
     // ---- heartbeats, operators, scheduling -----------------------------
 
-    /// A region heartbeat from a leader: validated (the leader is one of the
-    /// region's peers, on a registered store that is not a tombstone),
+    /// A region heartbeat from a leader: validated (a non-empty range; the
+    /// leader is one of the region's peers, on a registered store that is
+    /// not a tombstone),
     /// taken into the cache, and answered with the region's operator's next
     /// step, if any. A refused heartbeat changes nothing.
     pub fn handle_region_heartbeat(
@@ -240,6 +241,13 @@ impl Cluster {
             .ok_or_else(|| Error::InvalidRequest("region heartbeat without a leader".into()))?;
         if req.region.id == 0 {
             return Err(Error::InvalidRequest("region id 0".into()));
+        }
+        let r = &req.region;
+        if !r.end_key.is_empty() && r.start_key >= r.end_key {
+            return Err(Error::InvalidRequest(format!(
+                "region {} has an empty or inverted range",
+                r.id
+            )));
         }
         if !req.region.peers.contains(&leader) {
             return Err(Error::InvalidRequest(format!(

@@ -447,6 +447,13 @@ fn malformed_heartbeats_are_refused_unchanged() {
         c.handle_region_heartbeat(zero, NOW),
         Err(Error::InvalidRequest(_))
     ));
+    let mut inverted = heartbeat_of(&three_peer_region());
+    inverted.region.start_key = b"z".to_vec();
+    inverted.region.end_key = b"a".to_vec();
+    assert!(matches!(
+        c.handle_region_heartbeat(inverted, NOW),
+        Err(Error::InvalidRequest(_))
+    ));
     assert!(matches!(
         c.put_store(Store::default(), NOW),
         Err(Error::InvalidRequest(_))
