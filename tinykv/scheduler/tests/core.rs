@@ -460,3 +460,30 @@ fn malformed_heartbeats_are_refused_unchanged() {
     ));
     assert_eq!(snapshot(&c), before);
 }
+
+/// Pending before follower: with four follower regions on the largest
+/// store and one of them pending there, every pick is the pending one.
+/// (The reference's replace-pending test cannot tell the two orders apart:
+/// its pending region is also the source's only follower region.)
+#[test]
+fn pending_region_is_preferred_over_other_followers() {
+    sim(|| {
+        let mut rng = labrpc::rng::fork();
+        let mut tc = Cluster::new(Config::default(), 1000);
+        add_region_store(&mut tc, 1, 16);
+        add_region_store(&mut tc, 2, 15);
+        add_region_store(&mut tc, 3, 14);
+        add_region_store(&mut tc, 4, 0);
+        for id in 1..=4 {
+            add_leader_region(&mut tc, id, 2, &[1, 3]);
+        }
+        let mut region = tc.get_region(3).unwrap().clone();
+        region.pending_peers = vec![region.store_peer(1).unwrap()];
+        tc.put_region(region);
+        for _ in 0..10 {
+            let op = balance_region(&mut tc, NOW, &mut rng).expect("an operator");
+            assert_eq!(op.region_id, 3, "{op:?}");
+            assert_eq!(op.steps.last(), Some(&OpStep::RemovePeer { from_store: 1 }));
+        }
+    });
+}
