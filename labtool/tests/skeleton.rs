@@ -38,10 +38,11 @@ const LAB_CRATES: [&str; 7] = [
     "shardkv",
 ];
 /// The TinyKV track's crates with regions: (directory, package name).
-const TINYKV_CRATES: [(&str, &str); 3] = [
+const TINYKV_CRATES: [(&str, &str); 4] = [
     ("tinykv/storage", "tinykv-storage"),
     ("tinykv/txn", "tinykv-txn"),
     ("tinykv/raftstore", "tinykv-raftstore"),
+    ("tinykv/scheduler", "tinykv-scheduler"),
 ];
 
 /// The reference workspace: this crate's parent.
@@ -253,7 +254,7 @@ fn skeleton_tree_is_complete() {
             "no region of part {part}"
         );
     }
-    for part in ["1", "2", "p1", "p2b", "p3a", "p4a", "p4b", "p4c"] {
+    for part in ["1", "2", "p1", "p2b", "p3a", "p3c", "p4a", "p4b", "p4c"] {
         assert!(
             labels.iter().any(|l| l.starts_with(&format!("{part}:"))),
             "no region of part {part}"

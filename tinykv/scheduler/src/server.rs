@@ -1,0 +1,152 @@
+//! [`SchedulerServer`]: the [`Cluster`] behind a lock with a clock, as both
+//! the labrpc service and the TCP server use it, and the loop that runs the
+//! balance scheduler.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::Error;
+use crate::cluster::{Cluster, Config};
+use crate::messages::{
+    AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
+    RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
+};
+
+/// How often the balance scheduler runs (the reference's minimum
+/// balance-region interval is 10 ms and grows while it finds nothing; a
+/// fixed 100 ms is enough for the tests and cheap).
+pub const SCHEDULE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Where the scheduler's milliseconds come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    /// tokio's clock (virtual in the simulation): `offset_ms` plus the time
+    /// since `base`.
+    Tokio {
+        /// Reading 0 of the clock.
+        base: tokio::time::Instant,
+        /// Milliseconds at `base` (a plausible wall-clock time, so
+        /// timestamps look like real ones).
+        offset_ms: u64,
+    },
+    /// The system's wall clock (the real process only).
+    System,
+}
+
+/// 2026-01-01T00:00:00Z in ms: the simulated clock's start.
+pub const SIMULATED_EPOCH_MS: u64 = 1_767_225_600_000;
+
+impl Clock {
+    /// tokio's clock from now, starting at [`SIMULATED_EPOCH_MS`].
+    pub fn tokio() -> Clock {
+        Clock::Tokio {
+            base: tokio::time::Instant::now(),
+            offset_ms: SIMULATED_EPOCH_MS,
+        }
+    }
+
+    /// The current reading in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::Tokio { base, offset_ms } => {
+                offset_ms + u64::try_from(base.elapsed().as_millis()).unwrap_or(u64::MAX)
+            }
+            Clock::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// The scheduler as a server: shared by every handler of both transports.
+#[derive(Clone)]
+pub struct SchedulerServer {
+    cluster: Arc<Mutex<Cluster>>,
+    clock: Clock,
+}
+
+impl SchedulerServer {
+    /// A server over an empty cluster whose first id is `first_id`.
+    pub fn new(config: Config, first_id: u64, clock: Clock) -> SchedulerServer {
+        SchedulerServer {
+            cluster: Arc::new(Mutex::new(Cluster::new(config, first_id))),
+            clock,
+        }
+    }
+
+    /// The cluster, locked (for tests and tools). Every handler holds the
+    /// lock for one synchronous call only, never across an await.
+    pub fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        // A handler cannot panic while holding the lock (the core returns
+        // errors), so a poisoned lock still holds a consistent cluster.
+        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The clock's current reading.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// `PutStore`.
+    pub fn put_store(&self, req: PutStoreRequest) -> Result<(), Error> {
+        let now = self.now_ms();
+        self.cluster().put_store(req.store, now)
+    }
+
+    /// `StoreHeartbeat`.
+    pub fn store_heartbeat(&self, req: StoreHeartbeatRequest) -> Result<(), Error> {
+        let now = self.now_ms();
+        self.cluster().handle_store_heartbeat(req, now)
+    }
+
+    /// `RegionHeartbeat`.
+    pub fn region_heartbeat(
+        &self,
+        req: RegionHeartbeatRequest,
+    ) -> Result<RegionHeartbeatResponse, Error> {
+        let now = self.now_ms();
+        self.cluster().handle_region_heartbeat(req, now)
+    }
+
+    /// `AllocId`.
+    pub fn alloc_id(&self) -> Result<u64, Error> {
+        self.cluster().alloc_id()
+    }
+
+    /// `GetTso`.
+    pub fn get_tso(&self, req: TsoRequest) -> Result<u64, Error> {
+        let now = self.now_ms();
+        self.cluster().tso(now, req.count)
+    }
+
+    /// `GetRegion` (by key; none if no region holds it).
+    pub fn get_region(&self, key: Vec<u8>) -> Result<Option<GetRegionResponse>, Error> {
+        Ok(self.cluster().region_by_key(&key))
+    }
+
+    /// `AskSplit`.
+    pub fn ask_split(&self, req: AskSplitRequest) -> Result<AskSplitResponse, Error> {
+        self.cluster().ask_split(req)
+    }
+
+    /// One scheduling round at the current time, with the randomness of
+    /// [`labrpc::rng`] (the seed's in a simulation).
+    pub fn schedule_once(&self) -> bool {
+        let now = self.now_ms();
+        let mut cluster = self.cluster();
+        labrpc::rng::with(|rng| cluster.schedule(now, rng)).is_some()
+    }
+
+    /// Runs the balance scheduler every [`SCHEDULE_INTERVAL`] until
+    /// `shutdown` fires.
+    pub async fn run_schedulers(self, shutdown: labrpc::Shutdown) {
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.wait() => return,
+                () = tokio::time::sleep(SCHEDULE_INTERVAL) => {}
+            }
+            self.schedule_once();
+        }
+    }
+}
