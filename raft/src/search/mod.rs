@@ -50,7 +50,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
@@ -58,7 +59,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::core::Config;
+use crate::core::{ConfChange, Config};
 pub use check::Invariant;
 pub use state::{Effects, Event, History, Packet, Peer, State};
 
@@ -84,6 +85,11 @@ pub enum Bug {
     RestartFromScratch,
     /// A follower installs a snapshot older than its own.
     StaleSnapshotInstalled,
+    /// A leader proposes a configuration change while an earlier one is
+    /// not yet applied (TinyKV 3A allows one at a time).
+    TwoConfChangesInFlight,
+    /// A leader handing leadership over still takes proposals.
+    TransferAcceptsProposals,
 }
 
 /// Which kinds of event the search may take.
@@ -133,6 +139,15 @@ pub struct Settings {
     pub max_proposals: u32,
     /// Most crashes along one path.
     pub max_crashes: u32,
+    /// Configuration changes a leader may be handed, in this order (one
+    /// per event; TinyKV p3a).
+    pub conf_changes: Vec<ConfChange>,
+    /// Most leader-transfer requests along one path (to any other peer).
+    pub max_transfers: u32,
+    /// Most partitions along one path: a partition cuts a minority off
+    /// (messages across it wait, undeliverable, until it heals or they
+    /// are dropped); healing is always enabled while one holds.
+    pub max_partitions: u32,
     /// Most events along one path.
     pub max_depth: usize,
     /// Stop after this many unique states.
@@ -176,6 +191,9 @@ impl Settings {
             max_term: 2,
             max_proposals: 0,
             max_crashes: 0,
+            conf_changes: Vec::new(),
+            max_transfers: 0,
+            max_partitions: 0,
             max_depth: 12,
             max_states: 2_000_000,
             max_time: Duration::from_secs(60),
@@ -476,6 +494,87 @@ impl Search {
         outcome
     }
 
+    /// Depth-first over every path from `start` up to the depth bound:
+    /// the same states as [`Search::bfs`] (a state first met deep is met
+    /// again, and expanded again, when a shorter path reaches it), but it
+    /// keeps only the current path and a fingerprint → depth map, not a
+    /// frontier of whole states — the exhaustive search for deep bounds.
+    /// Its counterexamples are minimised, not shortest.
+    pub fn dfs(&mut self, start: &State) -> Outcome {
+        let began = Clock::start();
+        let settings = &self.settings;
+        let mut stats = Stats::default();
+        let mut visited: HashMap<u64, u8, BuildHasherDefault<Identity>> = HashMap::default();
+        visited.insert(start.fingerprint(), 0);
+        stats.unique = 1;
+        let max_depth = settings.max_depth.min(255);
+        // (state, its enabled events, the next one to take); `path[i]` led
+        // from `stack[i]` to `stack[i + 1]`.
+        let mut stack = vec![(start.clone(), start.events(settings), 0usize)];
+        let mut path: Vec<Event> = Vec::new();
+        let mut outcome = Outcome::Exhausted;
+        while let Some((state, events, next)) = stack.last_mut() {
+            let depth = path.len() + 1;
+            let Some(event) = events.get(*next).cloned() else {
+                stack.pop();
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            let (after, fx) = state.next(settings, &event);
+            stats.transitions += 1;
+            if let Some((invariant, why)) = violation(settings, state, &after, &event, &fx) {
+                let mut events: Vec<String> = path.iter().map(Event::to_string).collect();
+                events.push(event.to_string());
+                let events = minimise(settings, start, events, invariant);
+                let trace = trace_of(settings, start, &events);
+                let why = trace.violation.clone().unwrap_or(why);
+                outcome = Outcome::Violation {
+                    invariant,
+                    why,
+                    trace,
+                };
+                break;
+            }
+            stats.depth = stats.depth.max(depth);
+            match visited.entry(after.fingerprint()) {
+                Entry::Occupied(e) if usize::from(*e.get()) <= depth => continue,
+                Entry::Occupied(mut e) => {
+                    e.insert(depth as u8);
+                }
+                Entry::Vacant(e) => {
+                    e.insert(depth as u8);
+                    stats.unique += 1;
+                }
+            }
+            if settings.goal.is_some_and(|g| (g.test)(&after)) {
+                let mut events: Vec<String> = path.iter().map(Event::to_string).collect();
+                events.push(event.to_string());
+                let trace = trace_of(settings, start, &events);
+                outcome = Outcome::Goal {
+                    trace,
+                    state: Box::new(after),
+                };
+                break;
+            }
+            if stats.transitions % 4096 == 0
+                && (stats.unique as usize >= settings.max_states
+                    || began.elapsed() >= settings.max_time)
+            {
+                outcome = Outcome::OutOfBudget;
+                break;
+            }
+            if depth < max_depth && !settings.prunes.iter().any(|p| (p.test)(&after)) {
+                let events = after.events(settings);
+                path.push(event);
+                stack.push((after, events, 0));
+            }
+        }
+        began.stop(&mut stats);
+        self.stats = stats;
+        outcome
+    }
+
     /// `walks` random walks of up to `max_depth` events from `start`, seeded
     /// by `seed`; a violation is minimised before it is returned.
     pub fn probe(&mut self, start: &State, walks: u32, seed: u64) -> Outcome {
@@ -630,11 +729,21 @@ fn trace_of(settings: &Settings, start: &State, events: &[String]) -> Trace {
             | Event::Heartbeat(p)
             | Event::CrashRestart(p)
             | Event::Propose(p)
-            | Event::Snapshot(p) => Some(*p),
+            | Event::Snapshot(p)
+            | Event::ProposeConfChange(p, _)
+            | Event::TransferLeader(p, _) => Some(*p),
+            Event::Partition(_) | Event::Heal => None,
         };
         notes.push(match touched {
             Some(p) => format!("peer {p}: {}", state::PeerText(&after.peers[p].core)),
-            None => format!("{} in flight", after.network.len()),
+            None => match after.history.cut {
+                0 => format!("{} in flight", after.network.len()),
+                cut => format!(
+                    "{} in flight; {} cut off",
+                    after.network.len(),
+                    state::MaskText(cut)
+                ),
+            },
         });
         if let Some((name, why)) = violation(settings, &state, &after, &event, &fx) {
             violation_text = Some(format!("{name}: {why}"));

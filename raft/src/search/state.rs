@@ -8,8 +8,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::{Bug, Settings};
-use crate::core::{Apply, Core, Message, Role};
-use crate::messages::Entry;
+use crate::core::{Apply, ConfChange, ConfChangeKind, Core, Message, Role};
+use crate::messages::{Entry, EntryKind};
 
 /// One message in flight from `from` to `to`.
 #[derive(Debug)]
@@ -112,12 +112,21 @@ pub(crate) struct EntryText<'a>(pub(crate) &'a Entry);
 
 impl fmt::Display for EntryText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "t{}:{:?}",
-            self.0.term,
-            String::from_utf8_lossy(&self.0.data)
-        )
+        match self.0.conf_change() {
+            Some(c) => {
+                let kind = match c.kind {
+                    ConfChangeKind::AddNode => "add",
+                    ConfChangeKind::RemoveNode => "remove",
+                };
+                write!(f, "t{}:{kind} {}", self.0.term, c.node)
+            }
+            None => write!(
+                f,
+                "t{}:{:?}",
+                self.0.term,
+                String::from_utf8_lossy(&self.0.data)
+            ),
+        }
     }
 }
 
@@ -138,6 +147,28 @@ pub enum Event {
     Propose(usize),
     /// The peer's service snapshots everything it has applied.
     Snapshot(usize),
+    /// The leader is handed the next of [`Settings::conf_changes`].
+    ProposeConfChange(usize, ConfChange),
+    /// The leader is asked to hand leadership to the second peer.
+    TransferLeader(usize, usize),
+    /// The peers in the mask are cut off from the others: messages across
+    /// the cut stay in flight, undeliverable until the partition heals.
+    Partition(u64),
+    /// The partition heals.
+    Heal,
+}
+
+/// The peers in a mask, as `{0, 2}`.
+pub(crate) struct MaskText(pub(crate) u64);
+
+impl fmt::Display for MaskText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<String> = (0..64)
+            .filter(|&p| self.0 >> p & 1 == 1)
+            .map(|p: usize| p.to_string())
+            .collect();
+        write!(f, "{{{}}}", ids.join(", "))
+    }
 }
 
 impl fmt::Display for Event {
@@ -150,6 +181,16 @@ impl fmt::Display for Event {
             Event::CrashRestart(p) => write!(f, "crash and restart {p}"),
             Event::Propose(p) => write!(f, "propose at {p}"),
             Event::Snapshot(p) => write!(f, "snapshot at {p}"),
+            Event::ProposeConfChange(p, c) => {
+                let kind = match c.kind {
+                    ConfChangeKind::AddNode => "add",
+                    ConfChangeKind::RemoveNode => "remove",
+                };
+                write!(f, "propose at {p}: {kind} peer {}", c.node)
+            }
+            Event::TransferLeader(p, to) => write!(f, "transfer leadership from {p} to {to}"),
+            Event::Partition(mask) => write!(f, "cut off {} from the rest", MaskText(*mask)),
+            Event::Heal => write!(f, "heal the partition"),
         }
     }
 }
@@ -197,6 +238,14 @@ pub struct History {
     pub proposals: u32,
     /// Crashes so far.
     pub crashes: u32,
+    /// Configuration changes proposed so far.
+    pub conf_changes: u32,
+    /// Leader transfers asked for so far.
+    pub transfers: u32,
+    /// Partitions made so far.
+    pub partitions: u32,
+    /// The peers cut off from the others now (a bit per peer; 0: none).
+    pub cut: u64,
 }
 
 /// The whole searched state.
@@ -226,7 +275,12 @@ pub struct Effects {
 impl State {
     /// `n` fresh peers `0..n` with the settings' configuration and nothing in flight.
     pub fn initial(settings: &Settings) -> State {
-        let renamings = Renamings::new(settings.peers, settings.symmetry);
+        // Configuration-change entries name peers inside their bytes,
+        // which a renaming would not reach: no symmetry with them.
+        let renamings = Renamings::new(
+            settings.peers,
+            settings.symmetry && settings.conf_changes.is_empty(),
+        );
         let members: Vec<usize> = (0..settings.peers).collect();
         let peers = members
             .iter()
@@ -268,7 +322,8 @@ impl State {
             if i > 0 && self.network[i - 1].key() == packet.key() {
                 continue; // a duplicate does the same
             }
-            if e.deliver {
+            let cut = self.history.cut;
+            if e.deliver && (cut >> packet.from & 1) == (cut >> packet.to & 1) {
                 out.push(Event::Deliver(packet.clone()));
             }
             if e.drop && !settings.redeliver {
@@ -293,6 +348,31 @@ impl State {
             if e.crash && self.history.crashes < settings.max_crashes {
                 out.push(Event::CrashRestart(id));
             }
+            if leader
+                && let Some(&change) = settings
+                    .conf_changes
+                    .get(self.history.conf_changes as usize)
+            {
+                out.push(Event::ProposeConfChange(id, change));
+            }
+            if leader && self.history.transfers < settings.max_transfers {
+                for to in (0..self.peers.len()).filter(|&to| to != id) {
+                    out.push(Event::TransferLeader(id, to));
+                }
+            }
+        }
+        if self.history.partitions < settings.max_partitions {
+            let n = self.peers.len();
+            // Every minority, and for an even count the halves without peer 0.
+            for mask in 1u64..(1 << n) - 1 {
+                let size = mask.count_ones() as usize;
+                if (2 * size < n || (2 * size == n && mask & 1 == 0)) && mask != self.history.cut {
+                    out.push(Event::Partition(mask));
+                }
+            }
+        }
+        if self.history.cut != 0 {
+            out.push(Event::Heal);
         }
         out
     }
@@ -370,9 +450,14 @@ impl State {
                 let history = Rc::make_mut(&mut s.history);
                 history.proposals += 1;
                 let value = format!("v{}", history.proposals);
-                Rc::make_mut(&mut s.peers[*id])
-                    .core
-                    .propose(value.into_bytes());
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
+                let transferee = core.lead_transferee;
+                if bug == Some(Bug::TransferAcceptsProposals) {
+                    // Takes the proposal even while handing leadership over.
+                    core.lead_transferee = None;
+                }
+                core.propose(value.into_bytes());
+                core.lead_transferee = transferee;
                 *id
             }
             Event::Snapshot(id) => {
@@ -381,6 +466,31 @@ impl State {
                 let data = format!("through {index}");
                 core.snapshot(index, data.into_bytes());
                 *id
+            }
+            Event::ProposeConfChange(id, change) => {
+                Rc::make_mut(&mut s.history).conf_changes += 1;
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
+                if bug == Some(Bug::TwoConfChangesInFlight) {
+                    // Forgets that an earlier change is not applied yet.
+                    core.pending_conf_index = 0;
+                }
+                core.propose_conf_change(*change);
+                *id
+            }
+            Event::TransferLeader(id, to) => {
+                Rc::make_mut(&mut s.history).transfers += 1;
+                Rc::make_mut(&mut s.peers[*id]).core.transfer_leader(*to);
+                *id
+            }
+            Event::Partition(mask) => {
+                let history = Rc::make_mut(&mut s.history);
+                history.partitions += 1;
+                history.cut = *mask;
+                return (s, fx);
+            }
+            Event::Heal => {
+                Rc::make_mut(&mut s.history).cut = 0;
+                return (s, fx);
             }
             Event::CrashRestart(id) => {
                 Rc::make_mut(&mut s.history).crashes += 1;
@@ -454,7 +564,13 @@ impl State {
                 self.record_apply(id, term, apply, fx);
                 fx.applied.push((id, apply.clone()));
             }
-            Rc::make_mut(&mut self.peers[id]).core.advance(&ready);
+            let core = &mut Rc::make_mut(&mut self.peers[id]).core;
+            core.advance(&ready);
+            for apply in &ready.committed {
+                if let Apply::ConfChange { change, .. } = apply {
+                    core.apply_conf_change(change);
+                }
+            }
             for (to, message) in ready.messages {
                 let packet = Packet::new(id, to, message, self.renamings);
                 self.insert(Rc::new(packet), settings.redeliver);
@@ -465,6 +581,7 @@ impl State {
         core.now = 0;
         core.election_elapsed = 0;
         core.heartbeat_elapsed = 0;
+        core.transfer_elapsed = 0;
         for flight in core.in_flight.iter_mut().flatten() {
             flight.sent_at = 0;
         }
@@ -474,15 +591,23 @@ impl State {
 
     /// State machine safety, checked as each entry is applied.
     fn record_apply(&mut self, id: usize, term: u64, apply: &Apply, fx: &mut Effects) {
-        let Apply::Command {
-            index,
-            term: entry_term,
-            data,
-        } = apply
-        else {
-            return;
+        let (index, entry) = match apply {
+            Apply::Command { index, term, data } => (index, Entry::command(*term, data.clone())),
+            Apply::ConfChange {
+                index,
+                term,
+                change,
+            } => {
+                let data = labrpc::encode(change).unwrap_or_default();
+                let entry = Entry {
+                    term: *term,
+                    kind: EntryKind::ConfChange,
+                    data,
+                };
+                (index, entry)
+            }
+            Apply::Snapshot { .. } => return,
         };
-        let entry = Entry::command(*entry_term, data.clone());
         let slot = (*index - 1) as usize;
         match self.history.applied.get(slot) {
             Some((first, _)) if *first != entry && fx.violation.is_none() => {
@@ -543,6 +668,9 @@ impl State {
             }
             enc.u(u64::from(h.proposals));
             enc.u(u64::from(h.crashes));
+            enc.u(u64::from(h.conf_changes));
+            enc.u(u64::from(h.transfers));
+            enc.u(u64::from(h.partitions));
         })[0];
         let mut best = u64::MAX;
         for (r, map) in self.renamings.0.iter().enumerate() {
@@ -557,6 +685,11 @@ impl State {
                 let id = map.get(id).copied().unwrap_or(id) as u64;
                 sum = sum.wrapping_add(mix(term.wrapping_mul(64) ^ id ^ 0x5bd1_e995_0000_0000));
             }
+            let mut cut = 0u64;
+            for p in (0..64).filter(|&p| h.cut >> p & 1 == 1) {
+                cut |= 1 << map.get(p).copied().unwrap_or(p);
+            }
+            sum = sum.wrapping_add(mix(cut ^ 0x2c1b_3c6d_0000_0000));
             best = best.min(mix(sum));
         }
         best

@@ -363,6 +363,109 @@ fn double_vote_counterexample_harmless_on_correct_core_search() {
     assert_eq!(replay(&settings, &trace[..5]), Ok(None));
 }
 
+/// Partitions as a setting: from a fresh leader, elections, one proposal
+/// and up to two cuts (any one peer cut off, healed at any time), every
+/// path of 6 events is safe; partitions add states that drops alone do
+/// not reach (messages held across a cut and delivered after it heals).
+#[test]
+fn partition_safety_3_peers_search() {
+    let mut settings = log_settings(1);
+    settings.max_term = 3;
+    settings.max_depth = 6;
+    settings.max_partitions = 2;
+    let with = expect_safe(settings.clone(), &leader_state());
+    settings.max_partitions = 0;
+    let without = expect_safe(settings, &leader_state());
+    assert!(with.unique > without.unique, "{with} vs {without}");
+}
+
+fn remove(node: u32) -> ConfChange {
+    ConfChange {
+        kind: crate::core::ConfChangeKind::RemoveNode,
+        node,
+    }
+}
+
+fn add(node: u32) -> ConfChange {
+    ConfChange {
+        kind: crate::core::ConfChangeKind::AddNode,
+        node,
+    }
+}
+
+/// TinyKV p3a membership change: from a fresh leader of 3, remove peer 2
+/// and add it back, with elections (terms up to 3), a proposal, and
+/// re-delivery; every path of 7 events is safe (the removal commits and
+/// applies in 3 events: propose, replicate, ack).
+#[test]
+fn search_conf_change_p3a() {
+    let mut settings = log_settings(1);
+    settings.conf_changes = vec![remove(2), add(2)];
+    settings.max_term = 3;
+    settings.max_depth = 7;
+    settings.redeliver = true;
+    expect_safe(settings, &leader_state());
+}
+
+/// A second change proposed while the first is unapplied: caught in 2
+/// events (propose the removal, propose the addition).
+#[test]
+fn two_conf_changes_caught_by_one_conf_change_search() {
+    let mut settings = log_settings(0);
+    settings.conf_changes = vec![remove(2), add(2)];
+    settings.invariants = invariant("one configuration change at a time");
+    settings.bug = Some(Bug::TwoConfChangesInFlight);
+    expect_violation(
+        settings,
+        &leader_state(),
+        "one configuration change at a time",
+        2,
+    );
+}
+
+/// TinyKV p3a leader transfer: from a committed value, one transfer to
+/// either follower, one more proposal, elections (terms up to 3) and
+/// re-delivery; every path of 7 events is safe.
+#[test]
+fn search_leader_transfer_p3a() {
+    let mut settings = log_settings(2);
+    settings.max_transfers = 1;
+    settings.max_term = 3;
+    settings.max_depth = 7;
+    settings.redeliver = true;
+    expect_safe(settings, &committed_state());
+}
+
+/// Leadership moves where it is asked to: from a fresh leader, a transfer
+/// to peer 1 makes it leader of term 2 in 4 events (ask, TimeoutNow,
+/// RequestVote, its reply), with no election timeout.
+#[test]
+fn leader_transfer_reaches_target_search() {
+    let mut settings = Settings::elections(3);
+    settings.events.election = false;
+    settings.max_transfers = 1;
+    settings.goal = goal("peer 1 leads term 2", |s| {
+        s.history.leaders.contains(&(2, 1))
+    });
+    let (_, len) = reach(settings, &leader_state());
+    assert_eq!(len, 4);
+}
+
+/// A leader handing over still takes proposals: caught in 2 events.
+#[test]
+fn transfer_accepting_proposals_caught_search() {
+    let mut settings = log_settings(1);
+    settings.max_transfers = 1;
+    settings.invariants = invariant("no proposals during a leader transfer");
+    settings.bug = Some(Bug::TransferAcceptsProposals);
+    expect_violation(
+        settings,
+        &leader_state(),
+        "no proposals during a leader transfer",
+        2,
+    );
+}
+
 /// Symmetry over peer ids: the same election space (terms up to 3, 7
 /// events) folds from 65,287 states to 10,954, still exhausted safe — and
 /// every breadth-first-caught variant below is still caught, by the same
@@ -427,10 +530,41 @@ fn symmetry_reduces_states_and_keeps_bugs_search() {
     );
 }
 
+/// The depth-first search visits exactly the breadth-first one's states
+/// (65,287 within 7 events; 10,954 with symmetry) and catches a variant.
+#[test]
+fn dfs_matches_bfs_search() {
+    for (symmetry, unique) in [(false, 65_287), (true, 10_954)] {
+        let mut settings = Settings::elections(3);
+        settings.max_term = 3;
+        settings.max_depth = 7;
+        settings.symmetry = symmetry;
+        let mut search = Search::new(settings);
+        let start = search.initial();
+        let outcome = search.dfs(&start);
+        println!("dfs: {}", search.stats);
+        assert!(matches!(outcome, Outcome::Exhausted), "{outcome:?}");
+        assert_eq!(search.stats.unique, unique);
+    }
+    let mut search = Search::new(Settings {
+        invariants: invariant("election safety"),
+        bug: Some(Bug::DoubleVote),
+        ..Settings::elections(3)
+    });
+    let start = search.initial();
+    let Outcome::Violation { trace, .. } = search.dfs(&start) else {
+        panic!("DoubleVote not caught depth-first");
+    };
+    println!("{trace}");
+    // Minimised, not shortest (BFS finds 6); within the depth bound.
+    assert!((6..=12).contains(&trace.events.len()), "{trace}");
+}
+
 /// Elections among 3 peers, exhaustive, deeper each round until a round
 /// takes `BENCH_SECS` (default 20) of CPU. Environment: `REDELIVER=1`
 /// keeps delivered messages, `SYMMETRY=1` folds peer renamings,
-/// `MAX_TERM` (default 3), `MAX_DEPTH` (default 14).
+/// `MAX_TERM` (default 3), `MAX_DEPTH` (default 14), `DFS=1` searches
+/// depth-first (memory: the visited map only).
 /// Measurements (release, the shared 2-core box; see the search module's
 /// notes for the figures).
 #[test]
@@ -453,7 +587,11 @@ fn election_depth_bench_search() {
         settings.max_states = 200_000_000;
         let mut search = Search::new(settings);
         let start = search.initial();
-        let outcome = search.bfs(&start);
+        let outcome = if env("DFS", 0) == 1 {
+            search.dfs(&start)
+        } else {
+            search.bfs(&start)
+        };
         println!(
             "depth {depth}: {} {}",
             if matches!(outcome, Outcome::Exhausted) {
