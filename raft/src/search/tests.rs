@@ -276,7 +276,9 @@ fn no_prev_check_caught_by_log_matching_search() {
     settings.events.drop = false;
     settings.max_term = 4;
     settings.max_depth = 24;
-    settings.max_time = Duration::from_secs(30);
+    // Bounded by the walk count: the outcome does not depend on the
+    // machine's load (the wall-time budget is only a backstop).
+    settings.max_time = Duration::from_secs(600);
     let start = leader_state();
     let mut search = Search::new(settings);
     let outcome = search.probe(&start, 200_000, 1);
@@ -304,7 +306,9 @@ fn stale_snapshot_caught_by_snapshot_forward_search() {
     settings.redeliver = true;
     settings.max_term = 2;
     settings.max_depth = 30;
-    settings.max_time = Duration::from_secs(30);
+    // Bounded by the walk count: the outcome does not depend on the
+    // machine's load (the wall-time budget is only a backstop).
+    settings.max_time = Duration::from_secs(600);
     let start = committed_state();
     let mut search = Search::new(settings);
     let outcome = search.probe(&start, 200_000, 1);
