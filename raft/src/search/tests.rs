@@ -18,7 +18,7 @@ fn value_committed(s: &State) -> bool {
     !s.history.applied.is_empty()
 }
 
-fn invariant(name: &str) -> Vec<Invariant> {
+pub(crate) fn invariant(name: &str) -> Vec<Invariant> {
     let found: Vec<Invariant> = Invariant::all()
         .into_iter()
         .filter(|i| i.name == name)
@@ -186,12 +186,17 @@ fn double_vote_caught_by_election_safety_search() {
     settings.bug = Some(Bug::DoubleVote);
     let start = State::initial(&settings);
     let trace = expect_violation(settings, &start, "election safety", 6);
-    println!(
-        "{}",
-        trace.as_test(
-            "double_vote_counterexample_replays",
-            "Settings { invariants: invariant(\"election safety\"), bug: Some(Bug::DoubleVote), ..Settings::elections(3) }"
-        )
+    let test = trace.as_test(
+        "double_vote_counterexample_replays_search",
+        "Settings { invariants: invariant(\"election safety\"), bug: Some(Bug::DoubleVote), ..Settings::elections(3) }",
+    );
+    println!("{test}");
+    // `emitted.rs` holds this very text, pasted as is and marked
+    // `should_panic`: the emitted test compiles and fails against DoubleVote.
+    let pasted = include_str!("emitted.rs").replace("\r\n", "\n");
+    assert!(
+        pasted.ends_with(&test),
+        "emitted.rs is not what as_test emits now:\n{test}"
     );
 }
 
@@ -321,30 +326,6 @@ fn stale_snapshot_caught_by_snapshot_forward_search() {
     };
     println!("{trace}");
     assert_eq!(invariant, "snapshots only move forward");
-}
-
-/// What `double_vote_caught_by_election_safety_search` printed with
-/// `Trace::as_test`, pasted as is: the emitted test compiles and fails
-/// against its broken variant (it expects the violation).
-#[test]
-fn double_vote_counterexample_replays_search() {
-    let settings = Settings {
-        invariants: invariant("election safety"),
-        bug: Some(Bug::DoubleVote),
-        ..Settings::elections(3)
-    };
-    let trace = [
-        "election timeout 0",
-        "deliver 0→1 RequestVote t1 last 0@t0",
-        "deliver 1→0 RequestVoteReply t1 granted (asked in t1)",
-        "election timeout 2",
-        "deliver 2→0 RequestVote t1 last 0@t0",
-        "deliver 0→2 RequestVoteReply t1 granted (asked in t1)",
-    ];
-    let (invariant, why) = replay(&settings, &trace)
-        .unwrap()
-        .expect("the trace violates an invariant");
-    assert_eq!(invariant, "election safety", "{why}");
 }
 
 /// The same trace on the correct core: peer 0 refuses its second vote, so
@@ -609,4 +590,163 @@ fn election_depth_bench_search() {
             break;
         }
     }
+}
+
+/// The settings of a named search for [`budget_search`] (and for the
+/// unit tests it emits): the bounds that decide which events are enabled.
+/// Every one starts from fresh peers.
+pub(crate) fn preset(name: &str) -> Option<Settings> {
+    let mut settings = log_settings(2);
+    settings.max_term = 3;
+    match name {
+        "elections" => {
+            settings = Settings::elections(3);
+            settings.max_term = 3;
+        }
+        "commit" => settings.redeliver = true,
+        "crash" => {
+            settings.events.crash = true;
+            settings.max_crashes = 1;
+        }
+        "snapshot" => {
+            settings.events.snapshot = true;
+            settings.events.crash = true;
+            settings.max_crashes = 1;
+            settings.redeliver = true;
+        }
+        "partition" => settings.max_partitions = 2,
+        "conf_change" => settings.conf_changes = vec![remove(2), add(2)],
+        "transfer" => settings.max_transfers = 1,
+        _ => return None,
+    }
+    Some(settings)
+}
+
+/// A broken variant by name (`DoubleVote`, ...).
+fn bug_named(name: &str) -> Option<Bug> {
+    use Bug::*;
+    [
+        DoubleVote,
+        VoteNotPersisted,
+        NoUpToDateCheck,
+        CommitWithoutMajority,
+        NoPrevCheck,
+        CommitFromStaleAppend,
+        RestartFromScratch,
+        StaleSnapshotInstalled,
+        TwoConfChangesInFlight,
+        TransferAcceptsProposals,
+    ]
+    .into_iter()
+    .find(|b| format!("{b:?}") == name)
+}
+
+/// A search with a student's budget, run by `labtool search` (or by hand:
+/// `SEARCH=elections SEARCH_DEPTH=11 cargo test --release -p raft
+/// budget_search -- --ignored --nocapture`). Environment: `SEARCH` (a
+/// [`preset`]), `SEARCH_DEPTH`, `SEARCH_SECS` (wall budget),
+/// `SEARCH_BUG` (a broken variant, to see one caught), `SEARCH_SYMMETRY=1`,
+/// `SEARCH_BFS=1` (shortest counterexamples; depth-first otherwise, which
+/// needs far less memory), `SEARCH_OUT` (a directory: a counterexample is
+/// written there as `counterexample.txt`, `counterexample.log` — the
+/// simulation log `labtool timeline` draws — and `counterexample_test.rs`,
+/// a unit test replaying it). Progress goes to stderr every second. Fails
+/// if an invariant is violated.
+#[test]
+#[ignore]
+fn budget_search() {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let name = var("SEARCH").unwrap_or_else(|| "elections".into());
+    let Some(mut settings) = preset(&name) else {
+        panic!(
+            "unknown SEARCH={name}: elections, commit, crash, snapshot, partition, conf_change, transfer"
+        );
+    };
+    let bug = var("SEARCH_BUG").map(|b| {
+        bug_named(&b)
+            .unwrap_or_else(|| panic!("unknown SEARCH_BUG={b} (a raft::search::Bug variant)"))
+    });
+    settings.bug = bug;
+    settings.max_depth = var("SEARCH_DEPTH")
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(10);
+    settings.max_time = Duration::from_secs(
+        var("SEARCH_SECS")
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(60),
+    );
+    settings.max_states = usize::MAX;
+    settings.symmetry = var("SEARCH_SYMMETRY").is_some_and(|v| v == "1");
+    let bfs = var("SEARCH_BFS").is_some_and(|v| v == "1");
+    let mut search = Search::new(settings);
+    search.progress = Some(Duration::from_secs(1));
+    let start = search.initial();
+    let outcome = if bfs {
+        search.bfs(&start)
+    } else {
+        search.dfs(&start)
+    };
+    println!("search {name}: {}", search.stats);
+    match outcome {
+        Outcome::Violation {
+            invariant, trace, ..
+        } => {
+            println!("{trace}");
+            let bug_expr = bug.map_or("None".to_string(), |b| format!("Some(Bug::{b:?})"));
+            let test = trace.as_test(
+                &format!("{name}_counterexample_replays"),
+                &format!("Settings {{ bug: {bug_expr}, ..preset({name:?}).unwrap() }}"),
+            );
+            if let Some(dir) = var("SEARCH_OUT") {
+                let dir = std::path::Path::new(&dir);
+                std::fs::create_dir_all(dir).expect("create SEARCH_OUT");
+                std::fs::write(dir.join("counterexample.txt"), trace.to_string()).expect("write");
+                std::fs::write(dir.join("counterexample.log"), &trace.log).expect("write");
+                std::fs::write(dir.join("counterexample_test.rs"), &test).expect("write");
+                println!("wrote the counterexample to {}", dir.display());
+            }
+            println!("{test}");
+            panic!("{invariant} violated ({} events)", trace.events.len());
+        }
+        Outcome::Exhausted => {
+            println!("every path of {} events is safe", search.settings.max_depth)
+        }
+        Outcome::OutOfBudget => println!("budget spent first: safe as far as explored"),
+        Outcome::Goal { .. } => {}
+    }
+}
+
+/// The counterexample's simulation log carries what `labtool timeline`
+/// draws: both peers becoming leader of term 1, and the violation.
+#[test]
+fn counterexample_log_search() {
+    let settings = Settings {
+        invariants: invariant("election safety"),
+        bug: Some(Bug::DoubleVote),
+        ..Settings::elections(3)
+    };
+    let mut search = Search::new(settings);
+    let start = search.initial();
+    let Outcome::Violation { trace, .. } = search.bfs(&start) else {
+        panic!("not caught");
+    };
+    print!("{}", trace.log);
+    let leaders: Vec<&str> = trace
+        .log
+        .lines()
+        .filter(|l| l.contains("raft::event: event") && l.contains("role=leader term=1"))
+        .collect();
+    assert_eq!(leaders.len(), 2, "{}", trace.log);
+    assert!(
+        trace
+            .log
+            .lines()
+            .last()
+            .unwrap()
+            .contains("VIOLATED election safety")
+    );
+    assert!(trace.log.lines().any(|l| {
+        l.trim_start()
+            .starts_with("6.000000s DEBUG raft::search: step 6:")
+    }));
 }
