@@ -17,6 +17,10 @@
 //! * `labtool skeleton --out DIR`: the student workspace, with every
 //!   solution region replaced by `todo!("3A: …")`.
 //! * `labtool list [FILTER…]`: the tests a filter selects.
+//! * `labtool search [NAME] --depth N --secs S`: model-check the Raft core
+//!   (`raft::search`) with a bigger budget, showing progress; a
+//!   counterexample is written as a trace, a timeline page, a log and a
+//!   unit test that replays it.
 //!
 //! Exit status: 0 all good, 1 a test failed, 2 bad input.
 
@@ -26,6 +30,7 @@ mod grade;
 mod logs;
 mod report;
 mod run;
+mod search;
 mod skeleton;
 mod timeline;
 
@@ -159,6 +164,33 @@ enum Cmd {
         /// prefix (`3` for all of 6.5840 Raft, `p` for every TinyKV part).
         #[arg(long = "keep")]
         keep: Vec<String>,
+    },
+    /// Model-check the Raft core with a bigger budget than its tests
+    /// (progress every second); a counterexample is written to --out as
+    /// text, an HTML timeline, a log and a unit test that replays it.
+    Search {
+        /// The search: elections, commit, crash, snapshot, partition,
+        /// conf_change, transfer.
+        #[arg(default_value = "elections")]
+        name: String,
+        /// Most events along a path.
+        #[arg(long, default_value_t = 10)]
+        depth: usize,
+        /// Wall-time budget in seconds.
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        /// Search a broken variant of the core (e.g. DoubleVote) to see one caught.
+        #[arg(long)]
+        bug: Option<String>,
+        /// Fold states that differ only in the peers' names.
+        #[arg(long)]
+        symmetry: bool,
+        /// Breadth-first: shortest counterexamples, far more memory.
+        #[arg(long)]
+        bfs: bool,
+        /// Where a counterexample is written.
+        #[arg(short, long, default_value = "search")]
+        out: PathBuf,
     },
     /// List the tests the filters select.
     List {
@@ -405,6 +437,23 @@ fn run(cli: Cli) -> Result<bool, Error> {
             );
             Ok(true)
         }
+        Cmd::Search {
+            name,
+            depth,
+            secs,
+            bug,
+            symmetry,
+            bfs,
+            out,
+        } => search::run(&search::Request {
+            preset: name,
+            depth,
+            secs,
+            bug,
+            symmetry,
+            bfs,
+            out,
+        }),
         Cmd::List { filters, selection } => {
             for c in cases(&selection, &filters)? {
                 println!("{}{}", c.name, if c.ignored { " (ignored)" } else { "" });

@@ -208,6 +208,12 @@ pub fn render(events: &[Event], title: &str) -> String {
             continue;
         }
         let mark = match e.topic() {
+            // A model-checking counterexample (`raft::search`, one event per
+            // second): each step, and the violation at the end.
+            _ if e.target == "raft::search" && e.message.starts_with("VIOLATED") => {
+                Some("violation")
+            }
+            _ if e.target == "raft::search" => Some("step"),
             "commit" => Some("commit"),
             "snapshot" => Some("snapshot"),
             "crash" => Some("crash"),
@@ -311,6 +317,8 @@ pub fn render(events: &[Event], title: &str) -> String {
                 "snapshot" => ("#8e44ad", 24.0),
                 "crash" => ("#c0392b", 24.0),
                 "config" => ("#2c3e50", 24.0),
+                "step" => ("#7f8c8d", 6.0),
+                "violation" => ("#ff0000", 30.0),
                 _ => ("#e67e22", 24.0),
             };
             let _ = write!(

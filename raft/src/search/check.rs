@@ -69,6 +69,8 @@ impl Invariant {
             Invariant::step("commit index monotonic", commit_monotonic),
             Invariant::step("persisted term and vote monotonic", persisted_monotonic),
             Invariant::step("snapshots only move forward", snapshot_forward),
+            Invariant::state("one configuration change at a time", one_conf_change),
+            Invariant::step("no proposals during a leader transfer", transfer_refuses),
         ]
     }
 }
@@ -203,6 +205,50 @@ fn snapshot_forward(before: &State, after: &State, _: &Event, fx: &Effects) -> O
                 before.peers[*id].core.last_applied
             ));
         }
+    }
+    None
+}
+
+/// A leader's log holds at most one configuration change past its commit
+/// index: a new change may be proposed only once the last one is applied
+/// (single-server changes keep every two majorities overlapping only one
+/// step at a time; TinyKV 3A).
+fn one_conf_change(s: &State) -> Option<String> {
+    for (id, peer) in s.peers.iter().enumerate() {
+        let core = &peer.core;
+        if core.role != Role::Leader {
+            continue;
+        }
+        let pending: Vec<u64> = (core.commit_index + 1..=core.log.last_index())
+            .filter(|&i| {
+                core.log
+                    .get(i)
+                    .is_some_and(|e| e.kind == crate::messages::EntryKind::ConfChange)
+            })
+            .collect();
+        if pending.len() > 1 {
+            return Some(format!(
+                "leader {id} of term {} has unapplied configuration changes at indices {pending:?}",
+                core.term
+            ));
+        }
+    }
+    None
+}
+
+/// A leader that is handing leadership over appends no new command: the
+/// target it caught up must not fall behind again (TinyKV 3A).
+fn transfer_refuses(before: &State, after: &State, event: &Event, _: &Effects) -> Option<String> {
+    let Event::Propose(id) = event else {
+        return None;
+    };
+    let (b, a) = (&before.peers[*id].core, &after.peers[*id].core);
+    if b.lead_transferee.is_some() && a.log.last_index() > b.log.last_index() {
+        return Some(format!(
+            "leader {id} took a proposal at index {} while handing leadership to {}",
+            a.log.last_index(),
+            b.lead_transferee.unwrap_or_default()
+        ));
     }
     None
 }

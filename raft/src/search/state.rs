@@ -8,8 +8,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::{Bug, Settings};
-use crate::core::{Apply, Core, Message, Role};
-use crate::messages::Entry;
+use crate::core::{Apply, ConfChange, ConfChangeKind, Core, Message, Role};
+use crate::messages::{Entry, EntryKind};
 
 /// One message in flight from `from` to `to`.
 #[derive(Debug)]
@@ -20,22 +20,31 @@ pub struct Packet {
     pub to: usize,
     /// The message.
     pub message: Message,
-    /// Its canonical encoding (with `from` and `to`): the network's sort key.
-    key: Vec<u8>,
+    /// The hash of its canonical encoding (with `from` and `to`) under each
+    /// of the search's peer renamings ([`Renamings`]); the first, under
+    /// the identity, is the network's sort key.
+    hashes: Hashes,
 }
 
 impl Packet {
-    fn new(from: usize, to: usize, message: Message) -> Packet {
-        let mut enc = Enc::default();
-        enc.u(from as u64);
-        enc.u(to as u64);
-        enc.message(&message);
+    fn new(from: usize, to: usize, message: Message, renamings: Renamings) -> Packet {
+        let hashes = renamings.hashes(|enc| {
+            enc.u(0xff); // a packet, not a peer
+            enc.id(from);
+            enc.id(to);
+            enc.message(&message);
+        });
         Packet {
             from,
             to,
             message,
-            key: enc.0,
+            hashes,
         }
+    }
+
+    /// The network's sort key: equal for equal packets.
+    fn key(&self) -> u64 {
+        self.hashes[0]
     }
 }
 
@@ -103,12 +112,21 @@ pub(crate) struct EntryText<'a>(pub(crate) &'a Entry);
 
 impl fmt::Display for EntryText<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "t{}:{:?}",
-            self.0.term,
-            String::from_utf8_lossy(&self.0.data)
-        )
+        match self.0.conf_change() {
+            Some(c) => {
+                let kind = match c.kind {
+                    ConfChangeKind::AddNode => "add",
+                    ConfChangeKind::RemoveNode => "remove",
+                };
+                write!(f, "t{}:{kind} {}", self.0.term, c.node)
+            }
+            None => write!(
+                f,
+                "t{}:{:?}",
+                self.0.term,
+                String::from_utf8_lossy(&self.0.data)
+            ),
+        }
     }
 }
 
@@ -129,6 +147,28 @@ pub enum Event {
     Propose(usize),
     /// The peer's service snapshots everything it has applied.
     Snapshot(usize),
+    /// The leader is handed the next of [`Settings::conf_changes`].
+    ProposeConfChange(usize, ConfChange),
+    /// The leader is asked to hand leadership to the second peer.
+    TransferLeader(usize, usize),
+    /// The peers in the mask are cut off from the others: messages across
+    /// the cut stay in flight, undeliverable until the partition heals.
+    Partition(u64),
+    /// The partition heals.
+    Heal,
+}
+
+/// The peers in a mask, as `{0, 2}`.
+pub(crate) struct MaskText(pub(crate) u64);
+
+impl fmt::Display for MaskText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<String> = (0..64)
+            .filter(|&p| self.0 >> p & 1 == 1)
+            .map(|p: usize| p.to_string())
+            .collect();
+        write!(f, "{{{}}}", ids.join(", "))
+    }
 }
 
 impl fmt::Display for Event {
@@ -141,6 +181,16 @@ impl fmt::Display for Event {
             Event::CrashRestart(p) => write!(f, "crash and restart {p}"),
             Event::Propose(p) => write!(f, "propose at {p}"),
             Event::Snapshot(p) => write!(f, "snapshot at {p}"),
+            Event::ProposeConfChange(p, c) => {
+                let kind = match c.kind {
+                    ConfChangeKind::AddNode => "add",
+                    ConfChangeKind::RemoveNode => "remove",
+                };
+                write!(f, "propose at {p}: {kind} peer {}", c.node)
+            }
+            Event::TransferLeader(p, to) => write!(f, "transfer leadership from {p} to {to}"),
+            Event::Partition(mask) => write!(f, "cut off {} from the rest", MaskText(*mask)),
+            Event::Heal => write!(f, "heal the partition"),
         }
     }
 }
@@ -156,6 +206,24 @@ pub struct Peer {
     pub persisted_hard: (u64, Option<usize>),
     /// The persisted snapshot.
     pub persisted_snapshot: Vec<u8>,
+    /// The hash of its canonical encoding under each peer renaming.
+    hashes: Hashes,
+}
+
+impl Peer {
+    /// Recomputes `hashes` after a change.
+    fn rehash(&mut self, renamings: Renamings) {
+        let (core, hard) = (&self.core, self.persisted_hard);
+        self.hashes = renamings.hashes(|enc| {
+            enc.core(core);
+            // What was persisted is the core's log (every change to it is
+            // persisted before the step ends) with this term and vote,
+            // and the snapshot is the core's: the pair decides the bytes.
+            enc.u(hard.0);
+            let vote = hard.1.map(|v| enc.map(v) as u64);
+            enc.opt(vote);
+        });
+    }
 }
 
 /// What the invariants need to remember about the past.
@@ -170,6 +238,14 @@ pub struct History {
     pub proposals: u32,
     /// Crashes so far.
     pub crashes: u32,
+    /// Configuration changes proposed so far.
+    pub conf_changes: u32,
+    /// Leader transfers asked for so far.
+    pub transfers: u32,
+    /// Partitions made so far.
+    pub partitions: u32,
+    /// The peers cut off from the others now (a bit per peer; 0: none).
+    pub cut: u64,
 }
 
 /// The whole searched state.
@@ -181,8 +257,10 @@ pub struct State {
     /// The messages in flight, sorted by their canonical encoding (a
     /// multiset: a duplicate appears twice).
     pub network: Vec<Rc<Packet>>,
-    /// History for the invariants.
-    pub history: History,
+    /// History for the invariants (shared until it changes).
+    pub history: Rc<History>,
+    /// The peer renamings states are identified under.
+    renamings: Renamings,
 }
 
 /// What a transition did besides changing the state.
@@ -197,6 +275,12 @@ pub struct Effects {
 impl State {
     /// `n` fresh peers `0..n` with the settings' configuration and nothing in flight.
     pub fn initial(settings: &Settings) -> State {
+        // Configuration-change entries name peers inside their bytes,
+        // which a renaming would not reach: no symmetry with them.
+        let renamings = Renamings::new(
+            settings.peers,
+            settings.symmetry && settings.conf_changes.is_empty(),
+        );
         let members: Vec<usize> = (0..settings.peers).collect();
         let peers = members
             .iter()
@@ -211,18 +295,22 @@ impl State {
                 )
                 .expect("an empty state always decodes");
                 let persisted = core.encode_state();
-                Rc::new(Peer {
+                let mut peer = Peer {
                     core,
                     persisted,
                     persisted_hard: (0, None),
                     persisted_snapshot: Vec::new(),
-                })
+                    hashes: [0; MAX_RENAMINGS],
+                };
+                peer.rehash(renamings);
+                Rc::new(peer)
             })
             .collect();
         State {
             peers,
             network: Vec::new(),
-            history: History::default(),
+            history: Rc::default(),
+            renamings,
         }
     }
 
@@ -231,10 +319,11 @@ impl State {
         let e = &settings.events;
         let mut out = Vec::new();
         for (i, packet) in self.network.iter().enumerate() {
-            if i > 0 && self.network[i - 1].key == packet.key {
+            if i > 0 && self.network[i - 1].key() == packet.key() {
                 continue; // a duplicate does the same
             }
-            if e.deliver {
+            let cut = self.history.cut;
+            if e.deliver && (cut >> packet.from & 1) == (cut >> packet.to & 1) {
                 out.push(Event::Deliver(packet.clone()));
             }
             if e.drop && !settings.redeliver {
@@ -259,6 +348,31 @@ impl State {
             if e.crash && self.history.crashes < settings.max_crashes {
                 out.push(Event::CrashRestart(id));
             }
+            if leader
+                && let Some(&change) = settings
+                    .conf_changes
+                    .get(self.history.conf_changes as usize)
+            {
+                out.push(Event::ProposeConfChange(id, change));
+            }
+            if leader && self.history.transfers < settings.max_transfers {
+                for to in (0..self.peers.len()).filter(|&to| to != id) {
+                    out.push(Event::TransferLeader(id, to));
+                }
+            }
+        }
+        if self.history.partitions < settings.max_partitions {
+            let n = self.peers.len();
+            // Every minority, and for an even count the halves without peer 0.
+            for mask in 1u64..(1 << n) - 1 {
+                let size = mask.count_ones() as usize;
+                if (2 * size < n || (2 * size == n && mask & 1 == 0)) && mask != self.history.cut {
+                    out.push(Event::Partition(mask));
+                }
+            }
+        }
+        if self.history.cut != 0 {
+            out.push(Event::Heal);
         }
         out
     }
@@ -333,11 +447,17 @@ impl State {
                 *id
             }
             Event::Propose(id) => {
-                s.history.proposals += 1;
-                let value = format!("v{}", s.history.proposals);
-                Rc::make_mut(&mut s.peers[*id])
-                    .core
-                    .propose(value.into_bytes());
+                let history = Rc::make_mut(&mut s.history);
+                history.proposals += 1;
+                let value = format!("v{}", history.proposals);
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
+                let transferee = core.lead_transferee;
+                if bug == Some(Bug::TransferAcceptsProposals) {
+                    // Takes the proposal even while handing leadership over.
+                    core.lead_transferee = None;
+                }
+                core.propose(value.into_bytes());
+                core.lead_transferee = transferee;
                 *id
             }
             Event::Snapshot(id) => {
@@ -347,8 +467,33 @@ impl State {
                 core.snapshot(index, data.into_bytes());
                 *id
             }
+            Event::ProposeConfChange(id, change) => {
+                Rc::make_mut(&mut s.history).conf_changes += 1;
+                let core = &mut Rc::make_mut(&mut s.peers[*id]).core;
+                if bug == Some(Bug::TwoConfChangesInFlight) {
+                    // Forgets that an earlier change is not applied yet.
+                    core.pending_conf_index = 0;
+                }
+                core.propose_conf_change(*change);
+                *id
+            }
+            Event::TransferLeader(id, to) => {
+                Rc::make_mut(&mut s.history).transfers += 1;
+                Rc::make_mut(&mut s.peers[*id]).core.transfer_leader(*to);
+                *id
+            }
+            Event::Partition(mask) => {
+                let history = Rc::make_mut(&mut s.history);
+                history.partitions += 1;
+                history.cut = *mask;
+                return (s, fx);
+            }
+            Event::Heal => {
+                Rc::make_mut(&mut s.history).cut = 0;
+                return (s, fx);
+            }
             Event::CrashRestart(id) => {
-                s.history.crashes += 1;
+                Rc::make_mut(&mut s.history).crashes += 1;
                 let peer = Rc::make_mut(&mut s.peers[*id]);
                 let state: &[u8] = if bug == Some(Bug::RestartFromScratch) {
                     &[]
@@ -368,6 +513,7 @@ impl State {
                     Ok(core) => peer.core = core,
                     Err(e) => {
                         fx.violation = Some(("restart", format!("peer {id}: {e}")));
+                        peer.rehash(s.renamings);
                         return (s, fx);
                     }
                 }
@@ -386,7 +532,7 @@ impl State {
         if core.role == Role::Leader {
             let term = core.term;
             if let Err(at) = s.history.leaders.binary_search(&(term, id)) {
-                s.history.leaders.insert(at, (term, id));
+                Rc::make_mut(&mut s.history).leaders.insert(at, (term, id));
             }
         }
         (s, fx)
@@ -418,9 +564,16 @@ impl State {
                 self.record_apply(id, term, apply, fx);
                 fx.applied.push((id, apply.clone()));
             }
-            Rc::make_mut(&mut self.peers[id]).core.advance(&ready);
+            let core = &mut Rc::make_mut(&mut self.peers[id]).core;
+            core.advance(&ready);
+            for apply in &ready.committed {
+                if let Apply::ConfChange { change, .. } = apply {
+                    core.apply_conf_change(change);
+                }
+            }
             for (to, message) in ready.messages {
-                self.insert(Rc::new(Packet::new(id, to, message)), settings.redeliver);
+                let packet = Packet::new(id, to, message, self.renamings);
+                self.insert(Rc::new(packet), settings.redeliver);
             }
         }
         // Timers are abstract: only "armed" matters, and they always are.
@@ -428,22 +581,33 @@ impl State {
         core.now = 0;
         core.election_elapsed = 0;
         core.heartbeat_elapsed = 0;
+        core.transfer_elapsed = 0;
         for flight in core.in_flight.iter_mut().flatten() {
             flight.sent_at = 0;
         }
+        let renamings = self.renamings;
+        Rc::make_mut(&mut self.peers[id]).rehash(renamings);
     }
 
     /// State machine safety, checked as each entry is applied.
     fn record_apply(&mut self, id: usize, term: u64, apply: &Apply, fx: &mut Effects) {
-        let Apply::Command {
-            index,
-            term: entry_term,
-            data,
-        } = apply
-        else {
-            return;
+        let (index, entry) = match apply {
+            Apply::Command { index, term, data } => (index, Entry::command(*term, data.clone())),
+            Apply::ConfChange {
+                index,
+                term,
+                change,
+            } => {
+                let data = labrpc::encode(change).unwrap_or_default();
+                let entry = Entry {
+                    term: *term,
+                    kind: EntryKind::ConfChange,
+                    data,
+                };
+                (index, entry)
+            }
+            Apply::Snapshot { .. } => return,
         };
-        let entry = Entry::command(*entry_term, data.clone());
         let slot = (*index - 1) as usize;
         match self.history.applied.get(slot) {
             Some((first, _)) if *first != entry && fx.violation.is_none() => {
@@ -458,7 +622,7 @@ impl State {
             }
             Some(_) => {}
             None if slot == self.history.applied.len() => {
-                self.history.applied.push((entry, term));
+                Rc::make_mut(&mut self.history).applied.push((entry, term));
             }
             None => {
                 // Applied past a gap nobody applied: keep the check exact by
@@ -468,47 +632,67 @@ impl State {
     }
 
     fn insert(&mut self, packet: Rc<Packet>, set: bool) {
-        let at = self.network.partition_point(|p| p.key < packet.key);
-        if set && self.network.get(at).is_some_and(|p| p.key == packet.key) {
+        let key = packet.key();
+        let at = self.network.partition_point(|p| p.key() < key);
+        if set && self.network.get(at).is_some_and(|p| p.key() == key) {
             return;
         }
         self.network.insert(at, packet);
     }
 
     fn remove(&mut self, packet: &Packet) {
-        let at = self.network.partition_point(|p| p.key < packet.key);
-        if self.network.get(at).is_some_and(|p| p.key == packet.key) {
+        let key = packet.key();
+        let at = self.network.partition_point(|p| p.key() < key);
+        if self.network.get(at).is_some_and(|p| p.key() == key) {
             self.network.remove(at);
         }
     }
 
     /// The 64-bit hash of the canonical encoding: equal for states the
-    /// protocol cannot tell apart.
+    /// protocol cannot tell apart. With symmetry on, the least such hash
+    /// over every renaming of the peers, so states that differ only in
+    /// the peers' names share it.
+    ///
+    /// Incremental: each peer and packet carries the hashes of its own
+    /// encoding (a transition recomputes only the peer it touched and the
+    /// packets it sent), and the state's hash combines them by addition —
+    /// a multiset hash, so the network's order does not matter.
     pub fn fingerprint(&self) -> u64 {
-        let mut enc = Enc(Vec::with_capacity(512));
-        for peer in &self.peers {
-            enc.core(&peer.core);
-            enc.bytes(&peer.persisted);
-            enc.bytes(&peer.persisted_snapshot);
-        }
-        enc.u(self.network.len() as u64);
-        for packet in &self.network {
-            enc.bytes(&packet.key);
-        }
         let h = &self.history;
-        enc.u(h.leaders.len() as u64);
-        for &(term, id) in &h.leaders {
-            enc.u(term);
-            enc.u(id as u64);
+        let base = self.renamings.hashes(|enc| {
+            enc.u(0xfe); // the history
+            enc.u(h.applied.len() as u64);
+            for (entry, term) in &h.applied {
+                enc.entry(entry);
+                enc.u(*term);
+            }
+            enc.u(u64::from(h.proposals));
+            enc.u(u64::from(h.crashes));
+            enc.u(u64::from(h.conf_changes));
+            enc.u(u64::from(h.transfers));
+            enc.u(u64::from(h.partitions));
+        })[0];
+        let mut best = u64::MAX;
+        for (r, map) in self.renamings.0.iter().enumerate() {
+            let mut sum = base;
+            for peer in &self.peers {
+                sum = sum.wrapping_add(peer.hashes[r]);
+            }
+            for packet in &self.network {
+                sum = sum.wrapping_add(packet.hashes[r]);
+            }
+            for &(term, id) in &h.leaders {
+                let id = map.get(id).copied().unwrap_or(id) as u64;
+                sum = sum.wrapping_add(mix(term.wrapping_mul(64) ^ id ^ 0x5bd1_e995_0000_0000));
+            }
+            let mut cut = 0u64;
+            for p in (0..64).filter(|&p| h.cut >> p & 1 == 1) {
+                cut |= 1 << map.get(p).copied().unwrap_or(p);
+            }
+            sum = sum.wrapping_add(mix(cut ^ 0x2c1b_3c6d_0000_0000));
+            best = best.min(mix(sum));
         }
-        enc.u(h.applied.len() as u64);
-        for (entry, term) in &h.applied {
-            enc.entry(entry);
-            enc.u(*term);
-        }
-        enc.u(u64::from(h.proposals));
-        enc.u(u64::from(h.crashes));
-        hash(&enc.0)
+        best
     }
 
     /// One line per peer and one per message in flight.
@@ -581,17 +765,102 @@ impl fmt::Display for PeerText<'_> {
     }
 }
 
-/// A compact canonical byte encoding (LEB128 integers).
-#[derive(Default)]
-struct Enc(Vec<u8>);
+/// Most peer renamings a search tries (3! = 6).
+const MAX_RENAMINGS: usize = 6;
+
+/// A hash per renaming (unused slots 0).
+type Hashes = [u64; MAX_RENAMINGS];
+
+/// The peer renamings a search identifies states under: the identity
+/// alone, or with symmetry every permutation of 2 or 3 peers. A renaming
+/// maps an old id to a new one; ids past its end keep their name.
+#[derive(Clone, Copy)]
+pub(crate) struct Renamings(&'static [&'static [usize]]);
+
+static IDENTITY: [&[usize]; 1] = [&[]];
+static SWAPS_2: [&[usize]; 2] = [&[0, 1], &[1, 0]];
+static PERMUTATIONS_3: [&[usize]; 6] = [
+    &[0, 1, 2],
+    &[0, 2, 1],
+    &[1, 0, 2],
+    &[1, 2, 0],
+    &[2, 0, 1],
+    &[2, 1, 0],
+];
+
+thread_local! {
+    /// The encoder's buffer, reused so that hashing allocates nothing.
+    static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+impl Renamings {
+    /// The identity alone, or with `symmetry` every permutation of
+    /// `peers` peers (for 2 or 3 peers; more keep the identity alone).
+    pub(crate) fn new(peers: usize, symmetry: bool) -> Renamings {
+        match (symmetry, peers) {
+            (true, 2) => Renamings(&SWAPS_2),
+            (true, 3) => Renamings(&PERMUTATIONS_3),
+            _ => Renamings(&IDENTITY),
+        }
+    }
+
+    /// The hash of what `encode` writes under each renaming.
+    fn hashes(self, encode: impl Fn(&mut Enc)) -> Hashes {
+        let mut enc = Enc {
+            buf: BUFFER.take(),
+            map: &[],
+        };
+        let mut out = [0; MAX_RENAMINGS];
+        for (slot, map) in out.iter_mut().zip(self.0) {
+            enc.buf.clear();
+            enc.map = map;
+            encode(&mut enc);
+            *slot = hash(&enc.buf);
+        }
+        BUFFER.set(enc.buf);
+        out
+    }
+}
+
+/// A 64-bit finaliser (splitmix64's).
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
+}
+
+/// A compact canonical byte encoding (LEB128 integers), with peer ids
+/// renamed by `map`.
+struct Enc {
+    buf: Vec<u8>,
+    map: &'static [usize],
+}
 
 impl Enc {
     fn u(&mut self, mut v: u64) {
         while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
+            self.buf.push((v as u8) | 0x80);
             v >>= 7;
         }
-        self.0.push(v as u8);
+        self.buf.push(v as u8);
+    }
+
+    /// A peer id's new name.
+    fn map(&self, id: usize) -> usize {
+        self.map.get(id).copied().unwrap_or(id)
+    }
+
+    /// A peer id, renamed.
+    fn id(&mut self, id: usize) {
+        self.u(self.map(id) as u64);
+    }
+
+    /// The renamed peer whose entry sits at slot `slot` of a per-peer
+    /// table, i.e. the old id that `map` sends to `slot`.
+    fn unmap(&self, slot: usize) -> usize {
+        self.map.iter().position(|&n| n == slot).unwrap_or(slot)
     }
 
     fn opt(&mut self, v: Option<u64>) {
@@ -600,7 +869,7 @@ impl Enc {
 
     fn bytes(&mut self, b: &[u8]) {
         self.u(b.len() as u64);
-        self.0.extend_from_slice(b);
+        self.buf.extend_from_slice(b);
     }
 
     fn entry(&mut self, e: &Entry) {
@@ -616,13 +885,13 @@ impl Enc {
     fn core(&mut self, c: &Core) {
         let role = c.role as u64;
         self.u(role);
+        self.id(c.me);
         self.u(c.term);
-        self.opt(c.voted_for.map(|v| v as u64));
-        self.opt(c.lead.map(|v| v as u64));
-        self.u(c.members.len() as u64);
-        for &m in &c.members {
-            self.u(m as u64);
-        }
+        let vote = c.voted_for.map(|v| self.map(v) as u64);
+        self.opt(vote);
+        let lead = c.lead.map(|v| self.map(v) as u64);
+        self.opt(lead);
+        self.members(c.members.iter().copied());
         self.u(c.log.base());
         self.u(c.log.base_term());
         self.u(c.log.last_index());
@@ -635,15 +904,18 @@ impl Enc {
         self.u(c.commit_index);
         self.u(c.last_applied);
         self.u(c.pending_conf_index);
-        self.opt(c.lead_transferee.map(|v| v as u64));
+        let transferee = c.lead_transferee.map(|v| self.map(v) as u64);
+        self.opt(transferee);
         match c.role {
             Role::Candidate => {
-                for v in &c.votes {
+                for slot in 0..c.votes.len() {
+                    let v = c.votes[self.unmap(slot)];
                     self.u(v.map_or(0, |g| 1 + u64::from(g)));
                 }
             }
             Role::Leader => {
-                for p in 0..c.next_index.len() {
+                for slot in 0..c.next_index.len() {
+                    let p = self.unmap(slot);
                     self.u(c.next_index[p]);
                     self.u(c.match_index[p]);
                     match c.in_flight[p] {
@@ -660,6 +932,33 @@ impl Enc {
         }
     }
 
+    /// A set of peers, renamed, in order.
+    fn members(&mut self, ids: impl Iterator<Item = usize> + Clone) {
+        let count = ids.clone().count();
+        self.u(count as u64);
+        if self.map.is_empty() {
+            for m in ids {
+                self.u(m as u64);
+            }
+            return;
+        }
+        let mut small = [0usize; 16];
+        let mut large = Vec::new();
+        let renamed: &mut [usize] = if count <= small.len() {
+            for (slot, m) in small.iter_mut().zip(ids) {
+                *slot = self.map(m);
+            }
+            &mut small[..count]
+        } else {
+            large.extend(ids.map(|m| self.map(m)));
+            &mut large
+        };
+        renamed.sort_unstable();
+        for &m in renamed.iter() {
+            self.u(m as u64);
+        }
+    }
+
     fn message(&mut self, m: &Message) {
         let sent = |enc: &mut Enc, s: &crate::core::Sent| {
             enc.u(s.kind as u64);
@@ -671,7 +970,7 @@ impl Enc {
             Message::RequestVote(a) => {
                 self.u(0);
                 self.u(a.term);
-                self.u(u64::from(a.candidate));
+                self.id(a.candidate as usize);
                 self.u(a.last_log_index);
                 self.u(a.last_log_term);
             }
@@ -684,7 +983,7 @@ impl Enc {
             Message::AppendEntries(a) => {
                 self.u(2);
                 self.u(a.term);
-                self.u(u64::from(a.leader));
+                self.id(a.leader as usize);
                 self.u(a.prev_log_index);
                 self.u(a.prev_log_term);
                 self.u(a.entries.len() as u64);
@@ -705,13 +1004,10 @@ impl Enc {
             Message::InstallSnapshot(a) => {
                 self.u(4);
                 self.u(a.term);
-                self.u(u64::from(a.leader));
+                self.id(a.leader as usize);
                 self.u(a.last_included_index);
                 self.u(a.last_included_term);
-                self.u(a.members.len() as u64);
-                for &m in &a.members {
-                    self.u(u64::from(m));
-                }
+                self.members(a.members.iter().map(|&m| m as usize));
                 self.bytes(&a.data);
             }
             Message::InstallSnapshotReply(s, r) => {
@@ -722,11 +1018,11 @@ impl Enc {
             Message::TimeoutNow(a) => {
                 self.u(6);
                 self.u(a.term);
-                self.u(u64::from(a.leader));
+                self.id(a.leader as usize);
             }
             Message::TransferLeader(a) => {
                 self.u(7);
-                self.u(u64::from(a.target));
+                self.id(a.target as usize);
             }
             Message::Unreachable(s) => {
                 self.u(8);
