@@ -51,9 +51,10 @@ pub mod keys;
 pub mod meta;
 mod peer;
 mod peer_storage;
+pub mod snap;
 pub mod store;
 
-pub use peer::{Answer, Peer, raft_config};
+pub use peer::{Answer, Peer, PeerConfig, raft_config};
 pub use peer_storage::{PeerStorage, bootstrap_region};
 
 use meta::{Peer as PeerMeta, Region};
@@ -94,10 +95,10 @@ pub enum Error {
         /// The first index missing.
         index: u64,
     },
-    /// A ready carried a snapshot; region snapshots are Project 2C.
-    #[error("snapshot at {index}: region snapshots are not implemented yet (2C)")]
-    SnapshotUnsupported {
-        /// The snapshot's index.
+    /// A committed configuration change: membership changes are Project 3B.
+    #[error("conf change at {index}: membership changes are not implemented yet (3B)")]
+    ConfChangeUnsupported {
+        /// The entry's index.
         index: u64,
     },
     /// The peer is not the leader; `leader` is the one it knows of.

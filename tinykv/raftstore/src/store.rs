@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::Region;
-use crate::{Answer, Error, Peer};
+use crate::{Answer, Error, Peer, PeerConfig};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
 /// with 2 heartbeat and 10 election ticks, elections take 0.5–1 s).
@@ -117,7 +117,8 @@ pub struct Store {
 
 impl Store {
     /// Starts the peer of `region` on `store_id` from the engines, with
-    /// `ends` to the other peers (by peer id); spawns its ticker.
+    /// `ends` to the other peers (by peer id) and the given configuration;
+    /// spawns its ticker.
     ///
     /// # Errors
     /// As [`Peer::open`].
@@ -127,12 +128,14 @@ impl Store {
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
         ends: BTreeMap<u64, ClientEnd>,
+        config: PeerConfig,
     ) -> Result<Store, Error> {
-        let peer = Peer::open(
+        let peer = Peer::open_with(
             store_id,
             region,
             raft_engine,
             kv_engine,
+            config,
             labrpc::rng::fork(),
         )?;
         let node = Arc::new(Node {
@@ -164,7 +167,7 @@ impl Store {
         (peer.term(), peer.is_leader())
     }
 
-    /// The peer's applied and truncated index.
+    /// The peer's applied and truncated index (GenericTest's log-size check).
     pub fn applied_and_truncated(&self) -> (u64, u64) {
         let peer = self.node.peer.lock().unwrap_or_else(|e| e.into_inner());
         (
@@ -224,10 +227,7 @@ impl Store {
                 }
             })
             .handle_or_decline::<Scan, _, _>(move |args| {
-                let request = RaftCmdRequest {
-                    header: args.header.clone(),
-                    requests: vec![Request::Snap],
-                };
+                let request = RaftCmdRequest::new(args.header.clone(), vec![Request::Snap]);
                 let answer = n7.propose(request);
                 async move {
                     let rx = answer?;
@@ -260,7 +260,11 @@ impl Node {
             return None;
         }
         let mut peer = self.lock()?;
-        peer.step(from, message);
+        if !peer.step(from, message) {
+            // Refused (a bad snapshot): no reply, the sender tries again.
+            self.process(peer, None);
+            return None;
+        }
         self.process(peer, Some(from))
     }
 
@@ -272,7 +276,7 @@ impl Node {
         let Some(mut peer) = self.lock() else {
             return false;
         };
-        peer.step(from, message);
+        let _ = peer.step(from, message);
         self.process(peer, None);
         true
     }
@@ -396,7 +400,7 @@ async fn send(node: Arc<Node>, to: u64, message: Message) {
         Err(_) => Message::Unreachable(sent),
     };
     if let Some(mut peer) = node.lock() {
-        peer.step(to, answer);
+        let _ = peer.step(to, answer);
         node.process(peer, None);
     }
 }

@@ -134,7 +134,7 @@ impl Cluster {
                     continue;
                 }
                 if let Some(Some(peer)) = self.peers.get_mut((to - 1) as usize) {
-                    peer.step(from, m);
+                    let _ = peer.step(from, m);
                 }
             }
         }
@@ -196,6 +196,7 @@ impl Cluster {
             let request = RaftCmdRequest {
                 header: self.header(store),
                 requests: requests.clone(),
+                admin: None,
             };
             if let Some(Answer {
                 result: Ok(responses),
@@ -292,6 +293,7 @@ fn a_follower_answers_not_leader_with_the_leaders_hint() {
     let request = RaftCmdRequest {
         header: c.header(follower),
         requests: vec![Request::Snap],
+        admin: None,
     };
     let answer = c.request_on(follower, request).unwrap();
     assert_eq!(
@@ -316,7 +318,7 @@ fn region_errors() {
         value: b"v".to_vec(),
     };
     let ask = |c: &mut Cluster, header: CmdHeader, requests| {
-        c.request_on(leader, RaftCmdRequest { header, requests })
+        c.request_on(leader, RaftCmdRequest::new(header, requests))
             .unwrap()
             .result
     };
@@ -368,15 +370,9 @@ fn region_errors() {
     header.term = 1;
     assert!(c.peer(leader).term() > 2);
     assert_eq!(
-        c.request_on(
-            leader,
-            RaftCmdRequest {
-                header,
-                requests: vec![put(b"c")]
-            }
-        )
-        .unwrap()
-        .result,
+        c.request_on(leader, RaftCmdRequest::new(header, vec![put(b"c")]))
+            .unwrap()
+            .result,
         Err(Error::StaleCommand)
     );
 }
@@ -395,14 +391,14 @@ fn a_leader_cut_off_answers_stale_command_once_replaced() {
         let header = c.header(old);
         c.peers[(old - 1) as usize].as_mut().unwrap().propose(
             id,
-            &RaftCmdRequest {
+            &RaftCmdRequest::new(
                 header,
-                requests: vec![Request::Put {
+                vec![Request::Put {
                     cf: Cf::Default,
                     key: b"a".to_vec(),
                     value: b"lost".to_vec(),
                 }],
-            },
+            ),
         );
     }
     c.rounds(50);
@@ -412,13 +408,13 @@ fn a_leader_cut_off_answers_stale_command_once_replaced() {
     );
     // A read on the minority leader must not be served either.
     let header = c.header(old);
-    let read = RaftCmdRequest {
+    let read = RaftCmdRequest::new(
         header,
-        requests: vec![Request::Get {
+        vec![Request::Get {
             cf: Cf::Default,
             key: b"a".to_vec(),
         }],
-    };
+    );
     let answer = c.request_on(old, read);
     assert!(
         answer.as_ref().is_none_or(|a| a.result.is_err()),
@@ -532,6 +528,7 @@ fn acknowledged_puts_survive_drops_partitions_and_crashes() {
                     key: key.clone(),
                     value: key.clone(),
                 }],
+                admin: None,
             };
             if let Some(Answer { result: Ok(_), .. }) = c.request_on(store, request) {
                 acked.insert(key.clone(), key);
