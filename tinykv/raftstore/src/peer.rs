@@ -93,6 +93,9 @@ impl std::fmt::Debug for Answer {
     }
 }
 
+/// Receives answers as they are made ([`Peer::set_answer_sink`]).
+pub type AnswerSink = Box<dyn FnMut(Answer) + Send>;
+
 /// A command in the log, waiting for its entry to apply.
 #[derive(Debug, Clone, Copy)]
 struct Proposal {
@@ -110,6 +113,8 @@ pub struct Peer {
     /// In log order. Invariant: indexes strictly increase.
     proposals: VecDeque<Proposal>,
     answers: Vec<Answer>,
+    /// Where answers go at once, if set (else they wait in `answers`).
+    sink: Option<AnswerSink>,
     config: PeerConfig,
     /// Ticks since the last raft-log GC check.
     gc_elapsed: u32,
@@ -177,6 +182,7 @@ impl Peer {
             storage,
             proposals: VecDeque::new(),
             answers: Vec::new(),
+            sink: None,
             config,
             gc_elapsed: 0,
             compact_proposed: None,
@@ -297,9 +303,24 @@ impl Peer {
         std::mem::take(&mut self.answers)
     }
 
+    /// Hands every answer to `sink` the moment it is made, instead of
+    /// keeping it for [`Peer::take_answers`]: a Snap's read view is then
+    /// used before the next entry's write (the in-memory engine copies a
+    /// CF on the first write under a live view).
+    pub fn set_answer_sink(&mut self, sink: AnswerSink) {
+        self.sink = Some(sink);
+    }
+
+    fn deliver(&mut self, answer: Answer) {
+        match &mut self.sink {
+            Some(sink) => sink(answer),
+            None => self.answers.push(answer),
+        }
+    }
+
     fn answer(&mut self, id: u64, result: Result<Vec<Response>, Error>) {
         let term = self.core.term();
-        self.answers.push(Answer {
+        self.deliver(Answer {
             id,
             result,
             snapshot: None,
@@ -485,7 +506,7 @@ impl Peer {
                 continue;
             };
             let answer = self.respond(checked)?;
-            self.answers.push(Answer { id: p.id, ..answer });
+            self.deliver(Answer { id: p.id, ..answer });
         }
         Ok(())
         // SOLUTION END
