@@ -237,20 +237,25 @@ impl Peer {
     /// it: the leader hears nothing and tries again later. Returns whether
     /// the core took the message.
     pub fn step(&mut self, from: u64, message: Message) -> bool {
-        if let Message::InstallSnapshot(args) = &message {
-            // SOLUTION BEGIN p2c: refuse a snapshot that does not decode or that this region must not install
-            let refusal = match RegionSnapshot::decode(&args.data) {
-                Ok(snapshot) => snapshot.refusal(self.region()),
-                Err(e) => Some(e.to_string()),
-            };
-            if let Some(reason) = refusal {
-                tracing::warn!(peer = self.meta.id, from, %reason, "refuses a snapshot");
-                return false;
-            }
-            // SOLUTION END
+        if let Message::InstallSnapshot(args) = &message
+            && let Some(reason) = self.snapshot_refusal(args)
+        {
+            tracing::warn!(peer = self.meta.id, from, %reason, "refuses a snapshot");
+            return false;
         }
         self.core.step(from as usize, message);
         true
+    }
+
+    /// Why this peer must not install the snapshot in `args` (it does not
+    /// decode, or [`RegionSnapshot::refusal`]), or `None`.
+    fn snapshot_refusal(&self, args: &raft::InstallSnapshotArgs) -> Option<String> {
+        // SOLUTION BEGIN p2c: refuse a snapshot that does not decode or that this region must not install
+        match RegionSnapshot::decode(&args.data) {
+            Ok(snapshot) => snapshot.refusal(self.region()),
+            Err(e) => Some(e.to_string()),
+        }
+        // SOLUTION END
     }
 
     /// The reference's `onRaftGCLogTick`: a leader whose applied index is
@@ -388,13 +393,23 @@ impl Peer {
     /// # Errors
     /// An engine failure or an unreadable entry: the peer must stop.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
+        let mut messages = self.carry_out_ready()?;
+        for (_, message) in &mut messages {
+            if let Message::InstallSnapshot(args) = message {
+                self.fill_snapshot(args)?;
+            }
+        }
+        Ok(messages)
+    }
+
+    fn carry_out_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
         // SOLUTION BEGIN p2b: persist, take the messages, apply each committed entry, advance
         if !self.core.has_ready() {
             return Ok(Vec::new());
         }
         let mut ready = self.core.ready();
         self.storage.save_ready_state(&self.core, &ready)?;
-        let mut messages: Vec<(u64, Message)> = std::mem::take(&mut ready.messages)
+        let messages: Vec<(u64, Message)> = std::mem::take(&mut ready.messages)
             .into_iter()
             .map(|(to, m)| (to as u64, m))
             .collect();
@@ -409,13 +424,8 @@ impl Peer {
             }
         }
         self.core.advance(&ready);
-        // SOLUTION END
-        for (_, message) in &mut messages {
-            if let Message::InstallSnapshot(args) = message {
-                self.fill_snapshot(args)?;
-            }
-        }
         Ok(messages)
+        // SOLUTION END
     }
 
     /// The core asks for a snapshot to be sent: cut one from the kv engine

@@ -154,3 +154,144 @@ impl RegionSnapshot {
         // SOLUTION END
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tinykv_storage::{MemEngine, WriteOptions};
+
+    use super::*;
+    use crate::meta::Peer;
+
+    fn region(start: &[u8], end: &[u8], conf_ver: u64, version: u64) -> Region {
+        Region {
+            id: 1,
+            start_key: start.to_vec(),
+            end_key: end.to_vec(),
+            region_epoch: RegionEpoch { conf_ver, version },
+            peers: (1..=3).map(|s| Peer { id: s, store_id: s }).collect(),
+        }
+    }
+
+    fn engine_with(pairs: &[(Cf, &[u8], &[u8])], applied: u64) -> Arc<dyn Engine> {
+        let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let mut wb = WriteBatch::new();
+        for (cf, k, v) in pairs {
+            wb.put(*cf, k.to_vec(), v.to_vec());
+        }
+        let apply = RaftApplyState {
+            applied_index: applied,
+            truncated_state: RaftTruncatedState { index: 5, term: 5 },
+        };
+        wb.put(Cf::Meta, keys::apply_state_key(1), meta::encode(&apply));
+        engine.write(&wb, WriteOptions::SYNC).unwrap();
+        engine
+    }
+
+    fn dump(engine: &dyn Engine) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
+        let view = engine.snapshot().unwrap();
+        let mut out = Vec::new();
+        for cf in Cf::DATA {
+            let mut iter = view.iter_cf(cf).unwrap();
+            iter.seek(b"").unwrap();
+            while let Some((k, v)) = iter.item() {
+                out.push((cf, k.to_vec(), v.to_vec()));
+                iter.next().unwrap();
+            }
+        }
+        out
+    }
+
+    /// Generation reads one view: the applied index recorded in it and
+    /// exactly the region's range of every data CF; installing it on
+    /// another store replaces that range (stale keys in it go) and leaves
+    /// the rest, in one batch with applied = truncated = the index.
+    #[test]
+    fn generate_then_install_replaces_exactly_the_range() {
+        let r = region(b"b", b"m", 1, 1);
+        let leader = engine_with(
+            &[
+                (Cf::Default, b"a", b"out"),
+                (Cf::Default, b"b", b"1"),
+                (Cf::Lock, b"c", b"lock"),
+                (Cf::Write, b"l", b"w"),
+                (Cf::Default, b"m", b"out"),
+            ],
+            12,
+        );
+        let snap = RegionSnapshot::generate(leader.as_ref(), &r, |i| Ok(i / 2)).unwrap();
+        assert_eq!((snap.index, snap.term), (12, 6));
+        let keys: Vec<&[u8]> = snap.pairs.iter().map(|(_, k, _)| k.as_slice()).collect();
+        assert_eq!(keys, [&b"b"[..], b"l", b"c"], "default, write, lock order");
+        let decoded = RegionSnapshot::decode(&snap.encode()).unwrap();
+        assert_eq!(decoded, snap);
+
+        let follower = engine_with(
+            &[
+                (Cf::Default, b"a", b"mine"),
+                (Cf::Default, b"d", b"stale"),
+                (Cf::Lock, b"k", b"stale"),
+                (Cf::Default, b"z", b"mine"),
+            ],
+            7,
+        );
+        let mut wb = WriteBatch::new();
+        let apply = decoded.install(&r, true, &mut wb);
+        assert_eq!(apply.applied_index, 12);
+        assert_eq!(
+            apply.truncated_state,
+            RaftTruncatedState { index: 12, term: 6 }
+        );
+        follower.write(&wb, WriteOptions::SYNC).unwrap();
+        let got = dump(follower.as_ref());
+        let want: Vec<(Cf, Vec<u8>, Vec<u8>)> = [
+            (Cf::Default, &b"a"[..], &b"mine"[..]),
+            (Cf::Default, b"b", b"1"),
+            (Cf::Default, b"z", b"mine"),
+            (Cf::Write, b"l", b"w"),
+            (Cf::Lock, b"c", b"lock"),
+        ]
+        .iter()
+        .map(|(cf, k, v)| (*cf, k.to_vec(), v.to_vec()))
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_snapshot_without_an_apply_state_is_an_error() {
+        let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let err = RegionSnapshot::generate(engine.as_ref(), &region(b"", b"", 1, 1), Ok);
+        assert!(matches!(err, Err(Error::Corrupt { .. })), "{err:?}");
+        assert!(matches!(
+            RegionSnapshot::decode(b"\xff\x00garbage"),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_foreign_and_overlapping_snapshots_are_refused() {
+        let current = region(b"b", b"m", 2, 3);
+        let snap = |r: Region| RegionSnapshot {
+            region: r,
+            index: 10,
+            term: 2,
+            pairs: Vec::new(),
+        };
+        assert_eq!(snap(current.clone()).refusal(&current), None);
+        assert_eq!(snap(region(b"b", b"m", 3, 3)).refusal(&current), None);
+        assert_eq!(snap(region(b"b", b"z", 2, 4)).refusal(&current), None);
+        let mut other = current.clone();
+        other.id = 2;
+        assert!(snap(other).refusal(&current).is_some(), "another region");
+        assert!(snap(region(b"b", b"m", 1, 3)).refusal(&current).is_some());
+        assert!(snap(region(b"b", b"m", 2, 2)).refusal(&current).is_some());
+        assert!(
+            snap(region(b"a", b"m", 2, 3)).refusal(&current).is_some(),
+            "overlapping range at the same version"
+        );
+        let mut empty = current.clone();
+        empty.peers.clear();
+        assert!(snap(empty).refusal(&current).is_some());
+    }
+}
