@@ -492,6 +492,7 @@ impl Cluster {
         for s in 1..=self.n {
             self.stop(s);
         }
+        println!("history: {} operations", self.history.len());
         self.history.check();
     }
 }
