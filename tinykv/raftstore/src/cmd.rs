@@ -64,13 +64,49 @@ impl Request {
     }
 }
 
-/// A command: requests applied in order, atomically.
+/// An admin command (the reference's `AdminRequest`); Project 2C has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminRequest {
+    /// Discard the raft log up to and including `compact_index` (whose term
+    /// is `compact_term`): the apply state's truncated state moves there
+    /// and the entries are deleted from the raft engine.
+    CompactLog {
+        /// The last index to discard.
+        compact_index: u64,
+        /// Its term.
+        compact_term: u64,
+    },
+}
+
+/// A command: requests applied in order, atomically — or one admin command.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RaftCmdRequest {
     /// Where it goes.
     pub header: CmdHeader,
     /// What it does.
     pub requests: Vec<Request>,
+    /// An admin command instead of `requests` (which are then empty).
+    pub admin: Option<AdminRequest>,
+}
+
+impl RaftCmdRequest {
+    /// A normal command: `requests` for the region in `header`.
+    pub fn new(header: CmdHeader, requests: Vec<Request>) -> RaftCmdRequest {
+        RaftCmdRequest {
+            header,
+            requests,
+            admin: None,
+        }
+    }
+
+    /// An admin command.
+    pub fn admin(header: CmdHeader, admin: AdminRequest) -> RaftCmdRequest {
+        RaftCmdRequest {
+            header,
+            requests: Vec::new(),
+            admin: Some(admin),
+        }
+    }
 }
 
 /// The answer to one request.
@@ -90,15 +126,22 @@ pub enum Response {
         /// The region.
         region: Region,
     },
+    /// A CompactLog was applied (or was a no-op: the log was already
+    /// truncated further).
+    CompactLog,
 }
 
 /// The checks the reference makes before proposing and again when applying
 /// (the region may have changed in between): the epoch's `version` (normal
-/// requests compare only it) and every key inside the region.
+/// requests compare only it; CompactLog compares nothing) and every key
+/// inside the region.
 ///
 /// # Errors
 /// [`Error::EpochNotMatch`] or [`Error::KeyNotInRegion`].
 pub fn check_region(region: &Region, request: &RaftCmdRequest) -> Result<(), Error> {
+    if let Some(AdminRequest::CompactLog { .. }) = request.admin {
+        return Ok(());
+    }
     if request.header.region_epoch.version != region.region_epoch.version {
         return Err(Error::EpochNotMatch {
             current: Box::new(region.clone()),

@@ -9,13 +9,19 @@
 //! * `keys.rs` — the reference's key layout in `Cf::Meta` (framework).
 //! * `meta.rs` — the persisted records: `RaftLocalState`, `RaftApplyState`,
 //!   `RegionLocalState`, `Region`, `Peer` (framework).
-//! * `peer_storage.rs` — **student code (p2b)**: [`PeerStorage`], the log
-//!   and states over the engines; `append` and `save_ready_state` are the
-//!   holes.
+//! * `peer_storage.rs` — **student code (p2b, p2c)**: [`PeerStorage`], the
+//!   log and states over the engines; `append` and `save_ready_state` are
+//!   the p2b holes, `apply_snapshot`, `compact_to` and `gc_raft_log` the
+//!   p2c ones.
+//! * `snap.rs` — **student code (p2c)**: region snapshots — cut from one
+//!   kv-engine view at its applied index, refused when stale, foreign or
+//!   overlapping, installed by wiping the range and ingesting.
 //! * `cmd.rs` — commands (`Get`/`Put`/`Delete`/`Snap`), responses and the
 //!   region checks (framework).
-//! * `peer.rs` — **student code (p2b)**: [`Peer`], the raft-ready loop:
-//!   propose, persist, send, apply, answer, advance.
+//! * `peer.rs` — **student code (p2b, p2c)**: [`Peer`], the raft-ready
+//!   loop: propose, persist, send, apply, answer, advance (p2b); the
+//!   raft-log GC tick proposing CompactLog, applying it, filling outgoing
+//!   snapshots and refusing bad incoming ones (p2c).
 //! * `store.rs` — [`store::Store`], the thin async layer: one peer behind a
 //!   lock, a ticker, the `Raftstore` labrpc service carrying raft messages
 //!   between stores and client commands (framework).
@@ -27,6 +33,16 @@
 //! 4. Apply committed entries: each entry's writes and the new applied
 //!    index in **one** kv-engine batch; answer the proposal that waits on it.
 //! 5. `advance`.
+//!
+//! ## Log GC and snapshots (2C)
+//! On its GC tick a leader whose applied index is `raft_log_gc_count_limit`
+//! past its first index proposes `CompactLog{applied − 1}`; applying it
+//! moves the truncated state (with the applied index, in the entry's kv
+//! batch), deletes the entries from the raft engine and lets the core drop
+//! them (`Core::snapshot` with empty bytes: the core only tracks where the
+//! log starts). When the core must send a snapshot, [`Peer::handle_ready`]
+//! cuts a fresh one from the kv engine at its applied index
+//! (`snap::RegionSnapshot`); the receiver installs it in one kv batch.
 //!
 //! ## Invariants
 //! * `truncated index <= applied index <= commit <= last index`, on disk
@@ -41,8 +57,11 @@
 //!
 //! ## Tests
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
-//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`)
-//! and the peer tests over a deterministic in-memory network of stores.
+//! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`,
+//! log GC), the snapshot unit tests, the peer tests over a deterministic
+//! in-memory network of stores, and the 2B/2C scenarios (`tests/p2b.rs`,
+//! `tests/p2c.rs`) over labrpc in virtual time, each history checked for
+//! linearizability.
 
 #![deny(missing_docs)]
 
@@ -51,9 +70,10 @@ pub mod keys;
 pub mod meta;
 mod peer;
 mod peer_storage;
+pub mod snap;
 pub mod store;
 
-pub use peer::{Answer, Peer, raft_config};
+pub use peer::{Answer, Peer, PeerConfig, raft_config};
 pub use peer_storage::{PeerStorage, bootstrap_region};
 
 use meta::{Peer as PeerMeta, Region};
@@ -94,10 +114,10 @@ pub enum Error {
         /// The first index missing.
         index: u64,
     },
-    /// A ready carried a snapshot; region snapshots are Project 2C.
-    #[error("snapshot at {index}: region snapshots are not implemented yet (2C)")]
-    SnapshotUnsupported {
-        /// The snapshot's index.
+    /// A committed configuration change: membership changes are Project 3B.
+    #[error("conf change at {index}: membership changes are not implemented yet (3B)")]
+    ConfChangeUnsupported {
+        /// The entry's index.
         index: u64,
     },
     /// The peer is not the leader; `leader` is the one it knows of.

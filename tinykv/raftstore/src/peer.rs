@@ -12,10 +12,50 @@ use raft::{Apply, Config, Core, Message};
 use rand::rngs::SmallRng;
 use tinykv_storage::{Engine, Snapshot, WriteBatch, WriteOptions};
 
-use crate::cmd::{self, RaftCmdRequest, Request, Response};
+use crate::cmd::{self, AdminRequest, CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::{Peer as PeerMeta, Region, RegionLocalState};
 use crate::peer_storage::read_record;
+use crate::snap::RegionSnapshot;
 use crate::{Error, PeerStorage, keys};
+
+/// The raftstore's tunables (the reference's `config.Config`, the parts
+/// Project 2 uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// `RaftLogGcCountLimit`: a leader proposes CompactLog once its applied
+    /// index is this many entries past the first index of its log.
+    pub raft_log_gc_count_limit: u64,
+    /// `RaftLogGCTickInterval` in raft base ticks: how often the leader
+    /// checks.
+    pub raft_log_gc_ticks: u32,
+}
+
+impl PeerConfig {
+    /// The reference's test configuration (`NewTestConfig`): GC checked
+    /// every base tick (50 ms), and a limit high enough that only tests
+    /// that lower it see compaction.
+    pub fn test() -> PeerConfig {
+        PeerConfig {
+            raft_log_gc_count_limit: 128_000,
+            raft_log_gc_ticks: 1,
+        }
+    }
+
+    /// The test configuration with `RaftLogGcCountLimit = limit`
+    /// (GenericTest's `maxraftlog`).
+    pub fn with_gc_limit(limit: u64) -> PeerConfig {
+        PeerConfig {
+            raft_log_gc_count_limit: limit,
+            ..PeerConfig::test()
+        }
+    }
+}
+
+impl Default for PeerConfig {
+    fn default() -> PeerConfig {
+        PeerConfig::test()
+    }
+}
 
 /// The raft configuration of a raftstore peer: the reference's 2 heartbeat
 /// and 10 election ticks (timeouts drawn from `[10, 20)`), and a no-op
@@ -53,6 +93,9 @@ impl std::fmt::Debug for Answer {
     }
 }
 
+/// Receives answers as they are made ([`Peer::set_answer_sink`]).
+pub type AnswerSink = Box<dyn FnMut(Answer) + Send>;
+
 /// A command in the log, waiting for its entry to apply.
 #[derive(Debug, Clone, Copy)]
 struct Proposal {
@@ -70,6 +113,13 @@ pub struct Peer {
     /// In log order. Invariant: indexes strictly increase.
     proposals: VecDeque<Proposal>,
     answers: Vec<Answer>,
+    /// Where answers go at once, if set (else they wait in `answers`).
+    sink: Option<AnswerSink>,
+    config: PeerConfig,
+    /// Ticks since the last raft-log GC check.
+    gc_elapsed: u32,
+    /// The last CompactLog this peer proposed: (term, compact index).
+    compact_proposed: Option<(u64, u64)>,
 }
 
 impl Peer {
@@ -85,6 +135,28 @@ impl Peer {
         region: Region,
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
+        rng: SmallRng,
+    ) -> Result<Peer, Error> {
+        Peer::open_with(
+            store_id,
+            region,
+            raft_engine,
+            kv_engine,
+            PeerConfig::test(),
+            rng,
+        )
+    }
+
+    /// [`Peer::open`] with the given configuration.
+    ///
+    /// # Errors
+    /// As [`Peer::open`].
+    pub fn open_with(
+        store_id: u64,
+        region: Region,
+        raft_engine: Arc<dyn Engine>,
+        kv_engine: Arc<dyn Engine>,
+        config: PeerConfig,
         rng: SmallRng,
     ) -> Result<Peer, Error> {
         let region_id = region.id;
@@ -110,6 +182,10 @@ impl Peer {
             storage,
             proposals: VecDeque::new(),
             answers: Vec::new(),
+            sink: None,
+            config,
+            gc_elapsed: 0,
+            compact_proposed: None,
         })
     }
 
@@ -144,14 +220,87 @@ impl Peer {
         self.region().peers.iter().copied().find(|p| p.id == id)
     }
 
-    /// Advances time by one raft tick.
+    /// Advances time by one raft tick; every `raft_log_gc_ticks` ticks, the
+    /// raft-log GC check ([`Peer::on_raft_log_gc_tick`]).
     pub fn tick(&mut self) {
         self.core.tick();
+        self.gc_elapsed += 1;
+        if self.gc_elapsed >= self.config.raft_log_gc_ticks {
+            self.gc_elapsed = 0;
+            self.on_raft_log_gc_tick();
+        }
     }
 
-    /// Hands the core a message from peer `from`.
-    pub fn step(&mut self, from: u64, message: Message) {
+    /// Hands the core a message from peer `from`. A snapshot that does not
+    /// decode, or that this peer must refuse (another region's, a stale
+    /// epoch's, an overlapping range's), is dropped before the core sees
+    /// it: the leader hears nothing and tries again later. Returns whether
+    /// the core took the message.
+    pub fn step(&mut self, from: u64, message: Message) -> bool {
+        if let Message::InstallSnapshot(args) = &message
+            && let Some(reason) = self.snapshot_refusal(args)
+        {
+            tracing::warn!(peer = self.meta.id, from, %reason, "refuses a snapshot");
+            return false;
+        }
         self.core.step(from as usize, message);
+        true
+    }
+
+    /// Why this peer must not install the snapshot in `args` (it does not
+    /// decode, or [`RegionSnapshot::refusal`]), or `None`.
+    fn snapshot_refusal(&self, args: &raft::InstallSnapshotArgs) -> Option<String> {
+        // SOLUTION BEGIN p2c: refuse a snapshot that does not decode or that this region must not install
+        match RegionSnapshot::decode(&args.data) {
+            Ok(snapshot) => snapshot.refusal(self.region()),
+            Err(e) => Some(e.to_string()),
+        }
+        // SOLUTION END
+    }
+
+    /// The reference's `onRaftGCLogTick`: a leader whose applied index is
+    /// at least `raft_log_gc_count_limit` past its log's first index
+    /// proposes `CompactLog{applied − 1, term(applied − 1)}` (once per term
+    /// and target, until it applies).
+    pub fn on_raft_log_gc_tick(&mut self) {
+        // SOLUTION BEGIN p2c: a leader far enough past its first index proposes CompactLog(applied - 1)
+        if !self.core.is_leader() {
+            return;
+        }
+        let applied = self.storage.applied_index();
+        let first = self.storage.first_index();
+        if applied <= first || applied - first < self.config.raft_log_gc_count_limit {
+            return;
+        }
+        let term = self.core.term();
+        if let Some((t, index)) = self.compact_proposed
+            && t == term
+            && index > self.storage.truncated_index()
+        {
+            // One is in the log and not yet applied.
+            return;
+        }
+        let compact_index = applied - 1;
+        let Ok(compact_term) = self.storage.term(compact_index) else {
+            return;
+        };
+        let header = CmdHeader {
+            region_id: self.region().id,
+            peer: self.meta,
+            region_epoch: self.region().region_epoch,
+            term,
+        };
+        let request = RaftCmdRequest::admin(
+            header,
+            AdminRequest::CompactLog {
+                compact_index,
+                compact_term,
+            },
+        );
+        self.compact_proposed = Some((term, compact_index));
+        // Id 0: nobody waits for the answer.
+        self.propose(0, &request);
+        // SOLUTION END
     }
 
     /// The answers given since the last call.
@@ -159,9 +308,24 @@ impl Peer {
         std::mem::take(&mut self.answers)
     }
 
+    /// Hands every answer to `sink` the moment it is made, instead of
+    /// keeping it for [`Peer::take_answers`]: a Snap's read view is then
+    /// used before the next entry's write (the in-memory engine copies a
+    /// CF on the first write under a live view).
+    pub fn set_answer_sink(&mut self, sink: AnswerSink) {
+        self.sink = Some(sink);
+    }
+
+    fn deliver(&mut self, answer: Answer) {
+        match &mut self.sink {
+            Some(sink) => sink(answer),
+            None => self.answers.push(answer),
+        }
+    }
+
     fn answer(&mut self, id: u64, result: Result<Vec<Response>, Error>) {
         let term = self.core.term();
-        self.answers.push(Answer {
+        self.deliver(Answer {
             id,
             result,
             snapshot: None,
@@ -220,29 +384,42 @@ impl Peer {
     }
 
     /// Carries out the core's ready: persist hard state and entries (one
-    /// raft batch), take the messages, apply committed entries (one kv batch
-    /// each, with the applied index), answer their proposals, advance.
-    /// Returns the messages to send, as (peer id, message).
+    /// raft batch; a snapshot from the leader is installed first), take the
+    /// messages, apply committed entries (one kv batch each, with the
+    /// applied index), answer their proposals, advance. Returns the
+    /// messages to send, as (peer id, message); a snapshot to send is cut
+    /// fresh from the kv engine ([`Peer::fill_snapshot`]).
     ///
     /// # Errors
     /// An engine failure or an unreadable entry: the peer must stop.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
+        let mut messages = self.carry_out_ready()?;
+        for (_, message) in &mut messages {
+            if let Message::InstallSnapshot(args) = message {
+                self.fill_snapshot(args)?;
+            }
+        }
+        Ok(messages)
+    }
+
+    fn carry_out_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
         // SOLUTION BEGIN p2b: persist, take the messages, apply each committed entry, advance
         if !self.core.has_ready() {
             return Ok(Vec::new());
         }
         let mut ready = self.core.ready();
         self.storage.save_ready_state(&self.core, &ready)?;
-        let messages = std::mem::take(&mut ready.messages)
+        let messages: Vec<(u64, Message)> = std::mem::take(&mut ready.messages)
             .into_iter()
             .map(|(to, m)| (to as u64, m))
             .collect();
         for apply in std::mem::take(&mut ready.committed) {
             match apply {
                 Apply::Command { index, term, data } => self.apply_command(index, term, &data)?,
-                Apply::ConfChange { index, .. } | Apply::Snapshot { index, .. } => {
-                    // Membership changes are Project 3B, region snapshots 2C.
-                    return Err(Error::SnapshotUnsupported { index });
+                Apply::Snapshot { index, .. } => self.applied_snapshot(index),
+                Apply::ConfChange { index, .. } => {
+                    // Membership changes are Project 3B.
+                    return Err(Error::ConfChangeUnsupported { index });
                 }
             }
         }
@@ -251,9 +428,50 @@ impl Peer {
         // SOLUTION END
     }
 
+    /// The core asks for a snapshot to be sent: cut one from the kv engine
+    /// at its applied index (the core's own snapshot bytes are empty — it
+    /// only tracks where the log was compacted) and put it, with that index
+    /// and its term, in `args`.
+    ///
+    /// # Errors
+    /// An engine failure or an unreadable term.
+    pub fn fill_snapshot(&self, args: &mut raft::InstallSnapshotArgs) -> Result<(), Error> {
+        // SOLUTION BEGIN p2c: generate the region snapshot and send it at its own index and term
+        let storage = &self.storage;
+        let snapshot =
+            RegionSnapshot::generate(storage.kv_engine().as_ref(), self.region(), |i| {
+                storage.term(i)
+            })?;
+        args.last_included_index = snapshot.index;
+        args.last_included_term = snapshot.term;
+        args.data = snapshot.encode();
+        Ok(())
+        // SOLUTION END
+    }
+
+    /// A snapshot from the leader was installed (by
+    /// [`PeerStorage::save_ready_state`]) through `index`: proposals at or
+    /// below it lost their place.
+    fn applied_snapshot(&mut self, index: u64) {
+        // SOLUTION BEGIN p2c: answer the proposals the snapshot overtook
+        while let Some(p) = self.proposals.front().copied() {
+            if p.index > index {
+                break;
+            }
+            self.proposals.pop_front();
+            self.answer(p.id, Err(Error::StaleCommand));
+        }
+        // SOLUTION END
+    }
+
     fn apply_command(&mut self, index: u64, term: u64, data: &[u8]) -> Result<(), Error> {
         // SOLUTION BEGIN p2b: the entry's writes and the applied index in one kv batch; answer or StaleCommand its proposals
+        if index <= self.storage.applied_index() {
+            // Covered by a snapshot installed in this ready.
+            return Ok(());
+        }
         let mut kv_wb = WriteBatch::new();
+        let mut compacted = false;
         let outcome = if data.is_empty() {
             // A new leader's no-op.
             None
@@ -271,12 +489,18 @@ impl Peer {
                         Request::Get { .. } | Request::Snap => {}
                     }
                 }
+                if let Some(admin) = request.admin {
+                    compacted = self.exec_admin(index, admin);
+                }
             }
             Some(checked)
         };
         self.storage.apply_state_mut().applied_index = index;
         self.storage.write_apply_state(&mut kv_wb);
         self.storage.kv_engine().write(&kv_wb, WriteOptions::SYNC)?;
+        if compacted {
+            self.after_compaction()?;
+        }
         // Proposals overtaken by this entry lost their place.
         while let Some(p) = self.proposals.front().copied() {
             if p.index > index {
@@ -292,8 +516,38 @@ impl Peer {
                 continue;
             };
             let answer = self.respond(checked)?;
-            self.answers.push(Answer { id: p.id, ..answer });
+            self.deliver(Answer { id: p.id, ..answer });
         }
+        Ok(())
+        // SOLUTION END
+    }
+
+    /// Applies an admin command at `index` to the apply state (the caller
+    /// persists it with the entry's batch); true if the log was truncated.
+    fn exec_admin(&mut self, index: u64, admin: AdminRequest) -> bool {
+        // SOLUTION BEGIN p2c: CompactLog moves the truncated state (forward only)
+        match admin {
+            AdminRequest::CompactLog {
+                compact_index,
+                compact_term,
+            } => {
+                // The truncated index may reach the applied one, this entry's.
+                self.storage.apply_state_mut().applied_index = index;
+                self.storage.compact_to(compact_index, compact_term)
+            }
+        }
+        // SOLUTION END
+    }
+
+    /// After a CompactLog's batch is written: delete the truncated entries
+    /// from the raft engine and let the core drop them from memory.
+    fn after_compaction(&mut self) -> Result<(), Error> {
+        // SOLUTION BEGIN p2c: raft-log GC, and the core forgets the compacted prefix
+        self.storage.gc_raft_log()?;
+        // The core's snapshot bytes stay empty: one to send is cut when
+        // needed ([`Peer::fill_snapshot`]).
+        self.core
+            .snapshot(self.storage.truncated_index(), Vec::new());
         Ok(())
         // SOLUTION END
     }
@@ -311,6 +565,14 @@ impl Peer {
                 });
             }
         };
+        if request.admin.is_some() {
+            return Ok(Answer {
+                id: 0,
+                result: Ok(vec![Response::CompactLog]),
+                snapshot: None,
+                term,
+            });
+        }
         let view = self.storage.kv_engine().snapshot()?;
         let mut responses = Vec::with_capacity(request.requests.len());
         let mut snapshot = None;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use raft::{Config, Core, Entry, Ready};
+use raft::{Apply, Config, Core, Entry, Ready};
 use rand::rngs::SmallRng;
 use tinykv_storage::{Cf, Engine, WriteBatch, WriteOptions};
 
@@ -19,6 +19,7 @@ use crate::meta::{
     self, PeerState, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM, RaftApplyState, RaftLocalState,
     RaftTruncatedState, Region, RegionLocalState,
 };
+use crate::snap::RegionSnapshot;
 
 /// Writes are made durable before the peer acts on them: raft state before
 /// messages leave, applied data before clients hear back.
@@ -94,6 +95,16 @@ pub(crate) fn read_record<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The lowest index of `region_id`'s entries in the raft engine, if any.
+fn first_log_index(raft_engine: &dyn Engine, region_id: u64) -> Result<Option<u64>, Error> {
+    let snap = raft_engine.snapshot()?;
+    let mut iter = snap.iter_cf(Cf::Meta)?;
+    iter.seek(&keys::raft_log_key(region_id, 0))?;
+    Ok(iter
+        .item()
+        .and_then(|(key, _)| keys::raft_log_index(region_id, key)))
+}
+
 /// One peer's persisted raft state.
 pub struct PeerStorage {
     region: Region,
@@ -101,6 +112,10 @@ pub struct PeerStorage {
     raft_state: RaftLocalState,
     /// Mirrors the kv engine's record. Invariant: `truncated.index <= applied_index <= last_index`.
     apply_state: RaftApplyState,
+    /// The lowest index whose entry may still be in the raft engine (raft
+    /// log GC deletes from here up to the truncated index).
+    /// Invariant: `gc_from <= truncated index + 1`.
+    gc_from: u64,
     raft_engine: Arc<dyn Engine>,
     kv_engine: Arc<dyn Engine>,
 }
@@ -141,7 +156,17 @@ impl PeerStorage {
             None if initialised => initial_apply_state(),
             None => RaftApplyState::default(),
         };
-        let truncated = apply_state.truncated_state.index;
+        let mut raft_state = raft_state;
+        let truncated_state = apply_state.truncated_state;
+        if raft_state.last_index < truncated_state.index {
+            // A snapshot was installed (its kv batch is written first) but
+            // the crash came before its raft batch: the log restarts at the
+            // snapshot.
+            raft_state.last_index = truncated_state.index;
+            raft_state.last_term = truncated_state.term;
+            raft_state.hard_state.commit = raft_state.hard_state.commit.max(truncated_state.index);
+        }
+        let truncated = truncated_state.index;
         if raft_state.last_index < apply_state.applied_index
             || apply_state.applied_index < truncated
         {
@@ -153,10 +178,14 @@ impl PeerStorage {
                 ),
             });
         }
+        let gc_from = first_log_index(raft_engine.as_ref(), region.id)?
+            .unwrap_or(truncated + 1)
+            .min(truncated + 1);
         Ok(PeerStorage {
             region,
             raft_state,
             apply_state,
+            gc_from,
             raft_engine,
             kv_engine,
         })
@@ -341,22 +370,47 @@ impl PeerStorage {
         // SOLUTION END
     }
 
-    /// Persists what `ready` asks of the log: its entries (read from `core`)
-    /// and hard state, with the raft state, in **one** raft-engine batch.
-    /// A snapshot in the ready is 2C's and refused here.
+    /// Persists what `ready` asks of the log: a snapshot received from the
+    /// leader first ([`PeerStorage::apply_snapshot`]), then its entries
+    /// (read from `core`) and hard state, with the raft state, in **one**
+    /// raft-engine batch. A ready's snapshot that is this peer's own log
+    /// compaction (no snapshot to apply) is already persisted: the apply
+    /// state that moved the truncated index was written with CompactLog.
     ///
     /// # Errors
     /// [`Error::Engine`] if the write fails; [`Error::Unavailable`] if the
-    /// core no longer holds an entry the ready names.
+    /// core no longer holds an entry the ready names; [`Error::Corrupt`] if
+    /// a snapshot's bytes do not decode or disagree with the core.
     pub fn save_ready_state(&mut self, core: &Core, ready: &Ready) -> Result<(), Error> {
-        // SOLUTION BEGIN p2b: append the ready's entries and store its hard state and the raft state in one raft-engine batch
-        if let Some(snapshot) = ready.snapshot {
-            return Err(Error::SnapshotUnsupported {
-                index: snapshot.index,
-            });
-        }
-        let before = self.raft_state;
         let mut raft_wb = WriteBatch::new();
+        if let Some(meta) = ready.snapshot {
+            let received = ready.committed.iter().find_map(|apply| match apply {
+                Apply::Snapshot { index, data, .. } if *index == meta.index => Some(data),
+                _ => None,
+            });
+            if let Some(data) = received {
+                let snapshot = RegionSnapshot::decode(data)?;
+                if (snapshot.index, snapshot.term) != (meta.index, meta.term) {
+                    return Err(Error::Corrupt {
+                        key: b"region snapshot".to_vec(),
+                        reason: format!(
+                            "data at ({}, {}) installed as ({}, {})",
+                            snapshot.index, snapshot.term, meta.index, meta.term
+                        ),
+                    });
+                }
+                self.apply_snapshot(core, &snapshot, &mut raft_wb)?;
+                // The raft state moved with the snapshot (a later put of it
+                // in this batch wins).
+                raft_wb.put(
+                    Cf::Meta,
+                    keys::raft_state_key(self.region.id),
+                    meta::encode(&self.raft_state),
+                );
+            }
+        }
+        // SOLUTION BEGIN p2b: append the ready's entries and store its hard state and the raft state in one raft-engine batch
+        let before = self.raft_state;
         if let Some(range) = ready.entries.clone() {
             let first = range.start;
             let entries = range
@@ -388,14 +442,113 @@ impl PeerStorage {
         // SOLUTION END
     }
 
+    /// Installs a snapshot received from the leader (the reference's
+    /// `ApplySnapshot`): the data, the apply state (applied = truncated =
+    /// the snapshot's index) and the region in **one** kv batch, written at
+    /// once; then the removal of the log the snapshot covers, and of
+    /// persisted entries past it that `core` no longer holds, into
+    /// `raft_wb`, with `last_index/last_term` moved to what `core` keeps.
+    /// The kv batch goes first: a crash before `raft_wb` is written leaves a
+    /// raft state behind the truncated index, which [`PeerStorage::new`]
+    /// moves up to it.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] if the kv write fails.
+    pub fn apply_snapshot(
+        &mut self,
+        core: &Core,
+        snapshot: &RegionSnapshot,
+        raft_wb: &mut WriteBatch,
+    ) -> Result<(), Error> {
+        // SOLUTION BEGIN p2c: one kv batch (wipe, ingest, apply state, region), then drop the covered log from the raft engine
+        let mut kv_wb = WriteBatch::new();
+        let apply_state = snapshot.install(&self.region, self.is_initialised(), &mut kv_wb);
+        let (old_region, old_apply) = (self.region.clone(), self.apply_state);
+        self.region = snapshot.region.clone();
+        self.apply_state = apply_state;
+        self.write_apply_state(&mut kv_wb);
+        self.write_region_state(&mut kv_wb, PeerState::Normal);
+        if let Err(e) = self.kv_engine.write(&kv_wb, SYNC) {
+            self.region = old_region;
+            self.apply_state = old_apply;
+            return Err(e.into());
+        }
+        let region_id = self.region.id;
+        let old_last = self.raft_state.last_index;
+        // Entries after the snapshot that the core kept (their terms matched).
+        let mut kept_last = snapshot.index;
+        while kept_last < old_last && core.entry(kept_last + 1).is_some() {
+            kept_last += 1;
+        }
+        for index in self.gc_from..=snapshot.index.min(old_last) {
+            raft_wb.delete(Cf::Meta, keys::raft_log_key(region_id, index));
+        }
+        for index in (kept_last + 1).max(self.gc_from)..=old_last {
+            raft_wb.delete(Cf::Meta, keys::raft_log_key(region_id, index));
+        }
+        self.gc_from = snapshot.index + 1;
+        self.raft_state.last_index = kept_last;
+        self.raft_state.last_term = match core.entry(kept_last) {
+            Some(entry) if kept_last > snapshot.index => entry.term,
+            _ => snapshot.term,
+        };
+        let hard = &mut self.raft_state.hard_state;
+        hard.commit = hard.commit.max(snapshot.index);
+        Ok(())
+        // SOLUTION END
+    }
+
+    /// Moves the truncated state forward to (`index`, `term`) (CompactLog),
+    /// never back; the caller persists the apply state in the kv batch of
+    /// the entry that asked for it, then deletes the entries with
+    /// [`PeerStorage::gc_raft_log`]. Returns whether it moved.
+    pub fn compact_to(&mut self, index: u64, term: u64) -> bool {
+        // SOLUTION BEGIN p2c: only forward, and never past the applied index
+        let truncated = &mut self.apply_state.truncated_state;
+        if index <= truncated.index || index > self.apply_state.applied_index {
+            return false;
+        }
+        *truncated = RaftTruncatedState { index, term };
+        true
+        // SOLUTION END
+    }
+
+    /// Raft-log GC: deletes the entries up to the truncated index that are
+    /// still in the raft engine. Not synced: losing it to a crash leaves
+    /// only garbage below the truncated index, which the next GC removes.
+    ///
+    /// # Errors
+    /// [`Error::Engine`] if the write fails.
+    pub fn gc_raft_log(&mut self) -> Result<(), Error> {
+        // SOLUTION BEGIN p2c: delete [gc_from, truncated] from the raft engine
+        let truncated = self.apply_state.truncated_state.index;
+        if self.gc_from > truncated {
+            return Ok(());
+        }
+        let mut raft_wb = WriteBatch::new();
+        for index in self.gc_from..=truncated {
+            raft_wb.delete(Cf::Meta, keys::raft_log_key(self.region.id, index));
+        }
+        self.raft_engine.write(&raft_wb, WriteOptions::NO_SYNC)?;
+        self.gc_from = truncated + 1;
+        Ok(())
+        // SOLUTION END
+    }
+
+    /// The lowest index whose entry may still be in the raft engine.
+    pub fn gc_from(&self) -> u64 {
+        self.gc_from
+    }
+
     /// Adds the removal of this peer's raft log and raft state (to
     /// `raft_wb`) and apply state (to `kv_wb`): what a destroyed peer or a
     /// peer about to take a snapshot leaves behind.
     pub fn clear_meta(&self, kv_wb: &mut WriteBatch, raft_wb: &mut WriteBatch) {
         let region_id = self.region.id;
         // Every entry that can exist: from the oldest one not yet garbage
-        // collected (at most the truncated index + 1) to the last.
-        for index in self.first_index().saturating_sub(1)..=self.raft_state.last_index {
+        // collected to the last.
+        let from = self.gc_from.min(self.first_index());
+        for index in from..=self.raft_state.last_index {
             raft_wb.delete(Cf::Meta, keys::raft_log_key(region_id, index));
         }
         raft_wb.delete(Cf::Meta, keys::raft_state_key(region_id));

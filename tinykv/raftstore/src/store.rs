@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::Region;
-use crate::{Answer, Error, Peer};
+use crate::{Answer, Error, Peer, PeerConfig};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
 /// with 2 heartbeat and 10 election ticks, elections take 0.5–1 s).
@@ -93,7 +93,10 @@ labrpc::rpc!(
     pub Scan = "Raftstore.Scan": ScanArgs => Result<Pairs, Error>
 );
 
-type Waiter = oneshot::Sender<Answer>;
+/// What to do with a command's answer, run as soon as the peer gives it:
+/// a Snap's read view is used and dropped at once, before the next write
+/// (the in-memory engine copies a CF on the first write under a live view).
+type Waiter = Box<dyn FnOnce(Answer) + Send>;
 
 /// Key/value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -104,7 +107,7 @@ struct Node {
     peer: Mutex<Peer>,
     /// Ends to the other peers' stores, by peer id.
     ends: BTreeMap<u64, ClientEnd>,
-    waiters: Mutex<BTreeMap<u64, Waiter>>,
+    waiters: Arc<Mutex<BTreeMap<u64, Waiter>>>,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
@@ -117,7 +120,8 @@ pub struct Store {
 
 impl Store {
     /// Starts the peer of `region` on `store_id` from the engines, with
-    /// `ends` to the other peers (by peer id); spawns its ticker.
+    /// `ends` to the other peers (by peer id) and the given configuration;
+    /// spawns its ticker.
     ///
     /// # Errors
     /// As [`Peer::open`].
@@ -127,20 +131,33 @@ impl Store {
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
         ends: BTreeMap<u64, ClientEnd>,
+        config: PeerConfig,
     ) -> Result<Store, Error> {
-        let peer = Peer::open(
+        let mut peer = Peer::open_with(
             store_id,
             region,
             raft_engine,
             kv_engine,
+            config,
             labrpc::rng::fork(),
         )?;
+        let waiters: Arc<Mutex<BTreeMap<u64, Waiter>>> = Arc::default();
+        let sink_waiters = waiters.clone();
+        peer.set_answer_sink(Box::new(move |answer: Answer| {
+            let waiter = sink_waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&answer.id);
+            if let Some(on_answer) = waiter {
+                on_answer(answer);
+            }
+        }));
         let node = Arc::new(Node {
             region_id: peer.region().id,
             me: peer.meta().id,
             peer: Mutex::new(peer),
             ends,
-            waiters: Mutex::new(BTreeMap::new()),
+            waiters,
             next_id: AtomicU64::new(1),
             shutdown: Shutdown::new(),
         });
@@ -164,7 +181,7 @@ impl Store {
         (peer.term(), peer.is_leader())
     }
 
-    /// The peer's applied and truncated index.
+    /// The peer's applied and truncated index (GenericTest's log-size check).
     pub fn applied_and_truncated(&self) -> (u64, u64) {
         let peer = self.node.peer.lock().unwrap_or_else(|e| e.into_inner());
         (
@@ -214,28 +231,30 @@ impl Store {
                 async move { alive.then_some(()) }
             })
             .handle_or_decline::<Command, _, _>(move |request| {
-                let answer = n6.propose(request);
+                let (tx, rx) = oneshot::channel();
+                let proposed = n6.propose(
+                    request,
+                    Box::new(move |answer: Answer| {
+                        let _ = tx.send(answer.result);
+                    }),
+                );
                 async move {
-                    let rx = answer?;
-                    match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
-                        Ok(Ok(answer)) => Some(answer.result),
-                        _ => None,
-                    }
+                    proposed?;
+                    tokio::time::timeout(COMMAND_TIMEOUT, rx).await.ok()?.ok()
                 }
             })
             .handle_or_decline::<Scan, _, _>(move |args| {
-                let request = RaftCmdRequest {
-                    header: args.header.clone(),
-                    requests: vec![Request::Snap],
-                };
-                let answer = n7.propose(request);
+                let request = RaftCmdRequest::new(args.header.clone(), vec![Request::Snap]);
+                let (tx, rx) = oneshot::channel();
+                let proposed = n7.propose(
+                    request,
+                    Box::new(move |answer: Answer| {
+                        let _ = tx.send(scan(answer, &args));
+                    }),
+                );
                 async move {
-                    let rx = answer?;
-                    let answer = match tokio::time::timeout(COMMAND_TIMEOUT, rx).await {
-                        Ok(Ok(answer)) => answer,
-                        _ => return None,
-                    };
-                    Some(scan(answer, &args))
+                    proposed?;
+                    tokio::time::timeout(COMMAND_TIMEOUT, rx).await.ok()?.ok()
                 }
             })
     }
@@ -260,7 +279,11 @@ impl Node {
             return None;
         }
         let mut peer = self.lock()?;
-        peer.step(from, message);
+        if !peer.step(from, message) {
+            // Refused (a bad snapshot): no reply, the sender tries again.
+            self.process(peer, None);
+            return None;
+        }
         self.process(peer, Some(from))
     }
 
@@ -272,22 +295,23 @@ impl Node {
         let Some(mut peer) = self.lock() else {
             return false;
         };
-        peer.step(from, message);
+        let _ = peer.step(from, message);
         self.process(peer, None);
         true
     }
 
-    fn propose(self: &Arc<Self>, request: RaftCmdRequest) -> Option<oneshot::Receiver<Answer>> {
+    /// Proposes `request`; `on_answer` runs when the peer answers it.
+    /// `None` if the store is down.
+    fn propose(self: &Arc<Self>, request: RaftCmdRequest, on_answer: Waiter) -> Option<()> {
         let mut peer = self.lock()?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
+            .insert(id, on_answer);
         peer.propose(id, &request);
         self.process(peer, None);
-        Some(rx)
+        Some(())
     }
 
     /// Runs the peer's ready loop, answers waiting commands, sends the
@@ -310,8 +334,8 @@ impl Node {
         if !answers.is_empty() {
             let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
             for answer in answers {
-                if let Some(tx) = waiters.remove(&answer.id) {
-                    let _ = tx.send(answer);
+                if let Some(on_answer) = waiters.remove(&answer.id) {
+                    on_answer(answer);
                 }
             }
         }
@@ -396,7 +420,7 @@ async fn send(node: Arc<Node>, to: u64, message: Message) {
         Err(_) => Message::Unreachable(sent),
     };
     if let Some(mut peer) = node.lock() {
-        peer.step(to, answer);
+        let _ = peer.step(to, answer);
         node.process(peer, None);
     }
 }

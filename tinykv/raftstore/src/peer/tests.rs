@@ -31,6 +31,7 @@ struct Cluster {
     side: Option<BTreeSet<u64>>,
     answers: BTreeMap<u64, Answer>,
     next_id: u64,
+    config: PeerConfig,
 }
 
 fn region_over(stores: u64, start: &[u8], end: &[u8]) -> Region {
@@ -65,6 +66,7 @@ impl Cluster {
             side: None,
             answers: BTreeMap::new(),
             next_id: 1,
+            config: PeerConfig::test(),
         };
         for _ in 1..=stores {
             let raft: Arc<dyn Engine> = Arc::new(MemEngine::new());
@@ -82,7 +84,7 @@ impl Cluster {
     fn start(&mut self, store: u64) {
         let (raft, kv) = self.engines[(store - 1) as usize].clone();
         let rng = SmallRng::seed_from_u64(self.rng.random());
-        let peer = Peer::open(store, self.region.clone(), raft, kv, rng).unwrap();
+        let peer = Peer::open_with(store, self.region.clone(), raft, kv, self.config, rng).unwrap();
         self.peers[(store - 1) as usize] = Some(peer);
     }
 
@@ -134,7 +136,7 @@ impl Cluster {
                     continue;
                 }
                 if let Some(Some(peer)) = self.peers.get_mut((to - 1) as usize) {
-                    peer.step(from, m);
+                    let _ = peer.step(from, m);
                 }
             }
         }
@@ -196,6 +198,7 @@ impl Cluster {
             let request = RaftCmdRequest {
                 header: self.header(store),
                 requests: requests.clone(),
+                admin: None,
             };
             if let Some(Answer {
                 result: Ok(responses),
@@ -292,6 +295,7 @@ fn a_follower_answers_not_leader_with_the_leaders_hint() {
     let request = RaftCmdRequest {
         header: c.header(follower),
         requests: vec![Request::Snap],
+        admin: None,
     };
     let answer = c.request_on(follower, request).unwrap();
     assert_eq!(
@@ -316,7 +320,7 @@ fn region_errors() {
         value: b"v".to_vec(),
     };
     let ask = |c: &mut Cluster, header: CmdHeader, requests| {
-        c.request_on(leader, RaftCmdRequest { header, requests })
+        c.request_on(leader, RaftCmdRequest::new(header, requests))
             .unwrap()
             .result
     };
@@ -368,15 +372,9 @@ fn region_errors() {
     header.term = 1;
     assert!(c.peer(leader).term() > 2);
     assert_eq!(
-        c.request_on(
-            leader,
-            RaftCmdRequest {
-                header,
-                requests: vec![put(b"c")]
-            }
-        )
-        .unwrap()
-        .result,
+        c.request_on(leader, RaftCmdRequest::new(header, vec![put(b"c")]))
+            .unwrap()
+            .result,
         Err(Error::StaleCommand)
     );
 }
@@ -395,14 +393,14 @@ fn a_leader_cut_off_answers_stale_command_once_replaced() {
         let header = c.header(old);
         c.peers[(old - 1) as usize].as_mut().unwrap().propose(
             id,
-            &RaftCmdRequest {
+            &RaftCmdRequest::new(
                 header,
-                requests: vec![Request::Put {
+                vec![Request::Put {
                     cf: Cf::Default,
                     key: b"a".to_vec(),
                     value: b"lost".to_vec(),
                 }],
-            },
+            ),
         );
     }
     c.rounds(50);
@@ -412,13 +410,13 @@ fn a_leader_cut_off_answers_stale_command_once_replaced() {
     );
     // A read on the minority leader must not be served either.
     let header = c.header(old);
-    let read = RaftCmdRequest {
+    let read = RaftCmdRequest::new(
         header,
-        requests: vec![Request::Get {
+        vec![Request::Get {
             cf: Cf::Default,
             key: b"a".to_vec(),
         }],
-    };
+    );
     let answer = c.request_on(old, read);
     assert!(
         answer.as_ref().is_none_or(|a| a.result.is_err()),
@@ -532,6 +530,7 @@ fn acknowledged_puts_survive_drops_partitions_and_crashes() {
                     key: key.clone(),
                     value: key.clone(),
                 }],
+                admin: None,
             };
             if let Some(Answer { result: Ok(_), .. }) = c.request_on(store, request) {
                 acked.insert(key.clone(), key);
@@ -560,4 +559,67 @@ fn acknowledged_puts_survive_drops_partitions_and_crashes() {
             acked.len()
         );
     }
+}
+
+/// 2C end to end: with a GC limit of 5 the leader compacts while a store is
+/// down; the raft engines lose the compacted entries; the store, restarted,
+/// can only catch up through a snapshot — it ends with the leader's data
+/// (a key deleted meanwhile gone too) and a truncated index past the one it
+/// stopped at, and restarts from that snapshot.
+#[test]
+fn a_lagging_store_catches_up_by_snapshot_after_compaction() {
+    let mut c = Cluster::new(3, 7);
+    c.config = PeerConfig::with_gc_limit(5);
+    for s in 1..=3 {
+        c.stop(s);
+        c.start(s);
+    }
+    let leader = c.elect();
+    c.must_put(b"gone", b"soon");
+    c.rounds(3);
+    let victim = (1..=3).find(|&s| s != leader).unwrap();
+    let before = c.peer(victim).storage().truncated_index();
+    c.stop(victim);
+    for i in 0..30u8 {
+        c.must_put(&[b'k', i], &[b'v', i]);
+        c.rounds(2);
+    }
+    c.must(vec![Request::Delete {
+        cf: Cf::Default,
+        key: b"gone".to_vec(),
+    }]);
+    c.rounds(5);
+    let leader = c.leader().unwrap();
+    let truncated = c.peer(leader).storage().truncated_index();
+    assert!(
+        truncated > before + 10,
+        "no compaction: truncated {truncated}"
+    );
+    let s = c.peer(leader).storage();
+    assert!(
+        s.applied_index() - s.truncated_index() <= 10,
+        "log not kept short: {:?}",
+        s.apply_state()
+    );
+    assert!(
+        s.entries(before + 1, before + 2).is_err(),
+        "compacted entries still readable"
+    );
+    c.start(victim);
+    c.rounds(30);
+    assert_eq!(c.data(victim), c.data(leader));
+    assert_eq!(c.engine_get(victim, b"gone"), None);
+    let vs = c.peer(victim).storage();
+    assert!(
+        vs.truncated_index() > before,
+        "victim did not install a snapshot: {:?}",
+        vs.apply_state()
+    );
+    c.stop(victim);
+    c.start(victim);
+    c.rounds(5);
+    assert_eq!(c.data(victim), c.data(leader));
+    c.must_put(b"after", b"restart");
+    c.rounds(5);
+    assert_eq!(c.engine_get(victim, b"after"), Some(b"restart".to_vec()));
 }

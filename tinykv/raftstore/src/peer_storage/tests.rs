@@ -293,3 +293,66 @@ fn corrupt_state_is_an_error_not_a_panic() {
     let err = PeerStorage::new(raft, kv, region()).unwrap_err();
     assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
 }
+
+/// The reference's `TestGcRaftLog` idea: CompactLog moves the truncated
+/// state forward only, never past the applied index, and GC deletes exactly
+/// the entries up to it from the raft engine.
+#[test]
+fn compact_and_gc_raft_log() {
+    let ents: Vec<(u64, Entry)> = (5..=20).map(|i| entry(i, i / 4 + 1)).collect();
+    let mut storage = storage_from_entries(&ents);
+    let raft_entries = |s: &PeerStorage| -> Vec<u64> {
+        let snap = s.raft_engine().snapshot().unwrap();
+        let mut iter = snap.iter_cf(Cf::Meta).unwrap();
+        iter.seek(&keys::raft_log_key(1, 0)).unwrap();
+        let mut out = Vec::new();
+        while let Some((k, _)) = iter.item() {
+            match keys::raft_log_index(1, k) {
+                Some(i) => out.push(i),
+                None => break,
+            }
+            iter.next().unwrap();
+        }
+        out
+    };
+    assert_eq!(raft_entries(&storage), (6..=20).collect::<Vec<_>>());
+    assert!(!storage.compact_to(21, 6), "past the applied index");
+    assert!(storage.compact_to(15, 4));
+    assert!(!storage.compact_to(10, 3), "backwards");
+    assert!(!storage.compact_to(15, 4), "again");
+    storage.gc_raft_log().unwrap();
+    assert_eq!(raft_entries(&storage), (16..=20).collect::<Vec<_>>());
+    assert_eq!(storage.first_index(), 16);
+    assert_eq!(storage.term(15), Ok(4));
+    assert_eq!(storage.term(14), Err(Error::Compacted { index: 14 }));
+    assert_eq!(storage.entries(15, 17), Err(Error::Compacted { index: 15 }));
+    assert_eq!(storage.entries(16, 21).unwrap().len(), 5);
+    // Nothing more to collect until the next compaction.
+    storage.gc_raft_log().unwrap();
+    assert_eq!(raft_entries(&storage), (16..=20).collect::<Vec<_>>());
+    assert_eq!(storage.gc_from(), 16);
+}
+
+/// A crash between a snapshot's kv batch and its raft batch leaves the raft
+/// state behind the truncated index; reopening moves it up to the snapshot.
+#[test]
+fn a_raft_state_behind_an_installed_snapshot_is_moved_up_at_open() {
+    let storage = new_storage();
+    let (raft, kv) = (storage.raft_engine().clone(), storage.kv_engine().clone());
+    let mut kv_wb = WriteBatch::new();
+    kv_wb.put(
+        Cf::Meta,
+        keys::apply_state_key(1),
+        meta::encode(&RaftApplyState {
+            applied_index: 30,
+            truncated_state: RaftTruncatedState { index: 30, term: 7 },
+        }),
+    );
+    kv.write(&kv_wb, SYNC).unwrap();
+    let storage = PeerStorage::new(raft, kv, region()).unwrap();
+    assert_eq!(storage.last_index(), 30);
+    assert_eq!(storage.raft_state().last_term, 7);
+    assert_eq!(storage.raft_state().hard_state.commit, 30);
+    assert_eq!(storage.term(30), Ok(7));
+    assert_eq!(storage.entries(31, 31), Ok(Vec::new()));
+}

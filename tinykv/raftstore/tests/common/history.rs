@@ -1,0 +1,344 @@
+//! The raftstore scenarios' history: every client operation (put, delete,
+//! get, scan) with its call and return stamps, judged by the shared
+//! linearizability checker under [`RangeKvModel`].
+//!
+//! Stamps follow the tester's rule (`tests::history`): virtual nanoseconds,
+//! raised to one past the previous stamp when they would not be larger, so
+//! "returned before the next call" stays visible in virtual time that stands
+//! still while tasks run. (We do not depend on the `tests` crate: it pulls
+//! in every 6.5840 lab.)
+//!
+//! The model is a map of keys to values. Scans read several keys at once,
+//! so the history is partitioned by **group**: the part of a key before its
+//! first space (GenericTest's client number; a key without a space is its
+//! own group). A scan must stay within one group; it is recorded with the
+//! number of pairs it read and a hash of them, and the model computes the
+//! same from its state. Before checking, keys and values are interned
+//! (keys by rank, so a scan is an id range) and states are shared maps of
+//! ids: the checker caches a state per linearized prefix, and byte-string
+//! maps made that cache gigabytes for GenericTest's 20 clients.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use labrpc::sim;
+use linearizability::{
+    CheckOptions, CheckResult, DEFAULT_MAX_STEPS, Model, Operation, check_operations_verbose,
+    visualize_temp,
+};
+
+/// A client operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Put `key` = `value`.
+    Put(Vec<u8>, Vec<u8>),
+    /// Delete `key`.
+    Delete(Vec<u8>),
+    /// Read `key`.
+    Get(Vec<u8>),
+    /// Read `[start, end)`.
+    Scan(Vec<u8>, Vec<u8>),
+}
+
+/// What it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A write succeeded.
+    Done,
+    /// A get's value.
+    Value(Option<Vec<u8>>),
+    /// A scan's pair count and hash.
+    Pairs(usize, u64),
+}
+
+/// Count and hash of a scan's pairs.
+pub fn summarize(pairs: &[(Vec<u8>, Vec<u8>)]) -> Output {
+    let mut h = DefaultHasher::new();
+    for (k, v) in pairs {
+        hash_pair(&mut h, k, v);
+    }
+    Output::Pairs(pairs.len(), h.finish())
+}
+
+fn hash_pair(h: &mut DefaultHasher, key: &[u8], value: &[u8]) {
+    for bytes in [key, value] {
+        h.write_u64(bytes.len() as u64);
+        h.write(bytes);
+    }
+}
+
+/// The group of a key: its bytes before the first space.
+pub fn group(key: &[u8]) -> &[u8] {
+    match key.iter().position(|&b| b == b' ') {
+        Some(i) => &key[..i],
+        None => key,
+    }
+}
+
+/// An operation with its keys and values interned: keys by their rank
+/// among every key of the history (so a key range is an id range), values
+/// by first appearance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Put key = value.
+    Put(u32, u32),
+    /// Delete key.
+    Delete(u32),
+    /// Get key.
+    Get(u32),
+    /// Scan the keys with ids in `[lo, hi)`.
+    Scan(u32, u32),
+}
+
+/// An interned operation and its group (the checker's partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interned {
+    group: u32,
+    op: Op,
+}
+
+/// An interned output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// A write succeeded.
+    Done,
+    /// A get's value id.
+    Value(Option<u32>),
+    /// A scan's pair count and hash.
+    Pairs(usize, u64),
+}
+
+/// A key/value map read by key and by range, over interned keys and
+/// values. States are shared (`Arc`): a read keeps its predecessor's, a
+/// write copies a map of small integers — the checker caches one state per
+/// linearized prefix, so this is what keeps its memory small.
+#[derive(Debug, Clone, Default)]
+pub struct RangeKvModel {
+    keys: Vec<Vec<u8>>,
+    values: Vec<Vec<u8>>,
+}
+
+type Map = BTreeMap<u32, u32>;
+
+impl Model for RangeKvModel {
+    type State = Arc<Map>;
+    type Input = Interned;
+    type Output = Out;
+
+    fn init(&self) -> Self::State {
+        Arc::new(BTreeMap::new())
+    }
+
+    fn step(&self, state: &Self::State, input: &Interned, output: &Out) -> Option<Self::State> {
+        match (input.op, *output) {
+            (Op::Put(k, v), Out::Done) => {
+                let mut next = Map::clone(state);
+                next.insert(k, v);
+                Some(Arc::new(next))
+            }
+            (Op::Delete(k), Out::Done) => {
+                if !state.contains_key(&k) {
+                    return Some(state.clone());
+                }
+                let mut next = Map::clone(state);
+                next.remove(&k);
+                Some(Arc::new(next))
+            }
+            (Op::Get(k), Out::Value(v)) => (state.get(&k).copied() == v).then(|| state.clone()),
+            (Op::Scan(lo, hi), Out::Pairs(n, hash)) => {
+                let mut h = DefaultHasher::new();
+                let mut count = 0;
+                for (&k, &v) in state.range(lo..hi) {
+                    hash_pair(&mut h, &self.keys[k as usize], &self.values[v as usize]);
+                    count += 1;
+                }
+                (count == n && h.finish() == hash).then(|| state.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn is_read_only(&self, input: &Interned, _: &Out) -> bool {
+        matches!(input.op, Op::Get(_) | Op::Scan(..))
+    }
+
+    fn hash_state(&self, state: &Self::State) -> u64 {
+        let mut h = DefaultHasher::new();
+        state.hash(&mut h);
+        h.finish()
+    }
+
+    fn partition(&self, history: &[Operation<Interned, Out>]) -> Vec<Vec<usize>> {
+        let mut parts: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, op) in history.iter().enumerate() {
+            parts.entry(op.input.group).or_default().push(i);
+        }
+        parts.into_values().collect()
+    }
+
+    fn describe_operation(&self, input: &Interned, output: &Out) -> String {
+        let key = |k: u32| {
+            self.keys
+                .get(k as usize)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_else(|| "+inf".into())
+        };
+        let value = |v: u32| String::from_utf8_lossy(&self.values[v as usize]).into_owned();
+        match (input.op, output) {
+            (Op::Put(k, v), _) => format!("put({}, {})", key(k), value(v)),
+            (Op::Delete(k), _) => format!("delete({})", key(k)),
+            (Op::Get(k), Out::Value(v)) => format!("get({}) -> {:?}", key(k), v.map(value)),
+            (Op::Scan(lo, hi), Out::Pairs(n, _)) => {
+                format!("scan([{}, {})) -> {n} pairs", key(lo), key(hi))
+            }
+            (op, out) => format!("{op:?} -> {out:?}"),
+        }
+    }
+}
+
+/// Interns a recorded history: the model (with its key and value tables)
+/// and the operations it checks.
+fn intern(ops: &[Operation<Input, Output>]) -> (RangeKvModel, Vec<Operation<Interned, Out>>) {
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for op in ops {
+        match &op.input {
+            Input::Put(k, _) | Input::Delete(k) | Input::Get(k) => keys.push(k.clone()),
+            Input::Scan(..) => {}
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let rank = |k: &[u8]| keys.partition_point(|x| x.as_slice() < k) as u32;
+    let mut value_ids: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
+    let mut values: Vec<Vec<u8>> = Vec::new();
+    let mut value_id = |v: &[u8]| {
+        *value_ids.entry(v.to_vec()).or_insert_with(|| {
+            values.push(v.to_vec());
+            (values.len() - 1) as u32
+        })
+    };
+    let mut groups: BTreeMap<Vec<u8>, u32> = BTreeMap::new();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        let (first, iop) = match &op.input {
+            Input::Put(k, v) => (k, Op::Put(rank(k), value_id(v))),
+            Input::Delete(k) => (k, Op::Delete(rank(k))),
+            Input::Get(k) => (k, Op::Get(rank(k))),
+            Input::Scan(a, b) => {
+                let hi = if b.is_empty() {
+                    keys.len() as u32
+                } else {
+                    rank(b)
+                };
+                (a, Op::Scan(rank(a), hi))
+            }
+        };
+        let next = groups.len() as u32;
+        let group = *groups.entry(group(first).to_vec()).or_insert(next);
+        let output = match &op.output {
+            Output::Done => Out::Done,
+            Output::Value(v) => Out::Value(v.as_deref().map(&mut value_id)),
+            Output::Pairs(n, h) => Out::Pairs(*n, *h),
+        };
+        out.push(Operation::new(
+            op.client_id,
+            Interned { group, op: iop },
+            op.call,
+            output,
+            op.return_time,
+        ));
+    }
+    (RangeKvModel { keys, values }, out)
+}
+
+/// A shared history (cheap to clone).
+#[derive(Clone, Default)]
+pub struct History {
+    inner: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    ops: Vec<Operation<Input, Output>>,
+    last: Option<u64>,
+}
+
+impl History {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stamp(state: &mut State) -> u64 {
+        let now = sim::elapsed().as_nanos() as u64;
+        let t = match state.last {
+            Some(last) if now <= last => last + 1,
+            _ => now,
+        };
+        state.last = Some(t);
+        t
+    }
+
+    /// The call stamp of an operation about to start.
+    pub fn call(&self) -> u64 {
+        Self::stamp(&mut self.lock())
+    }
+
+    /// Records client `client`'s operation called at `call`, returning now.
+    pub fn record(&self, client: usize, input: Input, output: Output, call: u64) {
+        if let Input::Scan(start, end) = &input {
+            assert!(
+                end.is_empty() || group(start) == group(end),
+                "a recorded scan must stay within one group"
+            );
+        }
+        let mut state = self.lock();
+        let ret = Self::stamp(&mut state);
+        state
+            .ops
+            .push(Operation::new(client, input, call, output, ret));
+    }
+
+    /// Number of operations recorded.
+    pub fn len(&self) -> usize {
+        self.lock().ops.len()
+    }
+
+    /// The checker's verdict, reported as `check=<verdict>` on the
+    /// simulation's report line. Illegal fails (with the visualization's
+    /// path); Unknown fails under `LAB_STRICT_CHECK=1`.
+    pub fn check(&self) {
+        let (model, ops) = intern(&self.lock().ops);
+        let steps = std::env::var("LAB_CHECK_STEPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_MAX_STEPS);
+        let (result, info) =
+            check_operations_verbose(&model, &ops, CheckOptions::with_max_steps(steps))
+                .unwrap_or_else(|e| panic!("the tester recorded a malformed history: {e}"));
+        let name = match result {
+            CheckResult::Ok => "ok",
+            CheckResult::Illegal => "illegal",
+            CheckResult::Unknown => "unknown",
+        };
+        sim::report("check", name);
+        match result {
+            CheckResult::Ok => {}
+            CheckResult::Illegal => {
+                if let Ok(path) = visualize_temp(&model, &info) {
+                    println!("info: wrote history visualization to {}", path.display());
+                }
+                panic!("history of {} operations is not linearizable", ops.len());
+            }
+            CheckResult::Unknown => {
+                println!("info: linearizability check timed out, assuming history is ok");
+                if std::env::var("LAB_STRICT_CHECK").is_ok_and(|v| v == "1") {
+                    panic!(
+                        "LAB_STRICT_CHECK=1: the check of {} operations ran out of {steps} steps",
+                        ops.len()
+                    );
+                }
+            }
+        }
+    }
+}
