@@ -46,6 +46,8 @@ pub use messages::{
 pub use server::KvServer;
 #[cfg(feature = "mutants")]
 pub use server::MUTANT_LOCAL_GET;
+#[cfg(feature = "mutants")]
+pub use state_machine::MUTANT_DEDUP_HISTORY;
 pub use state_machine::{KvStateMachine, OpResult};
 
 /// The errors of this crate.

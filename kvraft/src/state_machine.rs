@@ -16,7 +16,18 @@ pub struct KvStateMachine {
     /// Highest write sequence number applied per clerk. A clerk has one
     /// request outstanding at a time, so anything at or below it is a retry.
     last_write: BTreeMap<u64, u64>,
+    /// Every write seen, under the mutant `kvraft-dedup-history`.
+    #[cfg(feature = "mutants")]
+    #[serde(default)]
+    history: Vec<(u64, u64)>,
 }
+
+/// The mutant `kvraft-dedup-history` (tester only, feature `mutants`): the
+/// duplicate table also remembers every (clerk, sequence number) it saw, so
+/// the state — and every snapshot — grows with the number of writes
+/// (`snapshot_size_4b`'s bound must catch it).
+#[cfg(feature = "mutants")]
+pub const MUTANT_DEDUP_HISTORY: &str = "kvraft-dedup-history";
 
 /// The result of applying one op.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +75,10 @@ impl KvStateMachine {
         let last = self.last_write.entry(op.client_id).or_insert(0);
         if op.seq > *last {
             *last = op.seq;
+            #[cfg(feature = "mutants")]
+            if labrpc::sim::mutant(MUTANT_DEDUP_HISTORY) {
+                self.history.push((op.client_id, op.seq));
+            }
             true
         } else {
             false

@@ -7,8 +7,10 @@
 //!   test (rerun with `RUST_LOG=debug`). Runs get `LAB_STRICT_CHECK=1` (an
 //!   `Unknown` verdict fails) unless `LAB_STRICT_CHECK` is set already.
 //! * `labtool grade PART`: each test of a part over K seeds, scored like the
-//!   course's grading, with its Unknown count and CPU time; non-zero exit on
-//!   any failure. `Unknown` passes here, as in the reference.
+//!   course's grading, with its Unknown count and CPU time next to the
+//!   reference solution's (`labtool/reference-cpu.tsv`, rewritten per part
+//!   by `--record-reference`); non-zero exit on any failure. `Unknown`
+//!   passes here, as in the reference.
 //! * `labtool logs FILE`: a simulation log in one coloured column per peer,
 //!   filtered by topic and peer.
 //! * `labtool timeline FILE -o run.html`: a picture of the run — roles,
@@ -96,6 +98,11 @@ enum Cmd {
         /// on more than the seed, whose failures could not be replayed.
         #[arg(long)]
         twice: bool,
+        /// Maintainers, on the reference solution: merge the mean CPU per
+        /// test into labtool/reference-cpu.tsv (what `grade` shows as the
+        /// reference), if every run passed.
+        #[arg(long)]
+        record_reference: bool,
         #[command(flatten)]
         selection: Selection,
     },
@@ -113,6 +120,11 @@ enum Cmd {
         /// Parallel runs (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Maintainers, on the reference solution: write this part's mean
+        /// CPU per test into labtool/reference-cpu.tsv (the "reference"
+        /// column), if every run passed.
+        #[arg(long)]
+        record_reference: bool,
         #[command(flatten)]
         selection: Selection,
     },
@@ -315,6 +327,37 @@ fn failure_timelines(results: &mut [run::RunResult], dir: Option<&std::path::Pat
     }
 }
 
+/// `--record-reference`: merges the runs' mean CPU per test into
+/// labtool/reference-cpu.tsv, unless a run failed.
+fn record_reference_cpu(results: &[run::RunResult], ok: bool, how: &str) -> Result<(), Error> {
+    if !ok {
+        return Err(Error::Usage(
+            "not recording reference CPU figures: a run failed".into(),
+        ));
+    }
+    let path = grade::reference_cpu_path();
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let measured = grade::measured_cpu(results);
+    // The machine's state belongs with the figures (CPU time grows under load).
+    let load = std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "load unknown".to_string(),
+        |l| {
+            format!(
+                "load average {}",
+                l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            )
+        },
+    );
+    let how = format!("{how}, {load}");
+    std::fs::write(&path, grade::merge_reference(&old, &measured, &how))?;
+    eprintln!(
+        "labtool: recorded {} reference CPU figures in {}",
+        measured.len(),
+        path.display()
+    );
+    Ok(())
+}
+
 fn jobs(n: Option<usize>) -> usize {
     n.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
@@ -327,8 +370,10 @@ fn run(cli: Cli) -> Result<bool, Error> {
             jobs: j,
             timeline_dir,
             twice,
+            record_reference,
             selection,
         } => {
+            let seeds_text = seeds.clone();
             let seeds = parse_seeds(&seeds)?;
             let cases = cases(&selection, &filters)?;
             eprintln!("labtool: {} tests × {} seeds", cases.len(), seeds.len());
@@ -342,13 +387,19 @@ fn run(cli: Cli) -> Result<bool, Error> {
             );
             failure_timelines(&mut results, timeline_dir.as_deref());
             print!("{}", report::stress_table(&results));
-            Ok(results.iter().all(|r| r.passed))
+            let ok = results.iter().all(|r| r.passed);
+            if record_reference {
+                let how = format!("stress {filters:?} --seeds {seeds_text}, {} jobs", jobs(j));
+                record_reference_cpu(&results, ok, &how)?;
+            }
+            Ok(ok)
         }
         Cmd::Grade {
             part,
             runs,
             points,
             jobs: j,
+            record_reference,
             selection,
         } => {
             let filter = grade::part_filter(&part)?;
@@ -367,6 +418,10 @@ fn run(cli: Cli) -> Result<bool, Error> {
             );
             let (table, ok) = grade::grade_table(&part, &results, points);
             print!("{table}");
+            if record_reference {
+                let how = format!("grade {part}, {runs} seeds per test, {} jobs", jobs(j));
+                record_reference_cpu(&results, ok, &how)?;
+            }
             if !ok {
                 failure_timelines(&mut results, None);
                 print!("\n{}", report::stress_table(&results));

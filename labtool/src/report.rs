@@ -27,6 +27,14 @@ impl TestStats {
     pub fn cpu(&self) -> String {
         mean_max(&self.cpus)
     }
+
+    /// Mean CPU time of the runs that reported it.
+    pub fn cpu_mean(&self) -> Option<Duration> {
+        if self.cpus.is_empty() {
+            return None;
+        }
+        Some(self.cpus.iter().sum::<Duration>() / self.cpus.len() as u32)
+    }
 }
 
 /// Groups results by test name.

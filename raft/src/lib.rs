@@ -65,6 +65,8 @@ pub use messages::{
     TimeoutNow, TimeoutNowArgs, TransferLeader, TransferLeaderArgs,
 };
 pub use node::Raft;
+#[cfg(feature = "mutants")]
+pub use node::{MUTANT_DUPLICATE_APPEND, MUTANT_LAZY_COMPACTION};
 pub use persister::Persister;
 
 use serde::Serialize;

@@ -208,6 +208,15 @@ impl<C: Command> Raft<C> {
     /// The service has snapshotted everything through `index`.
     pub fn snapshot(&self, index: u64, snapshot: Vec<u8>) {
         if let Some(mut state) = self.node.lock() {
+            #[cfg(feature = "mutants")]
+            if labrpc::sim::mutant(MUTANT_LAZY_COMPACTION)
+                && state
+                    .core
+                    .entry(index.saturating_sub(LAZY_COMPACTION_KEEPS))
+                    .is_none()
+            {
+                return;
+            }
             state.core.snapshot(index, snapshot);
             self.node.process(state, None);
         }
@@ -356,6 +365,25 @@ impl Node {
     }
 }
 
+/// The mutant `raft-lazy-compaction` (tester only, feature `mutants`): the
+/// peer ignores the service's snapshots until its log holds more than
+/// [`LAZY_COMPACTION_KEEPS`] entries before the snapshot's index, so it
+/// keeps up to ~150 integer entries (at most 1,782 bytes on seeds 1–10 of
+/// `snapshot_basic_3d`): under the reference's gob-sized 2,000-byte 3D
+/// bound, over the 100 entries that bound meant.
+#[cfg(feature = "mutants")]
+pub const MUTANT_LAZY_COMPACTION: &str = "raft-lazy-compaction";
+
+/// How many entries `raft-lazy-compaction` lets pile up before it trims.
+#[cfg(feature = "mutants")]
+const LAZY_COMPACTION_KEEPS: u64 = 140;
+
+/// The mutant `raft-duplicate-append` (tester only, feature `mutants`):
+/// every AppendEntries that carries entries is sent twice, so each
+/// command crosses the network twice per follower.
+#[cfg(feature = "mutants")]
+pub const MUTANT_DUPLICATE_APPEND: &str = "raft-duplicate-append";
+
 /// Sends one message and steps the core with the answer: the reply, or
 /// `Unreachable` when none came. The one send path of every request kind.
 async fn send(node: Arc<Node>, to: usize, message: Message) {
@@ -364,6 +392,13 @@ async fn send(node: Arc<Node>, to: usize, message: Message) {
     };
     if node.shutdown.is_triggered() {
         return;
+    }
+    #[cfg(feature = "mutants")]
+    if let Message::AppendEntries(args) = &message
+        && !args.entries.is_empty()
+        && labrpc::sim::mutant(MUTANT_DUPLICATE_APPEND)
+    {
+        let _ = end.call::<AppendEntries>(args).await;
     }
     let answer = match message {
         Message::RequestVote(args) => end

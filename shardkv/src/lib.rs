@@ -55,7 +55,7 @@ pub use messages::{
 pub use server::ShardKv;
 pub use shardctrler::{Config, Gid, NSHARDS};
 #[cfg(feature = "mutants")]
-pub use state_machine::MUTANT_SERVE_UNOWNED;
+pub use state_machine::{MUTANT_KEEPS_DELETED_SHARDS, MUTANT_SERVE_UNOWNED};
 pub use state_machine::{Phase, Shard, ShardStateMachine};
 
 /// Turns a server name from a configuration into an end that reaches it.

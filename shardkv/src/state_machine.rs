@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 #[cfg(feature = "mutants")]
 mod mutants;
 #[cfg(feature = "mutants")]
-pub use mutants::MUTANT_SERVE_UNOWNED;
+pub use mutants::{MUTANT_KEEPS_DELETED_SHARDS, MUTANT_SERVE_UNOWNED};
 
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, NSHARDS};
@@ -61,6 +61,10 @@ pub struct ShardStateMachine {
     prev_config: Config,
     /// The shards this group holds, in any phase.
     shards: BTreeMap<usize, Shard>,
+    /// Shards deleted under the mutant `shardkv-keeps-deleted-shards`.
+    #[cfg(feature = "mutants")]
+    #[serde(default)]
+    kept: Vec<ShardData>,
 }
 
 impl ShardStateMachine {
@@ -71,6 +75,8 @@ impl ShardStateMachine {
             config: Config::default(),
             prev_config: Config::default(),
             shards: BTreeMap::new(),
+            #[cfg(feature = "mutants")]
+            kept: Vec::new(),
         }
     }
 
@@ -223,7 +229,10 @@ impl ShardStateMachine {
                         .get(shard)
                         .is_some_and(|s| s.phase == Phase::Offering)
                 {
-                    self.shards.remove(shard);
+                    #[allow(unused_variables)]
+                    let deleted = self.shards.remove(shard);
+                    #[cfg(feature = "mutants")]
+                    self.mutant_keep_deleted(deleted);
                 }
             }
             ShardOp::GcDone { config_num, shard } => {

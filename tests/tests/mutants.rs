@@ -121,3 +121,81 @@ fn shardkv_serving_an_unowned_shard_is_caught_by_the_checker() {
         Some("history is not linearizable"),
     );
 }
+
+/// A Raft peer that snapshots lazily, keeping up to ~150 integer entries:
+/// under the reference's gob-sized 2,000 bytes, over the 100 entries that
+/// bound meant. The re-derived 3D bound (`tests::raft::bounds`) catches it;
+/// the companion test shows the reference's number carried over would not.
+#[test]
+fn raft_lazy_compaction_is_caught_by_the_3d_log_bound() {
+    let mutant = raft::MUTANT_LAZY_COMPACTION;
+    let results = run_mutant(mutant, || {
+        tests::raft::snap_common("Test (3D): snapshots basic", false, true, false)
+    });
+    assert_caught(
+        mutant,
+        "snapshot_basic_3d",
+        &results,
+        Some("Log size too large"),
+    );
+}
+
+/// The same mutant passes the reference's 2,000 bytes carried over
+/// unchanged — why the bound had to be re-derived.
+#[test]
+fn raft_lazy_compaction_passes_the_gob_sized_bound() {
+    let mutant = raft::MUTANT_LAZY_COMPACTION;
+    let results = run_mutant(mutant, || {
+        tests::raft::snap_common_limited(
+            "Test (3D): snapshots basic",
+            false,
+            true,
+            false,
+            tests::raft::bounds::REFERENCE_MAX_LOG_SIZE,
+        )
+    });
+    let caught = results.iter().flatten().count();
+    println!(
+        "mutant {mutant}: caught {caught}/{} seeds with the gob-sized 2,000-byte bound",
+        results.len()
+    );
+    assert_eq!(caught, 0, "the mutant was meant to slip under 2,000 bytes");
+}
+
+/// A Raft leader that sends every AppendEntries carrying entries twice:
+/// each command crosses the network four times instead of twice.
+#[test]
+fn raft_duplicate_append_is_caught_by_rpc_bytes() {
+    let mutant = raft::MUTANT_DUPLICATE_APPEND;
+    let results = run_mutant(mutant, tests::raft::rpc_bytes);
+    assert_caught(mutant, "rpc_bytes_3b", &results, Some("too many RPC bytes"));
+}
+
+/// A kvraft duplicate table that remembers every write: the snapshot grows
+/// with the number of operations.
+#[test]
+fn kvraft_dedup_history_is_caught_by_the_snapshot_bound() {
+    let mutant = kvraft::MUTANT_DEDUP_HISTORY;
+    let results = run_mutant(mutant, || {
+        tests::kvraft::snapshot_size(tests::kvraft::MAX_RAFT_STATE)
+    });
+    assert_caught(
+        mutant,
+        "snapshot_size_4b",
+        &results,
+        Some("snapshot too large"),
+    );
+}
+
+/// A shardkv group that keeps the data of the shards it deleted.
+#[test]
+fn shardkv_keeping_deleted_shards_is_caught_by_challenge1() {
+    let mutant = shardkv::MUTANT_KEEPS_DELETED_SHARDS;
+    let results = run_mutant(mutant, tests::shardkv::challenge1_delete);
+    assert_caught(
+        mutant,
+        "challenge1_delete",
+        &results,
+        Some("persisted Raft state are too big"),
+    );
+}

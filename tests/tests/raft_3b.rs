@@ -18,7 +18,7 @@ fn basic_agree_3b() {
 /// Each entry crosses the network about once per follower (§5.3).
 #[test]
 fn rpc_bytes_3b() {
-    sim::run(rpc_bytes);
+    sim::run(tests::raft::rpc_bytes);
 }
 
 /// Agreement with one follower down; none with both down (§5.3).
@@ -85,37 +85,6 @@ async fn basic_agree() {
         let xindex = cfg.one(index as i64 * 100, servers, false).await;
         assert_eq!(xindex, index, "got index {xindex} but expected {index}");
     }
-    cfg.end();
-}
-
-async fn rpc_bytes() {
-    let servers = 3;
-    let cfg = Config::new(servers, false, false);
-    cfg.begin("Test (3B): RPC byte count");
-    cfg.one(99, servers, false).await;
-    let bytes0 = cfg.bytes_total();
-    let mut sent = 0u64;
-    for index in 2..12u64 {
-        let cmd = rng::string(5000);
-        sent += cmd.len() as u64;
-        let xindex = cfg.one(cmd, servers, false).await;
-        assert_eq!(xindex, index, "got index {xindex} but expected {index}");
-    }
-    let got = cfg.bytes_total() - bytes0;
-    // The reference bound, unchanged: each of the 50,000 command bytes may
-    // cross the network once per server, plus 50,000 bytes of overhead. It
-    // carries over from gob because bincode frames a command in no more
-    // bytes (a 5000-character string is 5000 bytes plus a 3-byte length and
-    // a 1-byte variant tag, inside a length-prefixed byte vector).
-    let expected = servers as u64 * sent;
-    println!(
-        "  ... {got} RPC bytes for {sent} command bytes on {servers} servers (bound {})",
-        expected + 50_000
-    );
-    assert!(
-        got <= expected + 50_000,
-        "too many RPC bytes; got {got}, expected {expected}"
-    );
     cfg.end();
 }
 

@@ -2,14 +2,28 @@
 //! tests switch it on with `labrpc::sim::enable_mutant` and check that the
 //! scenarios catch it. Never part of a normal build.
 
-use super::{ClientOp, ClientOpKind, ClientReply, Phase, ShardStateMachine, Status};
+use super::{ClientOp, ClientOpKind, ClientReply, Phase, Shard, ShardStateMachine, Status};
 
 /// The group keeps serving a shard it has lost: Gets and writes on a shard
 /// it is only `Offering` to the new owner are answered from (and applied
 /// to) its stale copy instead of `WrongGroup`.
 pub const MUTANT_SERVE_UNOWNED: &str = "shardkv-serve-unowned";
 
+/// The group "deletes" a shard it handed over by moving its data to a
+/// list that every snapshot still carries, as a solution that never frees
+/// given-up shards (challenge 1's persisted-bytes bound must catch it).
+pub const MUTANT_KEEPS_DELETED_SHARDS: &str = "shardkv-keeps-deleted-shards";
+
 impl ShardStateMachine {
+    /// With [`MUTANT_KEEPS_DELETED_SHARDS`] on: keep a deleted shard's data.
+    pub(super) fn mutant_keep_deleted(&mut self, deleted: Option<Shard>) {
+        if labrpc::sim::mutant(MUTANT_KEEPS_DELETED_SHARDS)
+            && let Some(shard) = deleted
+        {
+            self.kept.push(shard.data);
+        }
+    }
+
     /// With [`MUTANT_SERVE_UNOWNED`] on: the reply for `op` on a shard this
     /// group no longer owns but still holds; `None` otherwise.
     pub(super) fn mutant_serve_unowned(&mut self, op: &ClientOp) -> Option<ClientReply> {

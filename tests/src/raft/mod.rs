@@ -12,6 +12,11 @@
 //! * `applier.rs` — the two appliers: agreement at every index and in-order
 //!   apply; with snapshots, a service snapshot every [`SNAPSHOT_INTERVAL`]
 //!   entries taken from inside the apply loop.
+//! * `bounds.rs` — the byte bounds ([`MAX_LOG_SIZE`], [`RPC_BYTES_SLACK`]),
+//!   each derived from what the reference's gob-sized number meant, with
+//!   tests measuring the sizes the derivations rest on.
+//! * `scenarios.rs` — the 3B byte-count and 3D snapshot scenarios, shared
+//!   with the mutation tests.
 //! * `checks.rs` — [`Config::check_one_leader`], [`Config::check_terms`],
 //!   [`Config::check_no_leader`], [`Config::n_committed`], [`Config::one`],
 //!   [`Config::wait`], [`Config::log_size`].
@@ -20,14 +25,18 @@
 //! [`labrpc::rng`], so a failing seed replays exactly.
 
 mod applier;
+pub mod bounds;
 mod checks;
 mod config;
+mod scenarios;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use bounds::{MAX_LOG_SIZE, RPC_BYTES_SLACK};
 pub use config::Config;
+pub use scenarios::{a_few, rpc_bytes, snap_common, snap_common_limited};
 
 /// What the reference calls `RaftElectionTimeout`: the tester's notion of
 /// "enough time for an election" (it generously allows one second).
@@ -35,12 +44,6 @@ pub const RAFT_ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// The snapshot applier asks Raft to snapshot after every this many entries.
 pub const SNAPSHOT_INTERVAL: u64 = 10;
-
-/// 3D: the persisted Raft state (term, vote, log) must stay below this many
-/// bytes. The reference's bound was for gob; ours is bincode (standard
-/// config: varint integers, length-prefixed byte strings), which encodes the
-/// same state in no more bytes, so the number carries over unchanged.
-pub const MAX_LOG_SIZE: usize = 2000;
 
 /// A command the tester replicates. The reference's commands are Go `int`s
 /// and (in `rpc_bytes_3b`) 5000-character strings; one small enum covers both.

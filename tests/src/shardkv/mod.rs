@@ -21,12 +21,16 @@
 //!   [`count_completions`], background [`Appenders`], and the
 //!   checker-judged scenario [`unreliable3`] (in the library so the
 //!   mutation tests can run it too).
+//! * `challenge.rs` — challenge 1 ([`challenge1_delete`]) and its
+//!   persisted-bytes bound [`CHALLENGE1_MAX_PERSISTED`], derived from the
+//!   reference's intent (also run by the mutation tests).
 //! * [`History`] — the shared [`crate::history::Recorder`] under the
 //!   key/value model, for the linearizability check of `unreliable3_5b`.
 //!
 //! All time is virtual (`tokio::time`) and all randomness comes from
 //! [`labrpc::rng`], so a failing seed replays exactly.
 
+mod challenge;
 mod config;
 mod workload;
 
@@ -34,6 +38,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use crate::history::KvHistory as History;
+pub use challenge::{CHALLENGE1_MAX_PERSISTED, challenge1_delete};
 pub use config::{Config, Ctrlers, FIRST_GID, NCTRLERS, NGROUPS, server_name};
 pub use workload::{
     Appenders, QUIET, check_all, check_and_append, count_completions, keys, put_keys,
