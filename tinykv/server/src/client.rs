@@ -12,7 +12,7 @@ use std::time::Duration;
 use labrpc::Rpc;
 use tinykv_txn::client::Transport;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::Error;
 use crate::wire;
@@ -32,11 +32,17 @@ pub struct Connection {
 }
 
 struct Shared {
-    addr: String,
-    frames: mpsc::UnboundedSender<Vec<u8>>,
+    addr: Arc<str>,
+    outbox: Arc<wire::Outbox>,
     next_id: AtomicU64,
-    calls: Mutex<Calls>,
+    calls: Arc<Waiting>,
 }
+
+/// The calls waiting for replies, shared with the reader task (which does
+/// not keep the outbox: when the last [`Connection`] goes, the outbox's
+/// flusher closes the socket's sending side, the server hangs up, and the
+/// reader ends).
+struct Waiting(Mutex<Calls>);
 
 /// The calls waiting for replies; `closed` once the connection broke (then
 /// nothing is added). Outside the simulation, so a `HashMap` is fine.
@@ -45,9 +51,9 @@ struct Calls {
     closed: Option<String>,
 }
 
-impl Shared {
+impl Waiting {
     fn calls(&self) -> std::sync::MutexGuard<'_, Calls> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Fails every waiting call and every later one with `why`.
@@ -70,21 +76,20 @@ impl Connection {
             .map_err(|e| Error::Net(format!("cannot connect to {addr}: {e}")))?;
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        let (frames, queued) = mpsc::unbounded_channel();
+        let calls = Arc::new(Waiting(Mutex::new(Calls {
+            waiting: HashMap::new(),
+            closed: None,
+        })));
         let shared = Arc::new(Shared {
-            addr: addr.to_string(),
-            frames,
+            addr: addr.into(),
+            outbox: wire::Outbox::new(write),
             next_id: AtomicU64::new(1),
-            calls: Mutex::new(Calls {
-                waiting: HashMap::new(),
-                closed: None,
-            }),
+            calls: calls.clone(),
         });
-        tokio::spawn(wire::write_frames(write, queued));
-        let reader = shared.clone();
+        let addr = shared.addr.clone();
         tokio::spawn(async move {
-            let why = read_replies(read, &reader).await;
-            reader.close(format!("connection to {} lost: {why}", reader.addr));
+            let why = read_replies(read, &calls).await;
+            calls.close(format!("connection to {addr} lost: {why}"));
         });
         Ok(Connection { shared })
     }
@@ -99,7 +104,7 @@ impl Connection {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
-            let mut calls = self.shared.calls();
+            let mut calls = self.shared.calls.calls();
             if let Some(why) = &calls.closed {
                 return Err(Error::Net(why.clone()));
             }
@@ -107,14 +112,16 @@ impl Connection {
         }
         let mut frame = Vec::new();
         wire::put_request(&mut frame, id, method, args);
-        if self.shared.frames.send(frame).is_err() {
-            self.shared.close("the connection's writer stopped".into());
+        if !self.shared.outbox.send(&frame) {
+            self.shared
+                .calls
+                .close(format!("{}: cannot send", self.shared.addr));
         }
         match tokio::time::timeout(CALL_TIMEOUT, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(Error::Net(format!("{}: call dropped", self.shared.addr))),
             Err(_) => {
-                self.shared.calls().waiting.remove(&id);
+                self.shared.calls.calls().waiting.remove(&id);
                 Err(Error::Net(format!(
                     "{}: {method} got no reply within {CALL_TIMEOUT:?}",
                     self.shared.addr
@@ -138,7 +145,7 @@ impl Connection {
 }
 
 /// Delivers replies until the connection ends; returns why it ended.
-async fn read_replies(read: tokio::net::tcp::OwnedReadHalf, shared: &Shared) -> String {
+async fn read_replies(read: tokio::net::tcp::OwnedReadHalf, calls: &Waiting) -> String {
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
     let mut frame = Vec::new();
     loop {
@@ -151,7 +158,7 @@ async fn read_replies(read: tokio::net::tcp::OwnedReadHalf, shared: &Shared) -> 
             Ok(parsed) => parsed,
             Err(e) => return format!("malformed reply: {e}"),
         };
-        let waiter = shared.calls().waiting.remove(&id);
+        let waiter = calls.calls().waiting.remove(&id);
         if let Some(waiter) = waiter {
             let _ = waiter.send(reply.map(<[u8]>::to_vec).map_err(Error::Remote));
         }

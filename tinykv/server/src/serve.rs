@@ -2,8 +2,9 @@
 //! method name (the labrpc RPC markers the simulation uses), served on a
 //! TCP listener.
 //!
-//! Per connection a reader task parses requests and a writer task sends
-//! replies, coalescing whatever is ready into one write. A handler that
+//! Per connection one task reads and parses requests; replies go out
+//! through the connection's [`Outbox`](wire::Outbox), those of a burst of
+//! pipelined requests in one write. A handler that
 //! only reads (RawGet, KvGet, …) runs right in the reader task — a hop to
 //! another thread would cost more than the read. One that writes may wait
 //! for an fsync or a latch, so it runs on tokio's blocking pool and never
@@ -20,7 +21,6 @@ use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
 use tinykv_txn::TxnServer;
 use tinykv_txn::service::*;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use crate::tso::WallTso;
 use crate::wire;
@@ -136,14 +136,26 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let (read, write) = stream.into_split();
-    let (replies, queued) = mpsc::unbounded_channel::<Vec<u8>>();
-    tokio::spawn(wire::write_frames(write, queued));
+    let outbox = wire::Outbox::new(write);
     let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
     let mut frame = Vec::new();
+    // Replies of inline handlers, sent together once every request already
+    // received is handled (one write for a burst of pipelined requests).
+    let mut out = Vec::new();
     loop {
+        if !out.is_empty() && !wire::has_frame(read.buffer()) {
+            if !outbox.send(&out) {
+                return;
+            }
+            out.clear();
+        }
         match wire::read_frame(&mut read, &mut frame).await {
             Ok(true) => {}
-            Ok(false) => return,
+            Ok(false) => {
+                // The client is done sending; it may still read.
+                outbox.send(&out);
+                return;
+            }
             Err(e) => {
                 tracing::warn!("connection from {peer} dropped: {e}");
                 return;
@@ -163,36 +175,30 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
                 req.method,
                 router.names()
             );
-            let mut out = Vec::new();
             wire::put_reply(&mut out, id, Err(&why));
-            let _ = replies.send(out);
             continue;
         };
         match mode {
-            Mode::Inline => {
-                let reply = handler(req.args);
-                let _ = replies.send(reply_frame(id, reply));
-            }
+            Mode::Inline => put_reply(&mut out, id, handler(req.args)),
             Mode::Blocking => {
-                let (handler, args, replies) =
-                    (handler.clone(), req.args.to_vec(), replies.clone());
+                let (handler, args, outbox) = (handler.clone(), req.args.to_vec(), outbox.clone());
                 tokio::spawn(async move {
                     let reply = match tokio::task::spawn_blocking(move || handler(&args)).await {
                         Ok(reply) => reply,
                         Err(e) => Err(format!("the handler failed: {e}")),
                     };
-                    let _ = replies.send(reply_frame(id, reply));
+                    let mut out = Vec::new();
+                    put_reply(&mut out, id, reply);
+                    outbox.send(&out);
                 });
             }
         }
     }
 }
 
-fn reply_frame(id: u64, reply: Result<Vec<u8>, String>) -> Vec<u8> {
-    let mut out = Vec::new();
+fn put_reply(out: &mut Vec<u8>, id: u64, reply: Result<Vec<u8>, String>) {
     match &reply {
-        Ok(body) => wire::put_reply(&mut out, id, Ok(body)),
-        Err(why) => wire::put_reply(&mut out, id, Err(why)),
+        Ok(body) => wire::put_reply(out, id, Ok(body)),
+        Err(why) => wire::put_reply(out, id, Err(why)),
     }
-    out
 }

@@ -1,7 +1,7 @@
 //! The wire protocol: length-prefixed frames over one TCP connection, each
 //! request tagged with an id so many calls are in flight at once
-//! (pipelined, answered in any order) and a writer can coalesce every
-//! frame that is ready into one `write` system call.
+//! (pipelined, answered in any order); the server answers a burst of
+//! requests with one `write` system call ([`Outbox`]).
 //!
 //! ```text
 //! frame   = len:u32le payload[len]            (len ≤ MAX_FRAME)
@@ -14,14 +14,14 @@
 //! message type and method name. Parsing never panics: a malformed frame is
 //! an error the caller turns into a closed connection.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc::UnboundedReceiver;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
 
 /// Largest frame either side accepts: a maximal value or scan plus room.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
-
-/// Coalesced writes stop growing at this size and go out.
-const WRITE_BATCH: usize = 256 * 1024;
 
 /// Appends a request frame to `buf`.
 pub fn put_request(buf: &mut Vec<u8>, id: u64, method: &str, args: &[u8]) {
@@ -123,26 +123,111 @@ pub async fn read_frame(
     Ok(true)
 }
 
-/// Writes the frames sent on `frames` until every sender is gone or the
-/// peer stops reading. Whatever is queued when the writer wakes goes out in
-/// one `write` call, so a burst of replies (or of pipelined requests) costs
-/// one system call rather than one each.
-pub async fn write_frames(mut w: impl AsyncWrite + Unpin, mut frames: UnboundedReceiver<Vec<u8>>) {
-    let mut buf = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = frames.recv().await {
-        buf.clear();
-        buf.extend_from_slice(&first);
-        while buf.len() < WRITE_BATCH {
-            match frames.try_recv() {
-                Ok(frame) => buf.extend_from_slice(&frame),
-                Err(_) => break,
+/// True when `buf` starts with a whole frame (so reading it needs no
+/// system call).
+pub fn has_frame(buf: &[u8]) -> bool {
+    match buf.first_chunk::<4>() {
+        Some(len) => buf.len() - 4 >= u32::from_le_bytes(*len) as usize,
+        None => false,
+    }
+}
+
+/// The sending side of a connection, shared by everyone who sends on it.
+///
+/// A sender writes its frames straight to the socket with a non-blocking
+/// write while nothing is queued — no task hop, no wake-up. What the
+/// socket does not take at once is queued, and a flusher task writes the
+/// queue (everything queued by then in one write) as the socket drains;
+/// frames queued behind it keep their order. A write never awaits while a
+/// sender holds the lock, so a cancelled caller cannot leave half a frame.
+pub struct Outbox {
+    half: OwnedWriteHalf,
+    queue: Mutex<Queue>,
+    queued: Notify,
+}
+
+struct Queue {
+    bytes: Vec<u8>,
+    /// The socket failed: drop everything from now on.
+    broken: bool,
+}
+
+impl Outbox {
+    /// An outbox on `half`, with its flusher task spawned.
+    pub fn new(half: OwnedWriteHalf) -> Arc<Outbox> {
+        let outbox = Arc::new(Outbox {
+            half,
+            queue: Mutex::new(Queue {
+                bytes: Vec::new(),
+                broken: false,
+            }),
+            queued: Notify::new(),
+        });
+        tokio::spawn(outbox.clone().flush());
+        outbox
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends whole frames (`bytes` must hold only complete frames); false
+    /// once the connection is broken.
+    pub fn send(&self, bytes: &[u8]) -> bool {
+        let mut queue = self.queue();
+        if queue.broken {
+            return false;
+        }
+        if !queue.bytes.is_empty() {
+            queue.bytes.extend_from_slice(bytes);
+            return true;
+        }
+        let written = match self.half.try_write(bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                queue.broken = true;
+                return false;
+            }
+        };
+        if written < bytes.len() {
+            queue.bytes.extend_from_slice(&bytes[written..]);
+            self.queued.notify_one();
+        }
+        true
+    }
+
+    /// Writes the queue whenever there is one, until the socket fails or
+    /// every other handle on the outbox is gone.
+    async fn flush(self: Arc<Outbox>) {
+        loop {
+            let queued = self.queued.notified();
+            if Arc::strong_count(&self) == 1 {
+                return;
+            }
+            if self.queue().bytes.is_empty() {
+                // Wake up now and then to notice the owners are gone.
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), queued).await;
+                continue;
+            }
+            if self.half.writable().await.is_err() {
+                self.queue().broken = true;
+                return;
+            }
+            let mut queue = self.queue();
+            match self.half.try_write(&queue.bytes) {
+                Ok(n) => {
+                    queue.bytes.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    queue.broken = true;
+                    queue.bytes = Vec::new();
+                    return;
+                }
             }
         }
-        if w.write_all(&buf).await.is_err() {
-            return;
-        }
     }
-    let _ = w.shutdown().await;
 }
 
 #[cfg(test)]
