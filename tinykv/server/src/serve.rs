@@ -98,10 +98,12 @@ impl Router {
         )
     }
 
-    /// The timestamp oracle (`Tso.GetTimestamp`). Blocking: every few
-    /// seconds it syncs its high-water mark.
+    /// The timestamp oracle (`Tso.GetTimestamp`). Inline: a call takes a
+    /// mutex, and only once every [`WINDOW_MS`](crate::tso::WINDOW_MS)
+    /// syncs its high-water mark — a short stall of one connection, against
+    /// two hops between threads on every call (two calls per transaction).
     pub fn tso(self, tso: WallTso) -> Router {
-        self.handle::<GetTimestamp>(Mode::Blocking, move |count| {
+        self.handle::<GetTimestamp>(Mode::Inline, move |count| {
             tso.get(count).map_err(|e| e.to_string())
         })
     }
