@@ -2,7 +2,8 @@
 //!
 //! A key/value store with column families, on two engines behind one
 //! interface, served as `RawGet`/`RawPut`/`RawDelete`/`RawScan` over the
-//! simulated network (labrpc) and over TCP (tarpc). Projects 2 (raftstore)
+//! simulated network (labrpc); the `tinykv-server` crate serves the same
+//! handlers over TCP from a real process. Projects 2 (raftstore)
 //! and 4 (Percolator transactions) store their data, raft logs and metadata
 //! through the same [`Engine`] API.
 //!
@@ -17,8 +18,6 @@
 //! * `raw.rs` — **student code (p1)**: [`RawServer`], the four raw handlers
 //!   and their request/response messages.
 //! * `service.rs` — the labrpc `TinyKv` service over a [`RawServer`].
-//! * `net.rs` — the tarpc server and client.
-//! * `cli.rs` — the binaries `tinykv-server` and `tinykv-ctl`.
 //!
 //! ## Invariants
 //! * A batch is atomic: a reader or a reopened engine sees all of it or
@@ -54,17 +53,16 @@
 //! ## Tests
 //! `cargo test --release -p tinykv-storage` runs the conformance suite on
 //! both engines (`tests/conformance.rs`), the ten Project 1 tests on both
-//! (`tests/p1.rs`; `cargo test p1` selects them), the kill -9 durability
-//! test and the bad-input tests of the binaries. `cargo bench -p
-//! tinykv-storage` measures the engines and the TCP service.
+//! (`tests/p1.rs`; `cargo test p1` selects them) and the data-directory
+//! tests (`tests/disk_dir.rs`). `cargo bench -p tinykv-storage` measures
+//! the engines. The binaries, their process tests (kill -9 durability, bad
+//! input) and the TCP benchmark live in `tinykv/server`.
 
 #![deny(missing_docs)]
 
-pub mod cli;
 mod disk;
 mod engine;
 mod mem;
-pub mod net;
 pub mod raw;
 pub mod service;
 mod storage;
@@ -129,7 +127,4 @@ pub enum Error {
     /// The embedded database reported an error.
     #[error("database error: {0}")]
     Db(String),
-    /// A network error of the TCP server or client.
-    #[error("network error: {0}")]
-    Net(String),
 }

@@ -17,7 +17,7 @@ use crate::storage::{Context, Storage};
 /// Longest key accepted (TiKV's default `max-key-size`).
 pub const MAX_KEY_LEN: usize = 8 * 1024;
 /// Largest value accepted; keeps any request well inside one network frame
-/// ([`crate::net::MAX_FRAME`]).
+/// of the TCP server (`tinykv-server`'s `MAX_FRAME`, 16 MiB).
 pub const MAX_VALUE_LEN: usize = 4 * 1024 * 1024;
 /// Largest total of keys and values one RawScan returns; a scan that would
 /// return more fails and asks for a smaller limit.

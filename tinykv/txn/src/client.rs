@@ -1,5 +1,6 @@
-//! The transaction client: Percolator's client side over the simulated
-//! network. A [`Txn`] reads at its start timestamp and buffers its writes;
+//! The transaction client: Percolator's client side, over any
+//! [`Transport`] — the simulated network ([`ClientEnd`]) in the tests, TCP
+//! in `tinykv-server`'s client. A [`Txn`] reads at its start timestamp and buffers its writes;
 //! [`Client::commit`] runs two-phase commit (prewrite the primary, then the
 //! secondaries; commit the primary — the commit point — then the
 //! secondaries). Readers that meet a lock resolve it through the lock's
@@ -11,6 +12,7 @@
 //! a request the server refuses is [`Error::Refused`].
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use labrpc::{ClientEnd, Rpc};
@@ -28,6 +30,30 @@ pub const LOCK_BACKOFF: Duration = Duration::from_millis(50);
 /// TTL of this client's locks (milliseconds of the oracle's physical clock):
 /// how long a crashed client's locks block readers.
 pub const LOCK_TTL_MS: u64 = 500;
+
+/// How a [`Client`] reaches the oracle and the server: one typed call of
+/// RPC `R` (the labrpc method markers of `service.rs`, e.g. [`KvGet`]).
+/// `Err` means the call failed in the network (request or reply lost,
+/// connection broken); the client retries it, as every command is
+/// idempotent. The error text is for logs only.
+pub trait Transport: Clone + Send + Sync + 'static {
+    /// Sends `args` as RPC `R` and waits for its reply.
+    fn call<R: Rpc>(&self, args: &R::Args) -> impl Future<Output = Result<R::Reply, String>> + Send
+    where
+        R::Args: Sync;
+}
+
+/// The simulated network.
+impl Transport for ClientEnd {
+    async fn call<R: Rpc>(&self, args: &R::Args) -> Result<R::Reply, String>
+    where
+        R::Args: Sync,
+    {
+        ClientEnd::call::<R>(self, args)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// Faults a test injects into [`Client::commit`] (the reference dss tests'
 /// commit hooks): each makes the client stop where a crash or a lost
@@ -74,18 +100,19 @@ impl Txn {
     }
 }
 
-/// A client of one transactional server and one timestamp oracle.
+/// A client of one transactional server and one timestamp oracle, over
+/// the simulated network by default.
 #[derive(Clone)]
-pub struct Client {
-    tso: ClientEnd,
-    kv: ClientEnd,
+pub struct Client<T: Transport = ClientEnd> {
+    tso: T,
+    kv: T,
     fault: CommitFault,
 }
 
-impl Client {
+impl<T: Transport> Client<T> {
     /// A client talking to the oracle through `tso` and to the server
-    /// through `kv`.
-    pub fn new(tso: ClientEnd, kv: ClientEnd) -> Client {
+    /// through `kv` (both may be the same server).
+    pub fn new(tso: T, kv: T) -> Client<T> {
         Client {
             tso,
             kv,
@@ -94,7 +121,7 @@ impl Client {
     }
 
     /// The same client with a fault in its commits (tests).
-    pub fn with_fault(mut self, fault: CommitFault) -> Client {
+    pub fn with_fault(mut self, fault: CommitFault) -> Client<T> {
         self.fault = fault;
         self
     }
@@ -256,9 +283,10 @@ impl Client {
 }
 
 /// One RPC, retried while the network fails it.
-async fn call<R, T>(end: &ClientEnd, args: &R::Args) -> Result<T, Error>
+async fn call<R, T>(end: &impl Transport, args: &R::Args) -> Result<T, Error>
 where
     R: Rpc<Reply = Result<T, String>>,
+    R::Args: Sync,
 {
     for _ in 0..MAX_ATTEMPTS {
         match end.call::<R>(args).await {

@@ -3,9 +3,12 @@
 
 mod common;
 
-use common::{ServerProc, ctl, server_exits, stderr, stdout};
-use tinykv_storage::net;
-use tinykv_storage::raw::{MAX_KEY_LEN, MAX_VALUE_LEN, RawPutRequest};
+use common::{ServerProc, ctl, runtime, server_exits, stderr, stdout};
+use tinykv_server::{Connection, Error, wire};
+use tinykv_storage::raw::{MAX_KEY_LEN, MAX_VALUE_LEN, RawGetRequest, RawPutRequest};
+use tinykv_storage::service::{RawGet, RawPut};
+use tinykv_txn::proto::{CommitRequest, Mutation, PrewriteRequest};
+use tinykv_txn::service::{KvCommit, KvPrewrite};
 
 #[test]
 fn wrong_flags_are_refused() {
@@ -152,12 +155,8 @@ fn bad_requests_get_errors_and_lose_nothing() {
         "not found has its own exit code"
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = net::connect(addr).await.unwrap();
+    runtime().block_on(async {
+        let client = Connection::connect(addr).await.unwrap();
         let put = |key: Vec<u8>, value: Vec<u8>| RawPutRequest {
             key,
             value,
@@ -165,24 +164,18 @@ fn bad_requests_get_errors_and_lose_nothing() {
             ..Default::default()
         };
         let resp = client
-            .raw_put(
-                net::context(),
-                put(b"k".to_vec(), vec![0; MAX_VALUE_LEN + 1]),
-            )
+            .call::<RawPut>(&put(b"k".to_vec(), vec![0; MAX_VALUE_LEN + 1]))
             .await
             .unwrap();
         assert!(resp.error.contains("exceeds the limit"), "{}", resp.error);
         let resp = client
-            .raw_put(
-                net::context(),
-                put(vec![b'k'; MAX_KEY_LEN + 1], b"x".to_vec()),
-            )
+            .call::<RawPut>(&put(vec![b'k'; MAX_KEY_LEN + 1], b"x".to_vec()))
             .await
             .unwrap();
         assert!(resp.error.contains("exceeds the limit"), "{}", resp.error);
         // The largest accepted value goes through the network in one piece.
         let resp = client
-            .raw_put(net::context(), put(b"big".to_vec(), vec![9; MAX_VALUE_LEN]))
+            .call::<RawPut>(&put(b"big".to_vec(), vec![9; MAX_VALUE_LEN]))
             .await
             .unwrap();
         assert_eq!(resp.error, "");
@@ -213,4 +206,86 @@ fn a_client_without_a_server_says_so() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Requests the server cannot route or decode get an error reply and the
+/// connection goes on serving; a frame it cannot read (over the size limit,
+/// or not a request) closes that connection only; bad transactional input
+/// is refused with nothing written.
+#[test]
+fn malformed_requests_are_refused_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start(dir.path());
+    let addr = server.addr.clone();
+    runtime().block_on(async {
+        let conn = Connection::connect(&addr).await.unwrap();
+        let err = conn.call_bytes("TinyKv.Frobnicate", b"").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Remote(m) if m.contains("unknown method") && m.contains("TinyKvTxn.KvGet")),
+            "{err:?}"
+        );
+        let err = conn.call_bytes("TinyKv.RawGet", &[0xff; 3]).await.unwrap_err();
+        assert!(
+            matches!(&err, Error::Remote(m) if m.contains("cannot decode")),
+            "{err:?}"
+        );
+        // Bad transactional input: a typed refusal, nothing written.
+        let prewrite = PrewriteRequest {
+            mutations: vec![Mutation {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                ..Default::default()
+            }],
+            primary_lock: Vec::new(),
+            start_version: 10,
+            lock_ttl: 100,
+            ..Default::default()
+        };
+        let reply = conn.call::<KvPrewrite>(&prewrite).await.unwrap();
+        assert!(
+            matches!(&reply, Err(m) if m.contains("empty primary")),
+            "{reply:?}"
+        );
+        let commit = CommitRequest {
+            start_version: 10,
+            keys: vec![b"k".to_vec()],
+            commit_version: 5,
+            ..Default::default()
+        };
+        let reply = conn.call::<KvCommit>(&commit).await.unwrap();
+        assert!(
+            matches!(&reply, Err(m) if m.contains("is not after start")),
+            "{reply:?}"
+        );
+        // The same connection still serves.
+        let get = RawGetRequest {
+            key: b"k".to_vec(),
+            ..Default::default()
+        };
+        assert!(conn.call::<RawGet>(&get).await.unwrap().not_found);
+
+        // Garbage on a raw socket: that connection is closed, no other.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for garbage in [
+            ((wire::MAX_FRAME + 1) as u32).to_le_bytes().to_vec(),
+            vec![2, 0, 0, 0, 1, 2],
+        ] {
+            let mut raw = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            raw.write_all(&garbage).await.unwrap();
+            let mut rest = Vec::new();
+            let read = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                raw.read_to_end(&mut rest),
+            )
+            .await
+            .expect("the server kept a garbled connection open");
+            assert!(read.is_err() || rest.is_empty(), "{rest:?}");
+        }
+        assert!(conn.call::<RawGet>(&get).await.unwrap().not_found);
+    });
+    let out = ctl(&addr, &["txn", "get", "k"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let out = ctl(&addr, &["txn", "put", "k", "v", "odd"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("KEY VALUE pairs"), "{}", stderr(&out));
 }

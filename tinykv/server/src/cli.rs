@@ -1,21 +1,29 @@
 //! The two binaries' command lines: `tinykv-server` serves a standalone
-//! store over TCP, `tinykv-ctl raw …` talks to it. Bad flags, a data
-//! directory that is not ours or is locked, an unreachable server or a
-//! refused request all end in a one-line message and a non-zero exit —
+//! store over TCP (the raw API, the transactional API and a timestamp
+//! oracle), `tinykv-ctl raw …` / `txn …` / `tso` talk to it. Bad flags, a
+//! data directory that is not ours or is locked, an unreachable server or
+//! a refused request all end in a one-line message and a non-zero exit —
 //! never a panic.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use tinykv_storage::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
+use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
+use tinykv_storage::{DiskEngine, Engine, MemEngine, RawServer, StandaloneStorage, WriteOptions};
+use tinykv_txn::proto::{KeyError, ScanRequest};
+use tinykv_txn::service::KvScan;
+use tinykv_txn::{Client, TxnServer};
 
-use crate::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
-use crate::{DiskEngine, Engine, Error, MemEngine, RawServer, StandaloneStorage, WriteOptions};
+use crate::{Connection, Error, Router, WallTso};
 
 /// Exit code of a request the server refused or a failure to reach it.
 const FAILED: u8 = 1;
 /// Exit code of `get` on an absent key.
 const NOT_FOUND: u8 = 3;
+/// Exit code of a transaction that did not commit (a conflict).
+const ABORTED: u8 = 4;
 
 /// Which storage the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,12 +41,13 @@ pub enum EngineKind {
     Memory,
 }
 
-/// `tinykv-server`: serves the raw KV API over TCP.
+/// `tinykv-server`: serves the raw and transactional KV APIs and a
+/// timestamp oracle over TCP.
 #[derive(Debug, Parser)]
 #[command(
     name = "tinykv-server",
     version,
-    about = "TinyKV server (Project 1: standalone)"
+    about = "TinyKV server (standalone: raw and transactional APIs, timestamp oracle)"
 )]
 pub struct ServerArgs {
     /// The storage to serve.
@@ -77,11 +86,14 @@ pub fn server_main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         // Bind first: a bad address must not leave a new data directory behind.
-        let listener = crate::net::bind(&args.addr).await?;
-        let server = open_server(&args)?;
-        let addr = crate::net::local_addr(&listener)
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .map_err(|e| Error::Net(format!("cannot listen on {}: {e}", args.addr)))?;
+        let router = open_server(&args)?;
+        let addr = listener
+            .local_addr()
             .map(|a| a.to_string())
-            .unwrap_or_else(|| args.addr.clone());
+            .unwrap_or_else(|_| args.addr.clone());
         // Tests and scripts read this line for the port.
         println!(
             "tinykv-server listening on {addr} (store standalone, engine {:?}, data {})",
@@ -91,7 +103,7 @@ pub fn server_main() -> ExitCode {
         tokio::select! {
             biased;
             () = stop_signal() => {}
-            () = crate::net::serve(listener, server) => {}
+            () = crate::serve(listener, router) => {}
         }
         Ok::<(), Error>(())
     });
@@ -107,18 +119,23 @@ pub fn server_main() -> ExitCode {
     }
 }
 
-fn open_server(args: &ServerArgs) -> Result<RawServer, Error> {
-    let engine: Arc<dyn Engine> = match args.engine {
-        EngineKind::Disk => Arc::new(DiskEngine::open(&args.data_dir)?),
-        EngineKind::Memory => Arc::new(MemEngine::new()),
+/// Opens the engine and builds the three services over it.
+fn open_server(args: &ServerArgs) -> Result<Router, Error> {
+    let (engine, durable): (Arc<dyn Engine>, bool) = match args.engine {
+        EngineKind::Disk => (Arc::new(DiskEngine::open(&args.data_dir)?), true),
+        EngineKind::Memory => (Arc::new(MemEngine::new()), false),
     };
     let opts = if args.no_sync {
         WriteOptions::NO_SYNC
     } else {
         WriteOptions::SYNC
     };
-    let storage = StandaloneStorage::new(engine).with_options(opts);
-    Ok(RawServer::new(Arc::new(storage)))
+    let tso = WallTso::open(durable.then(|| engine.clone()))?;
+    let storage = Arc::new(StandaloneStorage::new(engine).with_options(opts));
+    Ok(Router::new()
+        .raw(RawServer::new(storage.clone()))
+        .txn(TxnServer::new(storage))
+        .tso(tso))
 }
 
 async fn stop_signal() {
@@ -155,6 +172,46 @@ pub enum CtlCommand {
     /// The raw KV API.
     #[command(subcommand)]
     Raw(RawCommand),
+    /// The transactional API, through the Percolator client (each command
+    /// is one transaction).
+    #[command(subcommand)]
+    Txn(TxnCommand),
+    /// Prints a fresh timestamp from the server's oracle.
+    Tso,
+}
+
+/// `tinykv-ctl txn …`. Keys and values are UTF-8 text, printed escaped.
+#[derive(Debug, Subcommand)]
+pub enum TxnCommand {
+    /// Prints the value of KEY at a fresh timestamp (exit 3 when absent),
+    /// resolving locks in the way.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Sets KEY to VALUE (more KEY VALUE pairs: all in one transaction);
+    /// exit 4 when the transaction conflicts and does not commit.
+    Put {
+        /// KEY VALUE [KEY VALUE …]
+        #[arg(required = true, num_args = 2..)]
+        pairs: Vec<String>,
+    },
+    /// Deletes every KEY in one transaction (exit 4 on a conflict).
+    Delete {
+        /// The keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Prints up to LIMIT pairs from START on at a fresh timestamp, one
+    /// `key<TAB>value` a line (a locked key: `key<TAB>locked by START_TS`).
+    Scan {
+        /// The first key (default: the start).
+        #[arg(default_value = "")]
+        start: String,
+        /// At most this many pairs.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
 }
 
 /// `tinykv-ctl raw …`. Keys and values are taken as UTF-8 text and printed
@@ -223,14 +280,24 @@ pub fn ctl_main() -> ExitCode {
 }
 
 async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
-    let client = crate::net::connect(&args.addr).await?;
-    let ctx = crate::net::context;
-    let rpc = |e: tarpc::client::RpcError| Error::Net(format!("{}: {e}", args.addr));
-    let refused = |error: String| {
-        eprintln!("tinykv-ctl: server refused: {error}");
-        Ok(ExitCode::from(FAILED))
-    };
-    let CtlCommand::Raw(command) = args.command;
+    let conn = Connection::connect(&args.addr).await?;
+    match args.command {
+        CtlCommand::Raw(command) => raw(&conn, command).await,
+        CtlCommand::Txn(command) => txn(conn, command).await,
+        CtlCommand::Tso => {
+            let client = Client::new(conn.clone(), conn);
+            println!("{}", client.get_timestamp().await?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn refused(error: String) -> Result<ExitCode, Error> {
+    eprintln!("tinykv-ctl: server refused: {error}");
+    Ok(ExitCode::from(FAILED))
+}
+
+async fn raw(conn: &Connection, command: RawCommand) -> Result<ExitCode, Error> {
     match command {
         RawCommand::Get { key, cf } => {
             let req = RawGetRequest {
@@ -238,7 +305,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
                 cf,
                 ..Default::default()
             };
-            let resp = client.raw_get(ctx(), req).await.map_err(rpc)?;
+            let resp = conn.call::<RawGet>(&req).await?;
             if !resp.error.is_empty() {
                 return refused(resp.error);
             }
@@ -255,7 +322,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
                 cf,
                 ..Default::default()
             };
-            let resp = client.raw_put(ctx(), req).await.map_err(rpc)?;
+            let resp = conn.call::<RawPut>(&req).await?;
             if !resp.error.is_empty() {
                 return refused(resp.error);
             }
@@ -266,7 +333,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
                 cf,
                 ..Default::default()
             };
-            let resp = client.raw_delete(ctx(), req).await.map_err(rpc)?;
+            let resp = conn.call::<RawDelete>(&req).await?;
             if !resp.error.is_empty() {
                 return refused(resp.error);
             }
@@ -278,7 +345,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
                 cf,
                 ..Default::default()
             };
-            let resp = client.raw_scan(ctx(), req).await.map_err(rpc)?;
+            let resp = conn.call::<RawScan>(&req).await?;
             if !resp.error.is_empty() {
                 return refused(resp.error);
             }
@@ -288,6 +355,71 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn txn(conn: Connection, command: TxnCommand) -> Result<ExitCode, Error> {
+    let client = Client::new(conn.clone(), conn.clone());
+    let mut txn = client.begin().await?;
+    match command {
+        TxnCommand::Get { key } => match client.get(&txn, key.as_bytes()).await? {
+            Some(value) => println!("{}", value.escape_ascii()),
+            None => {
+                eprintln!("tinykv-ctl: not found");
+                return Ok(ExitCode::from(NOT_FOUND));
+            }
+        },
+        TxnCommand::Put { pairs } => {
+            if pairs.len() % 2 != 0 {
+                eprintln!("tinykv-ctl: error: txn put takes KEY VALUE pairs");
+                return Ok(ExitCode::from(FAILED));
+            }
+            for pair in pairs.chunks(2) {
+                txn.set(pair[0].as_bytes(), pair[1].as_bytes());
+            }
+            return commit(&client, txn).await;
+        }
+        TxnCommand::Delete { keys } => {
+            for key in keys {
+                txn.delete(key.into_bytes());
+            }
+            return commit(&client, txn).await;
+        }
+        TxnCommand::Scan { start, limit } => {
+            let req = ScanRequest {
+                start_key: start.into_bytes(),
+                limit,
+                version: txn.start_ts(),
+                ..Default::default()
+            };
+            let resp = match conn.call::<KvScan>(&req).await? {
+                Ok(resp) => resp,
+                Err(error) => return refused(error),
+            };
+            for pair in resp.pairs {
+                match pair.error {
+                    None => println!("{}\t{}", pair.key.escape_ascii(), pair.value.escape_ascii()),
+                    Some(KeyError::Locked(lock)) => println!(
+                        "{}\tlocked by {}",
+                        pair.key.escape_ascii(),
+                        lock.lock_version
+                    ),
+                    Some(other) => println!("{}\terror {other:?}", pair.key.escape_ascii()),
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn commit(client: &Client<Connection>, txn: tinykv_txn::Txn) -> Result<ExitCode, Error> {
+    let start_ts = txn.start_ts();
+    if client.commit(txn).await? {
+        println!("committed (start {start_ts})");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("tinykv-ctl: aborted: the transaction conflicted; nothing was written");
+        Ok(ExitCode::from(ABORTED))
+    }
 }
 
 fn fail(program: &str, e: Error) -> ExitCode {

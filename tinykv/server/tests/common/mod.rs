@@ -18,12 +18,20 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Starts a standalone server on `data` and waits for its address line.
+    /// Starts a standalone server on the disk engine in `data` and waits
+    /// for its address line.
     pub fn start(data: &Path) -> ServerProc {
+        ServerProc::start_on(data, "disk")
+    }
+
+    /// Starts a standalone server on `engine` (`disk` or `memory`).
+    pub fn start_on(data: &Path, engine: &str) -> ServerProc {
         let mut child = Command::new(SERVER)
             .args([
                 "--store",
                 "standalone",
+                "--engine",
+                engine,
                 "--addr",
                 "127.0.0.1:0",
                 "--data-dir",
@@ -91,6 +99,14 @@ pub fn server_exits(args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(10));
     }
     child.wait_with_output().unwrap()
+}
+
+/// A current-thread runtime for a test's client side.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 pub fn stderr(out: &Output) -> String {

@@ -1,0 +1,85 @@
+//! # tinykv-server — TinyKV as a real server process
+//!
+//! The framework side of the TinyKV track: no student code lives here. It
+//! serves the handlers students write in `tinykv-storage` (the raw API,
+//! Project 1) and `tinykv-txn` (the transactional API, Project 4) over TCP
+//! from a real process, with a timestamp oracle, and gives the command
+//! line client. The simulation serves the very same handlers over labrpc;
+//! both sides share the message types and method names (the labrpc RPC
+//! markers), so what passes in the simulation runs here unchanged.
+//!
+//! ## Layout
+//! * `wire.rs` — the protocol: length-prefixed frames, each request tagged
+//!   with an id, many in flight per connection, coalesced writes.
+//! * `serve.rs` — [`Router`] (handlers by method name; reads inline, writes
+//!   on the blocking pool) and [`serve`].
+//! * `client.rs` — [`Connection`]: one pipelined connection shared by any
+//!   number of callers; it is the transaction client's
+//!   [`Transport`](tinykv_txn::client::Transport), so
+//!   `tinykv_txn::Client::new(conn.clone(), conn)` runs Percolator over TCP.
+//! * `tso.rs` — [`WallTso`], the standalone oracle: wall-clock physical
+//!   part, a synced high-water mark so timestamps keep increasing across
+//!   crashes.
+//! * `cli.rs` — the binaries: `tinykv-server --store standalone …` and
+//!   `tinykv-ctl raw …|txn …|tso`.
+//!
+//! ## Invariants
+//! * A write (raw put/delete, a transactional command) is acknowledged only
+//!   after the engine synced it (unless the server runs with `--no-sync`):
+//!   acknowledged raw writes and committed transactions survive `kill -9`
+//!   (`tests/durability.rs`).
+//! * Timestamps strictly increase, across restarts too.
+//! * Bad input — a wrong flag, a data directory that is not ours or is
+//!   locked, a malformed frame, an unknown method, undecodable arguments —
+//!   is a clear message and a non-zero exit, an error reply, or a closed
+//!   connection; never a panic, and nothing stored is lost.
+//!
+//! ## Tests
+//! `cargo test --release -p tinykv-server` starts real `tinykv-server`
+//! processes: `tests/bad_input.rs` (flags, directories, refused requests),
+//! `tests/durability.rs` (raw writes and transactions across `kill -9`,
+//! clean SIGTERM restart), `tests/txn.rs` (the transactional API and the
+//! ctl's `txn` commands on both engines, concurrent bank transfers).
+//! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
+//! the engine called directly, and committed transactions per second.
+
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod client;
+pub mod serve;
+pub mod tso;
+pub mod wire;
+
+pub use client::Connection;
+pub use serve::{Mode, Router, serve};
+pub use tso::WallTso;
+
+/// The errors of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The storage refused or failed (opening the data directory, a write).
+    #[error("{0}")]
+    Storage(#[from] tinykv_storage::Error),
+    /// The transaction client failed.
+    #[error("{0}")]
+    Txn(#[from] tinykv_txn::Error),
+    /// The network: cannot listen or connect, connection lost, no reply.
+    #[error("network error: {0}")]
+    Net(String),
+    /// The server could not handle the request (unknown method,
+    /// undecodable arguments); its message.
+    #[error("the server refused the request: {0}")]
+    Remote(String),
+    /// A message could not be encoded or decoded on this side.
+    #[error("{method}: {reason}")]
+    Encode {
+        /// The RPC.
+        method: &'static str,
+        /// The codec's message.
+        reason: String,
+    },
+    /// The operating system refused something else.
+    #[error("i/o error: {0}")]
+    Io(String),
+}
