@@ -80,6 +80,23 @@ impl<C: Command> Raft<C> {
         persister: Persister,
         apply_tx: mpsc::Sender<ApplyMsg<C>>,
     ) -> Result<Raft<C>, Error> {
+        Raft::make_with(peers, me, persister, apply_tx, Shutdown::new())
+    }
+
+    /// [`Raft::make`] under a given kill switch — typically a
+    /// [`Shutdown::child`] of the service's — on which every task of the
+    /// peer is spawned, so the service's kill stops them and its
+    /// [`Shutdown::finished`] waits for them.
+    ///
+    /// # Errors
+    /// As [`Raft::make`].
+    pub fn make_with(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: mpsc::Sender<ApplyMsg<C>>,
+        shutdown: Shutdown,
+    ) -> Result<Raft<C>, Error> {
         let core = Core::new(
             me,
             peers.len(),
@@ -102,13 +119,13 @@ impl<C: Command> Raft<C> {
                 persister,
                 applies: VecDeque::new(),
             }),
-            shutdown: Shutdown::new(),
+            shutdown,
             apply_ready: Notify::new(),
             failure: Mutex::new(None),
             state_changed: Notify::new(),
         });
-        tokio::spawn(ticker(node.clone()));
-        tokio::spawn(applier::<C>(node.clone(), apply_tx));
+        node.shutdown.spawn(ticker(node.clone()));
+        node.shutdown.spawn(applier::<C>(node.clone(), apply_tx));
         Ok(Raft {
             node,
             _command: PhantomData,
@@ -310,7 +327,7 @@ impl Node {
                 }
                 continue;
             }
-            tokio::spawn(send(self.clone(), to, message));
+            self.shutdown.spawn(send(self.clone(), to, message));
         }
         reply
     }
@@ -365,23 +382,33 @@ async fn send(node: Arc<Node>, to: usize, message: Message) {
     if node.shutdown.is_triggered() {
         return;
     }
-    let answer = match message {
-        Message::RequestVote(args) => end
-            .call::<RequestVote>(&args)
-            .await
-            .map(|reply| Some(Message::RequestVoteReply(sent, reply))),
-        Message::AppendEntries(args) => end
-            .call::<AppendEntries>(&args)
-            .await
-            .map(|reply| Some(Message::AppendEntriesReply(sent, reply))),
-        Message::InstallSnapshot(args) => end
-            .call::<InstallSnapshot>(&args)
-            .await
-            .map(|reply| Some(Message::InstallSnapshotReply(sent, reply))),
-        Message::TimeoutNow(args) => end.call::<TimeoutNow>(&args).await.map(|()| None),
-        Message::TransferLeader(args) => end.call::<TransferLeader>(&args).await.map(|()| None),
-        // Answers are returned by the handlers, never sent on their own.
-        _ => return,
+    // A killed peer does not wait for answers it would ignore: its tasks
+    // end with the kill.
+    let shutdown = node.shutdown.clone();
+    let call = async {
+        match message {
+            Message::RequestVote(args) => end
+                .call::<RequestVote>(&args)
+                .await
+                .map(|reply| Some(Message::RequestVoteReply(sent, reply))),
+            Message::AppendEntries(args) => end
+                .call::<AppendEntries>(&args)
+                .await
+                .map(|reply| Some(Message::AppendEntriesReply(sent, reply))),
+            Message::InstallSnapshot(args) => end
+                .call::<InstallSnapshot>(&args)
+                .await
+                .map(|reply| Some(Message::InstallSnapshotReply(sent, reply))),
+            Message::TimeoutNow(args) => end.call::<TimeoutNow>(&args).await.map(|()| None),
+            Message::TransferLeader(args) => end.call::<TransferLeader>(&args).await.map(|()| None),
+            // Answers are returned by the handlers, never sent on their own.
+            _ => Ok(None),
+        }
+    };
+    let answer = tokio::select! {
+        biased;
+        () = shutdown.wait() => return,
+        answer = call => answer,
     };
     let answer = match answer {
         Ok(Some(reply)) => reply,
