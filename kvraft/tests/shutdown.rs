@@ -14,20 +14,25 @@ const N: usize = 3;
 /// Long enough for every killed task to notice and end, in virtual time.
 const QUIET_WITHIN: Duration = Duration::from_secs(5);
 
+/// Ends from `from` to each of "kv-0".."kv-2".
+fn ends(net: &Network, from: &str) -> Vec<labrpc::ClientEnd> {
+    (0..N)
+        .map(|j| {
+            let name = format!("{from}-to-{j}");
+            let end = net.make_end(name.as_str());
+            net.connect(&name, format!("kv-{j}"));
+            net.enable(&name, true);
+            end
+        })
+        .collect()
+}
+
 /// Three replicas "kv-0".."kv-2" on a reliable network.
 fn cluster(net: &Network) -> Vec<KvServer> {
     let servers: Vec<KvServer> = (0..N)
         .map(|i| {
-            let ends = (0..N)
-                .map(|j| {
-                    let name = format!("{i}-to-{j}");
-                    let end = net.make_end(name.as_str());
-                    net.connect(&name, format!("kv-{j}"));
-                    net.enable(&name, true);
-                    end
-                })
-                .collect();
-            KvServer::start(ends, i, Persister::new(), Some(1000)).expect("fresh start")
+            KvServer::start(ends(net, &i.to_string()), i, Persister::new(), Some(1000))
+                .expect("fresh start")
         })
         .collect();
     for (i, kv) in servers.iter().enumerate() {
@@ -40,16 +45,7 @@ fn cluster(net: &Network) -> Vec<KvServer> {
 }
 
 fn clerk(net: &Network) -> Clerk {
-    let ends = (0..N)
-        .map(|j| {
-            let name = format!("ck-to-{j}");
-            let end = net.make_end(name.as_str());
-            net.connect(&name, format!("kv-{j}"));
-            net.enable(&name, true);
-            end
-        })
-        .collect();
-    Clerk::new(ends)
+    Clerk::new(ends(net, "ck"))
 }
 
 /// `Ok` once no task of `kv` is left; otherwise how many still run.
