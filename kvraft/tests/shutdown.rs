@@ -11,8 +11,11 @@ use raft::Persister;
 
 const N: usize = 3;
 
-/// Long enough for every killed task to notice and end, in virtual time.
-const QUIET_WITHIN: Duration = Duration::from_secs(5);
+/// Long enough for every killed task to end, in virtual time: a message
+/// Raft sent before the kill runs its course (at most labrpc's longest
+/// call, `LONG_TIMEOUT_MAX`, on a reliable network far less), every other
+/// task ends at once.
+const QUIET_WITHIN: Duration = labrpc::network::LONG_TIMEOUT_MAX;
 
 /// Ends from `from` to each of "kv-0".."kv-2".
 fn ends(net: &Network, from: &str) -> Vec<labrpc::ClientEnd> {

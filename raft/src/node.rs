@@ -382,33 +382,26 @@ async fn send(node: Arc<Node>, to: usize, message: Message) {
     if node.shutdown.is_triggered() {
         return;
     }
-    // A killed peer does not wait for answers it would ignore: its tasks
-    // end with the kill.
-    let shutdown = node.shutdown.clone();
-    let call = async {
-        match message {
-            Message::RequestVote(args) => end
-                .call::<RequestVote>(&args)
-                .await
-                .map(|reply| Some(Message::RequestVoteReply(sent, reply))),
-            Message::AppendEntries(args) => end
-                .call::<AppendEntries>(&args)
-                .await
-                .map(|reply| Some(Message::AppendEntriesReply(sent, reply))),
-            Message::InstallSnapshot(args) => end
-                .call::<InstallSnapshot>(&args)
-                .await
-                .map(|reply| Some(Message::InstallSnapshotReply(sent, reply))),
-            Message::TimeoutNow(args) => end.call::<TimeoutNow>(&args).await.map(|()| None),
-            Message::TransferLeader(args) => end.call::<TransferLeader>(&args).await.map(|()| None),
-            // Answers are returned by the handlers, never sent on their own.
-            _ => Ok(None),
-        }
-    };
-    let answer = tokio::select! {
-        biased;
-        () = shutdown.wait() => return,
-        answer = call => answer,
+    // A message sent before a kill runs its course, as in the reference (a
+    // crashed peer's last messages may still arrive); the task ends when
+    // the call returns, which labrpc guarantees, and is counted until then.
+    let answer = match message {
+        Message::RequestVote(args) => end
+            .call::<RequestVote>(&args)
+            .await
+            .map(|reply| Some(Message::RequestVoteReply(sent, reply))),
+        Message::AppendEntries(args) => end
+            .call::<AppendEntries>(&args)
+            .await
+            .map(|reply| Some(Message::AppendEntriesReply(sent, reply))),
+        Message::InstallSnapshot(args) => end
+            .call::<InstallSnapshot>(&args)
+            .await
+            .map(|reply| Some(Message::InstallSnapshotReply(sent, reply))),
+        Message::TimeoutNow(args) => end.call::<TimeoutNow>(&args).await.map(|()| None),
+        Message::TransferLeader(args) => end.call::<TransferLeader>(&args).await.map(|()| None),
+        // Answers are returned by the handlers, never sent on their own.
+        _ => return,
     };
     let answer = match answer {
         Ok(Some(reply)) => reply,
