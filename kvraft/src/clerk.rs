@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use labrpc::{ClientEnd, Rpc};
+use labrpc::{ClientEnd, Reply, Rpc};
 
-use crate::messages::{Append, Get, GetArgs, Put, PutAppendArgs, Status};
+use crate::messages::{Append, Get, GetArgs, Put, PutAppendArgs};
 
 /// Pause after every server in turn has failed, e.g. during an election.
 const ROUND_BACKOFF: Duration = Duration::from_millis(20);
@@ -38,10 +38,7 @@ impl Clerk {
             client_id: self.client_id,
             seq: self.seq,
         };
-        self.call::<Get, _>(&args, |r| {
-            (r.status != Status::WrongLeader).then(|| r.value.clone())
-        })
-        .await
+        self.call::<Get, _>(&args).await
     }
 
     /// Sets `key` to `value`.
@@ -54,7 +51,7 @@ impl Clerk {
         self.write::<Append>(key, value).await
     }
 
-    async fn write<R: Rpc<Args = PutAppendArgs, Reply = crate::messages::PutAppendReply>>(
+    async fn write<R: Rpc<Args = PutAppendArgs, Reply = Reply<()>>>(
         &mut self,
         key: &str,
         value: &str,
@@ -66,25 +63,22 @@ impl Clerk {
             client_id: self.client_id,
             seq: self.seq,
         };
-        self.call::<R, _>(&args, |r| (r.status != Status::WrongLeader).then_some(()))
-            .await
+        self.call::<R, _>(&args).await
     }
 
-    /// Tries servers, starting with the last leader, until `done` accepts a reply.
-    async fn call<R: Rpc, T>(
-        &mut self,
-        args: &R::Args,
-        done: impl Fn(&R::Reply) -> Option<T>,
-    ) -> T {
+    /// Tries servers, starting with the last leader, until one carries the
+    /// request out. Every refusal of this service (wrong leader, timeout,
+    /// killed) says "try the next server" ([`labrpc::ServiceError::retry`]).
+    async fn call<R: Rpc<Reply = Reply<T>>, T>(&mut self, args: &R::Args) -> T {
         // SOLUTION BEGIN 4A: try servers from the last leader on until one accepts
         let mut failures = 0;
         loop {
             match self.servers[self.leader].call::<R>(args).await {
-                Ok(reply) => {
-                    if let Some(out) = done(&reply) {
-                        return out;
-                    }
+                Ok(Ok(out)) => return out,
+                Ok(Err(e)) if e.retry() != labrpc::Retry::NextServer => {
+                    tracing::error!(client = self.client_id, "unexpected reply: {e}");
                 }
+                Ok(Err(_)) => {}
                 Err(e) if !e.is_disconnected() => {
                     tracing::error!(client = self.client_id, "{e}");
                 }

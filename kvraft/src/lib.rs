@@ -25,7 +25,12 @@
 //!   retries and restarts (the duplicate table is in every snapshot).
 //! * A handler answers only with the result of *its own* op at its index;
 //!   if the index is taken by another op, or the term changes, it answers
-//!   `WrongLeader` and the clerk retries.
+//!   [`labrpc::ServiceError::WrongLeader`] (or `Timeout`, `Killed`) and the
+//!   clerk retries on the next server, as [`labrpc::ServiceError::retry`]
+//!   says. Replies are [`labrpc::Reply`]s, the labs' one convention.
+//! * [`KvServer::kill`] stops every task of the replica (one shutdown tree,
+//!   [`rsm::Rsm::shutdown`]); [`KvServer::stopped`] completes once none is
+//!   left (`tests/shutdown.rs` checks it).
 //! * With `max_raft_state = Some(n)` the persisted Raft state stays near `n`
 //!   bytes (the tester allows 8n).
 //!
@@ -40,15 +45,13 @@ mod server;
 mod state_machine;
 
 pub use clerk::Clerk;
-pub use messages::{
-    Append, Get, GetArgs, GetReply, Op, OpKind, Put, PutAppendArgs, PutAppendReply, Status,
-};
+pub use messages::{Append, Get, GetArgs, Op, OpKind, Put, PutAppendArgs};
 pub use server::KvServer;
 #[cfg(feature = "mutants")]
 pub use server::MUTANT_LOCAL_GET;
+pub use state_machine::KvStateMachine;
 #[cfg(feature = "mutants")]
 pub use state_machine::MUTANT_DEDUP_HISTORY;
-pub use state_machine::{KvStateMachine, OpResult};
 
 /// The errors of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,19 +1,11 @@
 //! The clerk ↔ server RPCs and the operations that go through the Raft log.
+//!
+//! Replies follow the labs' one convention, [`labrpc::Reply`]: `Ok` with
+//! the answer, or the [`labrpc::ServiceError`] that tells the clerk where
+//! to retry. A Get of a missing key answers `Ok("")`, as kvsrv does.
 
+use labrpc::Reply;
 use serde::{Deserialize, Serialize};
-
-/// Outcome of a request, as the reference's `Err` strings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    /// Done.
-    #[default]
-    Ok,
-    /// Get of a key that does not exist (the value is "").
-    NoKey,
-    /// This server is not the leader, or lost leadership before the
-    /// operation committed: try another server.
-    WrongLeader,
-}
 
 /// Get arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,15 +16,6 @@ pub struct GetArgs {
     pub client_id: u64,
     /// The clerk's sequence number for this request.
     pub seq: u64,
-}
-
-/// Get reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GetReply {
-    /// Outcome.
-    pub status: Status,
-    /// The value ("" if the key is missing).
-    pub value: String,
 }
 
 /// Put and Append arguments.
@@ -49,24 +32,17 @@ pub struct PutAppendArgs {
     pub seq: u64,
 }
 
-/// Put and Append reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PutAppendReply {
-    /// Outcome.
-    pub status: Status,
-}
-
 labrpc::rpc!(
     /// Reads a key.
-    pub Get = "KVServer.Get": GetArgs => GetReply
+    pub Get = "KVServer.Get": GetArgs => Reply<String>
 );
 labrpc::rpc!(
     /// Replaces a key's value.
-    pub Put = "KVServer.Put": PutAppendArgs => PutAppendReply
+    pub Put = "KVServer.Put": PutAppendArgs => Reply<()>
 );
 labrpc::rpc!(
     /// Appends to a key's value.
-    pub Append = "KVServer.Append": PutAppendArgs => PutAppendReply
+    pub Append = "KVServer.Append": PutAppendArgs => Reply<()>
 );
 
 /// An operation as it is replicated through Raft.

@@ -1,29 +1,27 @@
 //! The replicated key/value server: the labrpc `KVServer` service in front
 //! of a [`Rsm`] running the [`KvStateMachine`].
 
-use labrpc::{ClientEnd, Service};
+use labrpc::{ClientEnd, Reply, Service, Shutdown};
 use raft::Persister;
-use rsm::{RaftHandle, Rsm, StateMachine};
+use rsm::{RaftHandle, Rsm, SnapshotError, StateMachine};
 
 use crate::Error;
-use crate::messages::{
-    Append, Get, GetArgs, GetReply, Op, OpKind, Put, PutAppendArgs, PutAppendReply, Status,
-};
-use crate::state_machine::{KvStateMachine, OpResult};
+use crate::messages::{Append, Get, GetArgs, Op, OpKind, Put, PutAppendArgs};
+use crate::state_machine::KvStateMachine;
 
 impl StateMachine for KvStateMachine {
     type Op = Op;
-    type Output = OpResult;
+    type Output = String;
 
-    fn apply(&mut self, op: &Op) -> OpResult {
+    fn apply(&mut self, op: &Op) -> String {
         KvStateMachine::apply(self, op)
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        labrpc::encode(self).expect("the key/value state always encodes")
+        labrpc::to_bytes(self)
     }
 
-    fn restore(&mut self, data: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
         *self = labrpc::decode(data)?;
         Ok(())
     }
@@ -68,26 +66,14 @@ impl KvServer {
                     #[cfg(feature = "mutants")]
                     if labrpc::sim::mutant(MUTANT_LOCAL_GET) && rsm.raft().get_state().1 {
                         let value = rsm.with_state(|sm| sm.get(&args.key).map(str::to_string));
-                        return GetReply {
-                            status: Status::Ok,
-                            value: value.unwrap_or_default(),
-                        };
+                        return Ok(value.unwrap_or_default());
                     }
                     let op = Op {
                         client_id: args.client_id,
                         seq: args.seq,
                         kind: OpKind::Get { key: args.key },
                     };
-                    match rsm.submit(op).await {
-                        Ok(r) => GetReply {
-                            status: r.status,
-                            value: r.value,
-                        },
-                        Err(_) => GetReply {
-                            status: Status::WrongLeader,
-                            value: String::new(),
-                        },
-                    }
+                    rsm.submit(op).await
                 }
             })
             .handle::<Put, _, _>(move |args: PutAppendArgs| {
@@ -117,9 +103,27 @@ impl KvServer {
         self.rsm.raft()
     }
 
-    /// Stops the replica and its Raft.
+    /// Stops the replica, its Raft and every task of theirs; returns at
+    /// once (await [`KvServer::stopped`] for the tasks to end).
     pub fn kill(&self) {
         self.rsm.kill();
+    }
+
+    /// Completes once no task of this replica is left (after a kill).
+    pub async fn stopped(&self) {
+        self.rsm.stopped().await;
+    }
+
+    /// Tasks of this replica still running, Raft's included.
+    pub fn live_tasks(&self) -> usize {
+        self.rsm.live_tasks()
+    }
+
+    /// The root of this replica's shutdown tree: a task spawned on it (or
+    /// a child) is stopped by [`KvServer::kill`] and counted in
+    /// [`KvServer::live_tasks`].
+    pub fn shutdown(&self) -> &Shutdown {
+        self.rsm.shutdown()
     }
 }
 
@@ -129,20 +133,11 @@ impl KvServer {
 #[cfg(feature = "mutants")]
 pub const MUTANT_LOCAL_GET: &str = "kvraft-local-get";
 
-async fn write(
-    rsm: &Rsm<KvStateMachine>,
-    client_id: u64,
-    seq: u64,
-    kind: OpKind,
-) -> PutAppendReply {
+async fn write(rsm: &Rsm<KvStateMachine>, client_id: u64, seq: u64, kind: OpKind) -> Reply<()> {
     let op = Op {
         client_id,
         seq,
         kind,
     };
-    let status = match rsm.submit(op).await {
-        Ok(r) => r.status,
-        Err(_) => Status::WrongLeader,
-    };
-    PutAppendReply { status }
+    rsm.submit(op).await.map(drop)
 }

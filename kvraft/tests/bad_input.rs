@@ -36,7 +36,9 @@ fn corrupt_snapshot_is_a_clear_error_from_start() {
         persister.save(Vec::new(), b"definitely not a snapshot".to_vec());
         let end = net.make_end("e");
         match KvServer::start(vec![end], 0, persister, Some(1000)) {
-            Err(Error::Rsm(rsm::Error::CorruptSnapshot(why))) => assert!(!why.is_empty()),
+            Err(Error::Rsm(rsm::Error::CorruptSnapshot(why))) => {
+                assert!(matches!(why, rsm::SnapshotError::Decode(_)), "{why}")
+            }
             Err(other) => panic!("unexpected error: {other}"),
             Ok(_) => panic!("a corrupt snapshot was accepted"),
         }

@@ -1,9 +1,9 @@
 //! The client library: one operation at a time, retried until it succeeds.
 
-use labrpc::{ClientEnd, Rpc};
+use labrpc::{ClientEnd, Reply, Rpc};
 
-use crate::Error;
 use crate::messages::{Append, ClientId, Get, GetArgs, Put, PutAppendArgs};
+use crate::{Error, Rejection};
 
 /// A client of the key/value server.
 ///
@@ -112,12 +112,16 @@ impl Clerk {
     /// an earlier copy of itself.
     async fn call<R, T>(&self, args: &R::Args) -> Result<T, Error>
     where
-        R: Rpc<Reply = Result<T, Error>>,
+        R: Rpc<Reply = Reply<T, Rejection>>,
     {
         // SOLUTION BEGIN 2: send until a reply arrives: retry while the request or reply is lost, return the errors retrying cannot fix
         loop {
             match self.end.call::<R>(args).await {
-                Ok(reply) => return reply,
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(labrpc::ServiceError::Rejected(why))) => return Err(Error::Rejected(why)),
+                // One server, never replaced: every other refusal
+                // (`ServiceError::retry`) means "ask it again".
+                Ok(Err(_)) => continue,
                 Err(e) if e.is_disconnected() => continue,
                 Err(e) => return Err(Error::Rpc(e)),
             }

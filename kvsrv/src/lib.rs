@@ -27,8 +27,10 @@
 //!   forgets it when the clerk's next request shows it saw the reply. Gets
 //!   are never remembered; an Append's reply is kept as a *length* into the
 //!   current value, not a copy, whenever that is possible.
-//! * A malformed request (stale or reused sequence number) gets an
-//!   [`Error`] reply; no input makes a server task panic.
+//! * Replies follow the labs' one convention, [`labrpc::Reply`]: a
+//!   malformed request (stale or reused sequence number) is refused with
+//!   `ServiceError::Rejected(`[`Rejection`]`)`, which the clerk returns
+//!   rather than retrying; no input makes a server task panic.
 //!
 //! ## Tests
 //! `cargo test -p kvsrv` runs the state machine's unit tests and
@@ -53,10 +55,24 @@ pub use store::KvStore;
 
 use serde::{Deserialize, Serialize};
 
-/// The errors of this crate. All but [`Error::Rpc`] are replies from the
-/// server to a request it refuses to apply.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+/// The errors of this crate: what [`Clerk::try_get`] and friends return
+/// when retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// The server refused the request (see [`Rejection`]).
+    #[error("request rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// A network error that retrying cannot fix: the network was shut down,
+    /// or the server has no `KVServer` service.
+    #[error("rpc failed: {0}")]
+    Rpc(#[from] labrpc::RpcError),
+}
+
+/// Why the server refuses to apply a request: the reason it sends in
+/// `ServiceError::Rejected`. Kept apart from [`Error`] because it travels
+/// in replies, so it must be serializable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum Rejection {
     /// A request older than the clerk's last remembered write: a clerk with
     /// one call outstanding never sends one.
     #[error("client {client:#x}: request {seq} arrived after request {latest}")]
@@ -90,9 +106,4 @@ pub enum Error {
         /// The Append's sequence number.
         seq: u64,
     },
-    /// A network error that retrying cannot fix: the network was shut down,
-    /// or the server has no `KVServer` service. Never sent by a server.
-    #[error("rpc failed: {0}")]
-    #[serde(skip)]
-    Rpc(#[from] labrpc::RpcError),
 }

@@ -5,9 +5,10 @@
 //! lost after the handler ran) from a new operation; a larger number tells it
 //! the clerk has seen the reply to everything before.
 
+use labrpc::Reply;
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::Rejection;
 
 /// Identifies one clerk. Drawn at random (`labrpc::rng::u64()`), so two
 /// clerks collide with negligible probability and no coordination is needed.
@@ -39,18 +40,18 @@ pub struct PutAppendArgs {
 
 labrpc::rpc!(
     /// Reads a key: the current value, or "" if the key was never written.
-    pub Get = "KVServer.Get": GetArgs => Result<String, Error>
+    pub Get = "KVServer.Get": GetArgs => Reply<String, Rejection>
 );
 
 labrpc::rpc!(
     /// Replaces a key's value.
-    pub Put = "KVServer.Put": PutAppendArgs => Result<(), Error>
+    pub Put = "KVServer.Put": PutAppendArgs => Reply<(), Rejection>
 );
 
 labrpc::rpc!(
     /// Appends to a key's value (a missing key counts as ""); replies with
     /// the value *before* the append.
-    pub Append = "KVServer.Append": PutAppendArgs => Result<String, Error>
+    pub Append = "KVServer.Append": PutAppendArgs => Reply<String, Rejection>
 );
 
 /// The kind of a client operation, for error messages.

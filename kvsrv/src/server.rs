@@ -2,8 +2,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use labrpc::Service;
+use labrpc::{Reply, Service, ServiceError};
 
+use crate::Rejection;
 use crate::messages::{Append, Get, GetArgs, Put, PutAppendArgs};
 use crate::store::KvStore;
 
@@ -30,19 +31,19 @@ impl KvServer {
         Service::new("KVServer")
             .handle::<Get, _, _>(move |a: GetArgs| {
                 let reply = get.lock().get(a.client, a.seq, &a.key);
-                log_rejection("Get", &reply);
+                let reply = refuse("Get", reply);
                 async move { reply }
             })
             .handle::<Put, _, _>(move |a: PutAppendArgs| {
                 let reply = put.lock().put(dedup_id(a.client), a.seq, &a.key, a.value);
-                log_rejection("Put", &reply);
+                let reply = refuse("Put", reply);
                 async move { reply }
             })
             .handle::<Append, _, _>(move |a: PutAppendArgs| {
                 let reply = append
                     .lock()
                     .append(dedup_id(a.client), a.seq, &a.key, &a.value);
-                log_rejection("Append", &reply);
+                let reply = refuse("Append", reply);
                 async move { reply }
             })
     }
@@ -76,8 +77,11 @@ fn dedup_id(client: crate::messages::ClientId) -> crate::messages::ClientId {
     client
 }
 
-fn log_rejection<T>(op: &str, reply: &Result<T, crate::Error>) {
-    if let Err(e) = reply {
+/// The reply for the store's answer: a refusal logged and sent as
+/// `ServiceError::Rejected`.
+fn refuse<T>(op: &str, answer: Result<T, Rejection>) -> Reply<T, Rejection> {
+    answer.map_err(|e| {
         tracing::warn!(op, "rejected request: {e}");
-    }
+        ServiceError::Rejected(e)
+    })
 }

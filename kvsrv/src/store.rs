@@ -24,7 +24,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::Error;
+use crate::Rejection;
 use crate::messages::{ClientId, OpKind};
 
 /// The store: keys, values and the duplicate table.
@@ -81,7 +81,7 @@ impl KvStore {
 
     /// Reads `key` ("" if absent). Never remembered; acknowledges the
     /// clerk's previous write.
-    pub fn get(&mut self, client: ClientId, seq: u64, key: &str) -> Result<String, Error> {
+    pub fn get(&mut self, client: ClientId, seq: u64, key: &str) -> Result<String, Rejection> {
         // SOLUTION BEGIN 2: read a key ("" if absent); a Get acknowledges the clerk's previous write and is never remembered
         match self.acknowledge(client, seq, OpKind::Get)? {
             Fresh::New => Ok(self
@@ -91,7 +91,7 @@ impl KvStore {
                 .unwrap_or_default()),
             // Unreachable: acknowledge only reports Retry for a remembered
             // write of the same kind, and Gets are never remembered.
-            Fresh::Retry => Err(Error::SequenceReused {
+            Fresh::Retry => Err(Rejection::SequenceReused {
                 client,
                 seq,
                 previous: OpKind::Get,
@@ -108,7 +108,7 @@ impl KvStore {
         seq: u64,
         key: &str,
         value: String,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Rejection> {
         // SOLUTION BEGIN 2: replace the value at most once per (client, seq); a Put must not destroy the replies of unacknowledged Appends
         if let Fresh::Retry = self.acknowledge(client, seq, OpKind::Put)? {
             return Ok(());
@@ -138,12 +138,12 @@ impl KvStore {
         seq: u64,
         key: &str,
         value: &str,
-    ) -> Result<String, Error> {
+    ) -> Result<String, Rejection> {
         // SOLUTION BEGIN 2: append at most once per (client, seq) and return the old value, also on a retry, without keeping a copy of it
         if let Fresh::Retry = self.acknowledge(client, seq, OpKind::Append)? {
             return self
                 .remembered_append(client)
-                .ok_or(Error::ReplyLost { client, seq });
+                .ok_or(Rejection::ReplyLost { client, seq });
         }
         let entry = self.data.entry(key.to_string()).or_default();
         let old = entry.text.clone();
@@ -176,7 +176,7 @@ impl KvStore {
 
     /// Classifies a request against the clerk's remembered write and, if it
     /// is a new operation, forgets that write: the clerk has seen its reply.
-    fn acknowledge(&mut self, client: ClientId, seq: u64, now: OpKind) -> Result<Fresh, Error> {
+    fn acknowledge(&mut self, client: ClientId, seq: u64, now: OpKind) -> Result<Fresh, Rejection> {
         // SOLUTION BEGIN 2: classify the request against the clerk's remembered write (new, retry, stale, reused number); forget the write it acknowledges
         let Some(session) = self.sessions.get(&client) else {
             return Ok(Fresh::New);
@@ -184,7 +184,7 @@ impl KvStore {
         if seq < session.seq {
             // labrpc returns a call only once its handler finished or can no
             // longer run, so a correct clerk never sends this.
-            return Err(Error::StaleRequest {
+            return Err(Rejection::StaleRequest {
                 client,
                 seq,
                 latest: session.seq,
@@ -198,7 +198,7 @@ impl KvStore {
             return if previous == now {
                 Ok(Fresh::Retry)
             } else {
-                Err(Error::SequenceReused {
+                Err(Rejection::SequenceReused {
                     client,
                     seq,
                     previous,
@@ -306,7 +306,7 @@ mod tests {
         kv.put(A, 5, "k", "v".into()).unwrap();
         assert_eq!(
             kv.get(A, 4, "k"),
-            Err(Error::StaleRequest {
+            Err(Rejection::StaleRequest {
                 client: A,
                 seq: 4,
                 latest: 5
@@ -314,7 +314,7 @@ mod tests {
         );
         assert_eq!(
             kv.append(A, 5, "k", "x"),
-            Err(Error::SequenceReused {
+            Err(Rejection::SequenceReused {
                 client: A,
                 seq: 5,
                 previous: OpKind::Put,

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error and never takes the server down.
 
-use kvsrv::{Append, Clerk, Error, Get, GetArgs, KvServer, OpKind, Put, PutAppendArgs};
-use labrpc::{ClientEnd, Network, RpcError, Server, sim};
+use kvsrv::{Append, Clerk, Error, Get, GetArgs, KvServer, OpKind, Put, PutAppendArgs, Rejection};
+use labrpc::{ClientEnd, Network, RpcError, Server, ServiceError, sim};
 
 fn setup(net: &Network) -> ClientEnd {
     let server = Server::new();
@@ -58,20 +58,20 @@ fn bad_sequence_numbers_get_error_replies() {
         };
         assert_eq!(
             end.call::<Get>(&stale).await.unwrap(),
-            Err(Error::StaleRequest {
+            Err(ServiceError::Rejected(Rejection::StaleRequest {
                 client: 7,
                 seq: 4,
                 latest: 5
-            })
+            }))
         );
         assert_eq!(
             end.call::<Append>(&write("k", "x", 7, 5)).await.unwrap(),
-            Err(Error::SequenceReused {
+            Err(ServiceError::Rejected(Rejection::SequenceReused {
                 client: 7,
                 seq: 5,
                 previous: OpKind::Put,
                 now: OpKind::Append
-            })
+            }))
         );
         // The refused requests changed nothing; the retried Put is a no-op.
         end.call::<Put>(&write("k", "v", 7, 5))

@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::CodecError;
+
 /// Why an RPC did not produce a reply.
 ///
 /// [`RpcError::Disconnected`] is the only outcome a correct lab solution sees in
@@ -43,8 +45,8 @@ pub enum RpcError {
     Encode {
         /// The `"Service.Method"` that was called.
         method: String,
-        /// The encoder's message.
-        reason: String,
+        /// What the encoder reported.
+        reason: CodecError,
     },
     /// The server could not decode the arguments as the handler's argument type:
     /// caller and handler disagree about the type.
@@ -54,8 +56,8 @@ pub enum RpcError {
     BadArgs {
         /// The `"Service.Method"` that was called.
         method: String,
-        /// The decoder's message.
-        reason: String,
+        /// What the decoder reported.
+        reason: CodecError,
     },
     /// The caller could not decode the reply as the reply type it expected.
     #[error(
@@ -64,8 +66,8 @@ pub enum RpcError {
     BadReply {
         /// The `"Service.Method"` that was called.
         method: String,
-        /// The decoder's message.
-        reason: String,
+        /// What the decoder reported.
+        reason: CodecError,
     },
     /// The handler panicked; the panic is also reported by the simulation.
     #[error("rpc {method}: the handler panicked")]

@@ -18,6 +18,17 @@
 //!   command printed on any failure. The rules simulated code must follow
 //!   are listed there.
 //! * [`rng`]: the single source of randomness for simulated code.
+//! * [`ServiceError`] and [`Reply`] (module [`reply`]): the one reply
+//!   convention of every lab service — `Result<T, ServiceError<R>>` with
+//!   `WrongLeader`, `WrongGroup`, `NotReady`, `Timeout`, `Killed` and
+//!   `Rejected(reason)` — and [`ServiceError::retry`], the clerks' one
+//!   retry rule ([`Retry`]). kvsrv, kvraft, shardctrler, shardkv and `rsm`
+//!   all use it.
+//! * [`Shutdown`]: a server's kill switch, a tree of child switches with a
+//!   count of the tasks still running under each ([`Shutdown::spawn`],
+//!   [`Shutdown::finished`]), so a kill can be awaited until quiet.
+//! * [`encode`], [`decode`] with a typed [`CodecError`], and [`to_bytes`]
+//!   for the framework's own types, whose encoding cannot fail.
 //!
 //! ## Invariants
 //! * A call always returns, and `Ok` means the handler ran and its reply was
@@ -56,16 +67,18 @@ mod end;
 mod error;
 mod log;
 pub mod network;
+pub mod reply;
 pub mod rng;
 mod rpc;
 mod server;
 mod shutdown;
 pub mod sim;
 
-pub use codec::{decode, encode};
+pub use codec::{CodecError, decode, encode, to_bytes};
 pub use end::ClientEnd;
 pub use error::RpcError;
 pub use network::Network;
+pub use reply::{Never, Reply, Retry, ServiceError};
 pub use rpc::Rpc;
 pub use server::{Server, Service};
 pub use shutdown::Shutdown;

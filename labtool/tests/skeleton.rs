@@ -254,7 +254,9 @@ fn skeleton_tree_is_complete() {
             "no region of part {part}"
         );
     }
-    for part in ["1", "2", "p1", "p2b", "p2c", "p3a", "p3c", "p4a", "p4b", "p4c"] {
+    for part in [
+        "1", "2", "p1", "p2b", "p2c", "p3a", "p3c", "p4a", "p4b", "p4c",
+    ] {
         assert!(
             labels.iter().any(|l| l.starts_with(&format!("{part}:"))),
             "no region of part {part}"

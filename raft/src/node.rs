@@ -80,6 +80,23 @@ impl<C: Command> Raft<C> {
         persister: Persister,
         apply_tx: mpsc::Sender<ApplyMsg<C>>,
     ) -> Result<Raft<C>, Error> {
+        Raft::make_with(peers, me, persister, apply_tx, Shutdown::new())
+    }
+
+    /// [`Raft::make`] under a given kill switch — typically a
+    /// [`Shutdown::child`] of the service's — on which every task of the
+    /// peer is spawned, so the service's kill stops them and its
+    /// [`Shutdown::finished`] waits for them.
+    ///
+    /// # Errors
+    /// As [`Raft::make`].
+    pub fn make_with(
+        peers: Vec<ClientEnd>,
+        me: usize,
+        persister: Persister,
+        apply_tx: mpsc::Sender<ApplyMsg<C>>,
+        shutdown: Shutdown,
+    ) -> Result<Raft<C>, Error> {
         let core = Core::new(
             me,
             peers.len(),
@@ -102,13 +119,13 @@ impl<C: Command> Raft<C> {
                 persister,
                 applies: VecDeque::new(),
             }),
-            shutdown: Shutdown::new(),
+            shutdown,
             apply_ready: Notify::new(),
             failure: Mutex::new(None),
             state_changed: Notify::new(),
         });
-        tokio::spawn(ticker(node.clone()));
-        tokio::spawn(applier::<C>(node.clone(), apply_tx));
+        node.shutdown.spawn(ticker(node.clone()));
+        node.shutdown.spawn(applier::<C>(node.clone(), apply_tx));
         Ok(Raft {
             node,
             _command: PhantomData,
@@ -319,7 +336,7 @@ impl Node {
                 }
                 continue;
             }
-            tokio::spawn(send(self.clone(), to, message));
+            self.shutdown.spawn(send(self.clone(), to, message));
         }
         reply
     }
@@ -393,6 +410,9 @@ async fn send(node: Arc<Node>, to: usize, message: Message) {
     if node.shutdown.is_triggered() {
         return;
     }
+    // A message sent before a kill runs its course, as in the reference (a
+    // crashed peer's last messages may still arrive); the task ends when
+    // the call returns, which labrpc guarantees, and is counted until then.
     #[cfg(feature = "mutants")]
     if let Message::AppendEntries(args) = &message
         && !args.entries.is_empty()

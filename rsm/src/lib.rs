@@ -23,6 +23,9 @@
 //! [`StateMachine`] in log order and hands each waiting submitter its output
 //! — or tells it that a different op took its index (leadership was lost),
 //! so the caller can answer "wrong leader" and its client retries elsewhere.
+//! [`Rsm::submit`] answers in the labs' one reply convention,
+//! [`labrpc::ServiceError`] (`WrongLeader`, `Timeout`, `Killed`), so a
+//! server passes a refusal on to its clerk unchanged.
 //! When the persisted Raft state reaches `max_raft_state` bytes, the applier
 //! snapshots the state machine.
 //!
@@ -36,8 +39,12 @@
 //! ## Invariants
 //! * Every committed op is applied exactly once per replica, in log order
 //!   (`last_applied` only grows; a snapshot replaces a prefix).
-//! * A submitter gets the output of its own op or [`NotApplied`], never the
-//!   output of another op that took its index.
+//! * A submitter gets the output of its own op or a [`ServiceError`], never
+//!   the output of another op that took its index.
+//! * Every task of a replica (Raft's included) runs under one
+//!   [`Shutdown`] tree rooted in [`Rsm::shutdown`]: [`Rsm::kill`] stops
+//!   them all and [`Rsm::stopped`] completes once none is left. A service
+//!   spawns its own tasks on a child of that root.
 //!
 //! ## Tests
 //! Through the services: `cargo test --release -p tests 4a` (and `4b`,
@@ -49,8 +56,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use labrpc::Shutdown;
-use labrpc::{ClientEnd, Service};
+use labrpc::{ClientEnd, CodecError, Service, ServiceError, Shutdown};
 use raft::{ApplyMsg, Command, Persister, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
@@ -61,9 +67,26 @@ pub enum Error {
     /// Raft could not start (its persisted state is corrupt).
     #[error(transparent)]
     Raft(#[from] raft::Error),
-    /// The persisted snapshot could not be decoded.
+    /// The persisted snapshot could not be restored.
     #[error("corrupt snapshot: {0}")]
-    CorruptSnapshot(String),
+    CorruptSnapshot(#[from] SnapshotError),
+}
+
+/// Why a snapshot could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The bytes do not decode as the state machine's state.
+    #[error(transparent)]
+    Decode(#[from] CodecError),
+    /// The snapshot decodes, but it is another owner's state (shardkv: a
+    /// snapshot of another group).
+    #[error("snapshot of {found} given to {expected}")]
+    WrongOwner {
+        /// The owner restoring it.
+        expected: u64,
+        /// The owner the snapshot names.
+        found: u64,
+    },
 }
 
 /// A submitter gives up after this long, so a client is never stuck on a
@@ -84,7 +107,11 @@ pub trait StateMachine: Send + 'static {
     /// The whole state, encoded.
     fn snapshot(&self) -> Vec<u8>;
     /// Replaces the state by a decoded snapshot.
-    fn restore(&mut self, data: &[u8]) -> Result<(), String>;
+    ///
+    /// # Errors
+    /// Why `data` is not a snapshot of this state machine; the state must
+    /// then be unchanged.
+    fn restore(&mut self, data: &[u8]) -> Result<(), SnapshotError>;
 }
 
 /// The op as it travels through the log: tagged with a per-submission id so
@@ -95,15 +122,6 @@ pub struct Tagged<O> {
     pub id: u64,
     /// The service's op; `None` is a new leader's no-op.
     pub op: Option<O>,
-}
-
-/// Why [`Rsm::submit`] did not return an output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotApplied {
-    /// Not the leader, or leadership was lost before the op was applied.
-    WrongLeader,
-    /// The replica has been killed.
-    Killed,
 }
 
 /// A view of one replica's Raft peer that does not name the op type: what
@@ -229,13 +247,13 @@ impl<S: StateMachine> Rsm<S> {
         let mut last_applied = 0;
         let snapshot = persister.read_snapshot();
         if !snapshot.is_empty() {
-            let header: SnapshotHeader =
-                labrpc::decode(&snapshot).map_err(Error::CorruptSnapshot)?;
-            sm.restore(&header.state).map_err(Error::CorruptSnapshot)?;
+            let header: SnapshotHeader = labrpc::decode(&snapshot).map_err(SnapshotError::from)?;
+            sm.restore(&header.state)?;
             last_applied = header.last_applied;
         }
         let (apply_tx, apply_rx) = mpsc::channel(APPLY_CHANNEL);
-        let rf = Raft::make(servers, me, persister.clone(), apply_tx)?;
+        let shutdown = Shutdown::new();
+        let rf = Raft::make_with(servers, me, persister.clone(), apply_tx, shutdown.child())?;
         let handle = RaftHandle {
             peer: Arc::new(rf.clone()),
         };
@@ -250,25 +268,30 @@ impl<S: StateMachine> Rsm<S> {
                 last_applied,
                 waiters: BTreeMap::new(),
             }),
-            shutdown: Shutdown::new(),
+            shutdown: shutdown.clone(),
         });
-        tokio::spawn(applier(inner.clone(), apply_rx));
-        tokio::spawn(leader_noop(inner.clone()));
+        shutdown.spawn(applier(inner.clone(), apply_rx));
+        shutdown.spawn(leader_noop(inner.clone()));
         Ok(Rsm { inner })
     }
 
     /// Proposes `op` and waits for its output.
-    pub async fn submit(&self, op: S::Op) -> Result<S::Output, NotApplied> {
+    ///
+    /// # Errors
+    /// [`ServiceError::WrongLeader`] if this replica does not lead or lost
+    /// leadership before the op was applied, [`ServiceError::Timeout`]
+    /// after [`SUBMIT_TIMEOUT`], [`ServiceError::Killed`] once killed.
+    pub async fn submit(&self, op: S::Op) -> Result<S::Output, ServiceError> {
         // SOLUTION BEGIN 4A: propose the op, then wait for *your* op at *your* index; give up when the term changes or another op takes the index
         let inner = &self.inner;
         if inner.shutdown.is_triggered() {
-            return Err(NotApplied::Killed);
+            return Err(ServiceError::Killed);
         }
         let id = labrpc::rng::u64();
         let (index, term) = inner
             .rf
             .start(Tagged { id, op: Some(op) })
-            .ok_or(NotApplied::WrongLeader)?;
+            .ok_or(ServiceError::WrongLeader)?;
         let (tx, mut rx) = oneshot::channel();
         if let Some((_, old)) = inner.lock().waiters.insert(index, (id, tx)) {
             let _ = old.send(None);
@@ -287,14 +310,16 @@ impl<S: StateMachine> Rsm<S> {
                     state.waiters.remove(&index);
                 }
                 return Err(if dead {
-                    NotApplied::Killed
+                    ServiceError::Killed
+                } else if now_term != term || !leader {
+                    ServiceError::WrongLeader
                 } else {
-                    NotApplied::WrongLeader
+                    ServiceError::Timeout
                 });
             }
             tokio::select! {
                 biased;
-                result = &mut rx => return result.ok().flatten().ok_or(NotApplied::WrongLeader),
+                result = &mut rx => return result.ok().flatten().ok_or(ServiceError::WrongLeader),
                 () = changed => {}
                 () = &mut deadline => {}
                 () = inner.shutdown.wait() => {}
@@ -318,10 +343,33 @@ impl<S: StateMachine> Rsm<S> {
         self.inner.shutdown.is_triggered()
     }
 
-    /// Stops the replica: Raft, the applier and every waiting submitter.
+    /// The root of this replica's shutdown tree: Raft's tasks and the
+    /// applier's run under it; a service spawns its own tasks on a
+    /// [`Shutdown::child`] of it, so [`Rsm::kill`] stops them too and
+    /// [`Rsm::stopped`] waits for them.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// Stops the replica: Raft, the applier, every waiting submitter and
+    /// every task spawned under [`Rsm::shutdown`]. Returns at once; await
+    /// [`Rsm::stopped`] for the tasks to end.
     pub fn kill(&self) {
-        self.inner.shutdown.trigger();
+        // Raft first, so it reports its own crash before its switch is
+        // triggered from above.
         self.inner.rf.kill();
+        self.inner.shutdown.trigger();
+    }
+
+    /// Completes once no task of this replica is left (after [`Rsm::kill`]).
+    pub async fn stopped(&self) {
+        self.inner.shutdown.finished().await;
+    }
+
+    /// Tasks of this replica still running (Raft's and the service's
+    /// included).
+    pub fn live_tasks(&self) -> usize {
+        self.inner.shutdown.live_tasks()
     }
 }
 
@@ -356,6 +404,7 @@ impl<S: StateMachine> Inner<S> {
                     return;
                 }
                 let restored = labrpc::decode::<SnapshotHeader>(&data)
+                    .map_err(SnapshotError::from)
                     .and_then(|h| state.sm.restore(&h.state));
                 if let Err(e) = restored {
                     tracing::error!(node = self.me, index, "snapshot from raft ignored: {e}");
@@ -380,11 +429,10 @@ impl<S: StateMachine> Inner<S> {
 }
 
 fn encode_snapshot<S: StateMachine>(state: &Applied<S>) -> Vec<u8> {
-    labrpc::encode(&SnapshotHeader {
+    labrpc::to_bytes(&SnapshotHeader {
         last_applied: state.last_applied,
         state: state.sm.snapshot(),
     })
-    .expect("a snapshot header always encodes")
 }
 
 /// Proposes a no-op once in each term in which this replica leads (see the

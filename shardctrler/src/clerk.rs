@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use labrpc::{ClientEnd, Rpc};
+use labrpc::{ClientEnd, Reply, Retry, Rpc, ServiceError};
 
 use crate::config::{Config, Gid};
 use crate::messages::{
-    ChangeReply, CtrlerError, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs,
-    RequestId, Status,
+    CtrlerError, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs, RequestId,
 };
 
 /// Pause after every controller has been tried, as the reference clerk does.
@@ -37,10 +36,10 @@ impl Clerk {
     /// Configuration `num` (-1: the latest).
     pub async fn query(&mut self, num: i64) -> Config {
         let args = QueryArgs { num };
-        self.call::<Query, _>(&args, |r| {
-            (r.status == Status::Ok).then(|| r.config.clone())
-        })
-        .await
+        match self.call::<Query, _, _>(&args).await {
+            Ok(config) => config,
+            Err(never) => match never {},
+        }
     }
 
     /// Adds groups. Retries until a controller leader answers.
@@ -83,31 +82,30 @@ impl Clerk {
     }
 
     /// Sends a change until a leader answers; a refusal is final, not retried.
-    async fn change<R: Rpc<Reply = ChangeReply>>(
+    async fn change<R: Rpc<Reply = Reply<(), CtrlerError>>>(
         &mut self,
         args: &R::Args,
     ) -> Result<(), CtrlerError> {
-        self.call::<R, _>(args, |r| match r.status {
-            Status::Ok => Some(Ok(())),
-            Status::Rejected(e) => Some(Err(e)),
-            Status::WrongLeader => None,
-        })
-        .await
+        self.call::<R, _, _>(args).await
     }
 
-    async fn call<R: Rpc, T>(
-        &mut self,
-        args: &R::Args,
-        done: impl Fn(&R::Reply) -> Option<T>,
-    ) -> T {
+    /// Tries controllers, from the last leader on, until one answers or
+    /// refuses for good; a refusal's reason is returned. What to do after
+    /// any other error is [`ServiceError::retry`]'s to say.
+    async fn call<R, T, E>(&mut self, args: &R::Args) -> Result<T, E>
+    where
+        R: Rpc<Reply = Reply<T, E>>,
+        E: std::fmt::Debug,
+    {
         let mut failures = 0;
         loop {
             match self.servers[self.leader].call::<R>(args).await {
-                Ok(reply) => {
-                    if let Some(out) = done(&reply) {
-                        return out;
-                    }
+                Ok(Ok(out)) => return Ok(out),
+                Ok(Err(ServiceError::Rejected(reason))) => return Err(reason),
+                Ok(Err(e)) if e.retry() != Retry::NextServer => {
+                    tracing::error!(client = self.client_id, "unexpected reply: {e:?}");
                 }
+                Ok(Err(_)) => {}
                 Err(e) if !e.is_disconnected() => tracing::error!(client = self.client_id, "{e}"),
                 Err(_) => {}
             }

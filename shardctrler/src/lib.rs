@@ -19,8 +19,10 @@
 //!   as possible: a Join moves shards only to the new groups, a Leave only
 //!   away from the leaving ones.
 //! * A clerk's change is applied at most once.
-//! * A bad change (see [`CtrlerError`]) is refused with its reason, changes
-//!   nothing, and a retry of it gets the same refusal.
+//! * A bad change (see [`CtrlerError`]) is refused with its reason
+//!   (`ServiceError::Rejected`, in the labs' one reply convention
+//!   [`labrpc::Reply`]), changes nothing, and a retry of it gets the same
+//!   refusal.
 //!
 //! ## Tests
 //! `cargo test -p shardctrler` (rebalancer unit tests) and
@@ -37,8 +39,8 @@ mod state_machine;
 pub use clerk::Clerk;
 pub use config::{Config, Gid, NSHARDS};
 pub use messages::{
-    ChangeReply, CtrlerError, CtrlerOp, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query,
-    QueryArgs, QueryReply, RequestId, Status,
+    CtrlerError, CtrlerOp, Join, JoinArgs, Leave, LeaveArgs, Move, MoveArgs, Query, QueryArgs,
+    RequestId,
 };
 pub use server::ShardCtrler;
 pub use state_machine::{CtrlerOutput, CtrlerStateMachine};

@@ -1,24 +1,17 @@
 //! The controller's RPCs and the ops that go through its Raft log.
+//!
+//! Replies follow the labs' one convention, [`labrpc::Reply`]: a change
+//! answers `Ok(())` or `Err(ServiceError::Rejected(CtrlerError))` — final:
+//! the change was applied in the log (so every replica agrees, and a retry
+//! gets the same answer) but changed nothing and created no configuration
+//! — or `WrongLeader`, `Timeout`, `Killed`: try another controller.
 
 use std::collections::BTreeMap;
 
+use labrpc::Reply;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Gid, NSHARDS};
-
-/// Outcome of a controller request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    /// Done.
-    #[default]
-    Ok,
-    /// Not the leader (or lost leadership): try another controller.
-    WrongLeader,
-    /// The change was refused: it was applied in the log (so every replica
-    /// agrees, and a retry gets the same answer) but changed nothing and
-    /// created no configuration. Final: retrying cannot succeed.
-    Rejected(CtrlerError),
-}
 
 /// Why the controller refused a Join, Leave or Move.
 ///
@@ -88,37 +81,21 @@ pub struct QueryArgs {
     pub num: i64,
 }
 
-/// Reply to Join, Leave and Move.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChangeReply {
-    /// Outcome.
-    pub status: Status,
-}
-
-/// Reply to Query.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueryReply {
-    /// Outcome.
-    pub status: Status,
-    /// The configuration, when `status` is Ok.
-    pub config: Config,
-}
-
 labrpc::rpc!(
     /// Adds replica groups.
-    pub Join = "ShardCtrler.Join": JoinArgs => ChangeReply
+    pub Join = "ShardCtrler.Join": JoinArgs => Reply<(), CtrlerError>
 );
 labrpc::rpc!(
     /// Removes replica groups.
-    pub Leave = "ShardCtrler.Leave": LeaveArgs => ChangeReply
+    pub Leave = "ShardCtrler.Leave": LeaveArgs => Reply<(), CtrlerError>
 );
 labrpc::rpc!(
     /// Moves one shard.
-    pub Move = "ShardCtrler.Move": MoveArgs => ChangeReply
+    pub Move = "ShardCtrler.Move": MoveArgs => Reply<(), CtrlerError>
 );
 labrpc::rpc!(
     /// Reads a configuration.
-    pub Query = "ShardCtrler.Query": QueryArgs => QueryReply
+    pub Query = "ShardCtrler.Query": QueryArgs => Reply<Config>
 );
 
 /// An operation in the controller's log.

@@ -1,11 +1,11 @@
 //! The controller replica: the `ShardCtrler` labrpc service over a [`Rsm`].
 
-use labrpc::{ClientEnd, Service};
+use labrpc::{ClientEnd, Reply, Service, ServiceError};
 use raft::Persister;
 use rsm::{RaftHandle, Rsm};
 
 use crate::Error;
-use crate::messages::{ChangeReply, CtrlerOp, Join, Leave, Move, Query, QueryReply, Status};
+use crate::messages::{CtrlerError, CtrlerOp, Join, Leave, Move, Query};
 use crate::state_machine::CtrlerStateMachine;
 
 /// One controller replica. Cheap to clone.
@@ -45,14 +45,11 @@ impl ShardCtrler {
                 let rsm = q.clone();
                 async move {
                     match rsm.submit(CtrlerOp::Query(args)).await {
-                        Ok(Ok(Some(config))) => QueryReply {
-                            status: Status::Ok,
-                            config,
-                        },
-                        _ => QueryReply {
-                            status: Status::WrongLeader,
-                            config: Default::default(),
-                        },
+                        Ok(Ok(Some(config))) => Ok(config),
+                        // Never: a Query always yields its configuration.
+                        // Answered as a refusal to retry, not a panic.
+                        Ok(_) => Err(ServiceError::WrongLeader),
+                        Err(e) => Err(e),
                     }
                 }
             })
@@ -63,17 +60,16 @@ impl ShardCtrler {
         self.rsm.raft()
     }
 
-    /// Stops the replica.
+    /// Stops the replica and every task of it (one shutdown tree,
+    /// [`rsm::Rsm::shutdown`]).
     pub fn kill(&self) {
         self.rsm.kill();
     }
 }
 
-async fn change(rsm: Rsm<CtrlerStateMachine>, op: CtrlerOp) -> ChangeReply {
-    let status = match rsm.submit(op).await {
-        Ok(Ok(_)) => Status::Ok,
-        Ok(Err(e)) => Status::Rejected(e),
-        Err(_) => Status::WrongLeader,
-    };
-    ChangeReply { status }
+async fn change(rsm: Rsm<CtrlerStateMachine>, op: CtrlerOp) -> Reply<(), CtrlerError> {
+    match rsm.submit(op).await {
+        Ok(outcome) => outcome.map(drop).map_err(ServiceError::Rejected),
+        Err(e) => Err(e.widen()),
+    }
 }

@@ -136,10 +136,10 @@ impl rsm::StateMachine for CtrlerStateMachine {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        labrpc::encode(self).expect("configurations always encode")
+        labrpc::to_bytes(self)
     }
 
-    fn restore(&mut self, data: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, data: &[u8]) -> Result<(), rsm::SnapshotError> {
         *self = labrpc::decode(data)?;
         Ok(())
     }

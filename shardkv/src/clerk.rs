@@ -8,7 +8,7 @@ use labrpc::{ClientEnd, Rpc};
 use shardctrler::Config;
 
 use crate::MakeEnd;
-use crate::messages::{ClientOp, ClientOpKind, ClientReply, Get, PutAppend, Status};
+use crate::messages::{ClientOp, ClientOpKind, ClientReply, Get, PutAppend};
 
 /// Pause before refreshing the configuration, as the reference clerk does.
 pub const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -98,9 +98,12 @@ impl Clerk {
             if let Some(servers) = self.config.groups.get(&gid).cloned() {
                 for name in &servers {
                     match self.ends.get(name).call::<R>(&op).await {
-                        Ok(r) if matches!(r.status, Status::Ok | Status::NoKey) => return r.value,
-                        Ok(r) if r.status == Status::WrongGroup => break,
-                        Ok(_) => {}
+                        Ok(Ok(value)) => return value,
+                        Ok(Err(e)) if e.retry() == labrpc::Retry::RefreshConfig => break,
+                        Ok(Err(e)) if e.retry() != labrpc::Retry::NextServer => {
+                            tracing::error!(client = self.client_id, "unexpected reply: {e}")
+                        }
+                        Ok(Err(_)) => {}
                         Err(e) if !e.is_disconnected() => {
                             tracing::error!(client = self.client_id, "{e}")
                         }

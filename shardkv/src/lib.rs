@@ -31,7 +31,14 @@
 //!   being pulled or out of range, a key of another shard, a reply to
 //!   another request, bytes that do not decode) is refused before it
 //!   reaches the log, and again when applied, leaving the state untouched.
-//!   RPCs naming a shard out of range get [`Status::BadRequest`].
+//!   RPCs naming a shard out of range are rejected with
+//!   [`BadRequest::ShardOutOfRange`].
+//! * Replies follow the labs' one convention, [`labrpc::Reply`]; the
+//!   clerk and the shard movers retry as [`labrpc::ServiceError::retry`]
+//!   says.
+//! * Every task of a replica — Raft's, the applier's and the shard movers'
+//!   — runs under one shutdown tree ([`rsm::Rsm::shutdown`]);
+//!   [`ShardKv::kill`] stops them all.
 //!
 //! ## Tests
 //! `cargo test -p shardkv` (state machine) and `cargo test -p tests 5b`,
@@ -49,8 +56,8 @@ use std::sync::Arc;
 
 pub use clerk::Clerk;
 pub use messages::{
-    ClientOp, ClientOpKind, ClientReply, DeleteArgs, DeleteReply, DeleteShard, Get, PullArgs,
-    PullReply, PullShard, PutAppend, ShardData, ShardOp, Status,
+    BadRequest, ClientOp, ClientOpKind, ClientReply, DeleteArgs, DeleteShard, Get, PullArgs,
+    PullShard, PulledShard, PutAppend, ShardData, ShardOp,
 };
 pub use server::ShardKv;
 pub use shardctrler::{Config, Gid, NSHARDS};

@@ -1,28 +1,31 @@
 //! RPCs between clerks and groups, between groups, and the ops in a group's log.
+//!
+//! Replies follow the labs' one convention, [`labrpc::Reply`]: `Ok` with
+//! the answer, or a [`labrpc::ServiceError`] — `WrongLeader` (try the next
+//! server of the group), `WrongGroup` (refresh the configuration),
+//! `NotReady` (ask again later), `Rejected(BadRequest)` (final).
 
 use std::collections::BTreeMap;
 
+use labrpc::Reply;
 use serde::{Deserialize, Serialize};
-use shardctrler::Config;
+use shardctrler::{Config, NSHARDS};
 
-/// Outcome of a request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Status {
-    /// Done.
-    #[default]
-    Ok,
-    /// Get of a missing key (value "").
-    NoKey,
-    /// This group does not serve the key's shard (now): refresh the config.
-    WrongGroup,
-    /// Not the leader: try another server of the group.
-    WrongLeader,
-    /// The shard is not ready to move yet (the owner lags behind).
-    NotReady,
-    /// The request is malformed (it names a shard out of range): retrying
-    /// cannot help.
-    BadRequest,
+/// Why a group refuses a request for good: retrying cannot help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BadRequest {
+    /// The request names a shard that does not exist.
+    #[error("shard {0} is out of range (there are {NSHARDS} shards)")]
+    ShardOutOfRange(usize),
+    /// Transferred data holds a key of another shard than the one named.
+    #[error("data sent as shard {0} holds a key of another shard")]
+    ForeignKey(usize),
 }
+
+/// What a group answers a clerk (and what applying any op of its log
+/// yields): a Get's value, "" for a write. A client op is never
+/// `Rejected` (every key has a shard); a malformed shard transfer is.
+pub type ClientReply = Reply<String, BadRequest>;
 
 /// A clerk's operation on one key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +51,6 @@ pub struct ClientOp {
     pub seq: u64,
 }
 
-/// Reply to a clerk request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientReply {
-    /// Outcome.
-    pub status: Status,
-    /// For Get: the value.
-    pub value: String,
-}
-
 /// One shard's contents: its keys and the duplicate table of the writes to
 /// it, which moves with the shard so at-most-once holds across moves.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,13 +70,12 @@ pub struct PullArgs {
     pub shard: usize,
 }
 
-/// The previous owner's answer.
+/// The previous owner's answer to a pull: the shard's data, with the
+/// request echoed. Refusals are `NotReady` (the owner has not reached the
+/// configuration), `WrongGroup` (it no longer holds the shard) and
+/// `Rejected(ShardOutOfRange)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PullReply {
-    /// Ok with the data, NotReady if the owner has not reached the
-    /// configuration, WrongGroup if it no longer holds the shard,
-    /// BadRequest if the shard is out of range.
-    pub status: Status,
+pub struct PulledShard {
     /// The request's configuration, echoed: the puller checks that the
     /// reply answers what it asked.
     pub config_num: u64,
@@ -101,14 +94,6 @@ pub struct DeleteArgs {
     pub shard: usize,
 }
 
-/// Reply to a delete request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeleteReply {
-    /// Ok once the shard is gone (or was already); BadRequest if the
-    /// shard is out of range.
-    pub status: Status,
-}
-
 labrpc::rpc!(
     /// A clerk's Get.
     pub Get = "ShardKV.Get": ClientOp => ClientReply
@@ -119,11 +104,11 @@ labrpc::rpc!(
 );
 labrpc::rpc!(
     /// A new owner pulls a shard from its previous owner.
-    pub PullShard = "ShardKV.PullShard": PullArgs => PullReply
+    pub PullShard = "ShardKV.PullShard": PullArgs => Reply<PulledShard, BadRequest>
 );
 labrpc::rpc!(
     /// A new owner lets the previous owner delete a shard.
-    pub DeleteShard = "ShardKV.DeleteShard": DeleteArgs => DeleteReply
+    pub DeleteShard = "ShardKV.DeleteShard": DeleteArgs => Reply<(), BadRequest>
 );
 
 /// What goes through a group's Raft log.

@@ -11,7 +11,7 @@ use tokio::time::sleep;
 
 use crate::clerk::Ends;
 use crate::messages::{
-    DeleteArgs, DeleteShard, PullArgs, PullReply, PullShard, ShardData, ShardOp, Status,
+    DeleteArgs, DeleteShard, PullArgs, PullShard, PulledShard, ShardData, ShardOp,
 };
 use crate::server::ShardKv;
 use crate::{Error, NSHARDS, key2shard};
@@ -28,7 +28,7 @@ pub const MIGRATION_POLL: Duration = Duration::from_millis(50);
 async fn pause(kv: &ShardKv, period: Duration) -> bool {
     loop {
         let changed = kv.rsm.raft().state_changed();
-        if kv.shutdown.is_triggered() || kv.rsm.is_killed() {
+        if kv.shutdown.is_triggered() {
             return false;
         }
         if kv.is_leader() {
@@ -81,7 +81,7 @@ pub(crate) async fn pull_shards(kv: ShardKv) {
         join_all(wanted.into_iter().map(|(shard, servers)| {
             let kv = kv.clone();
             async move {
-                let is_killed = || kv.rsm.is_killed();
+                let is_killed = || kv.shutdown.is_triggered();
                 let Some(data) = fetch_shard(&kv.ends, is_killed, &servers, num, shard).await
                 else {
                     return;
@@ -118,15 +118,17 @@ pub(crate) async fn fetch_shard(
     shard: usize,
 ) -> Option<ShardData> {
     let args = PullArgs { config_num, shard };
-    let accept = |r: &PullReply| {
-        r.status == Status::Ok
-            && check_pull_reply(&args, r)
+    let accept = |r: &Result<PulledShard, _>| {
+        r.as_ref().is_ok_and(|pulled| {
+            check_pull_reply(&args, pulled)
                 .inspect_err(|e| tracing::warn!("malformed pull reply dropped: {e}"))
                 .is_ok()
+        })
     };
-    ask_servers::<PullShard>(ends, is_killed, servers, &args, accept)
-        .await
-        .map(|r| r.data)
+    match ask_servers::<PullShard>(ends, is_killed, servers, &args, accept).await {
+        Some(Ok(pulled)) => Some(pulled.data),
+        _ => None,
+    }
 }
 
 /// Checks that `reply` answers `args` and that its data belongs to the
@@ -134,7 +136,7 @@ pub(crate) async fn fetch_shard(
 ///
 /// # Errors
 /// Why the reply does not fit.
-pub(crate) fn check_pull_reply(args: &PullArgs, reply: &PullReply) -> Result<(), Error> {
+pub(crate) fn check_pull_reply(args: &PullArgs, reply: &PulledShard) -> Result<(), Error> {
     if args.shard >= NSHARDS {
         return Err(Error::ShardOutOfRange(args.shard));
     }
@@ -170,7 +172,7 @@ pub(crate) async fn collect_garbage(kv: ShardKv) {
                     config_num: num,
                     shard,
                 };
-                if ask_group::<DeleteShard>(&kv, &servers, &args, |r| r.status == Status::Ok)
+                if ask_group::<DeleteShard>(&kv, &servers, &args, Result::is_ok)
                     .await
                     .is_some()
                 {
@@ -196,7 +198,14 @@ async fn ask_group<R: Rpc>(
     args: &R::Args,
     accept: impl Fn(&R::Reply) -> bool,
 ) -> Option<R::Reply> {
-    ask_servers::<R>(&kv.ends, || kv.rsm.is_killed(), servers, args, accept).await
+    ask_servers::<R>(
+        &kv.ends,
+        || kv.shutdown.is_triggered(),
+        servers,
+        args,
+        accept,
+    )
+    .await
 }
 
 /// Tries each of `servers` once, until `is_killed`; the first reply that
@@ -232,10 +241,10 @@ mod tests {
 
     use super::*;
 
-    /// A `PullShard` lookalike whose reply is not a [`PullReply`] at all.
+    /// A `PullShard` lookalike whose reply is not a pull reply at all.
     mod garbage {
         labrpc::rpc!(
-            /// Same method name, a reply that cannot decode as a PullReply.
+            /// Same method name, a reply that cannot decode as a pull reply.
             pub BadPull = "ShardKV.PullShard": crate::messages::PullArgs => ()
         );
     }
@@ -248,9 +257,8 @@ mod tests {
     }
 
     /// A correct answer to [`args`]: key "2" is in shard 0.
-    fn good_reply() -> PullReply {
-        PullReply {
-            status: Status::Ok,
+    fn good_reply() -> PulledShard {
+        PulledShard {
             config_num: 4,
             shard: 0,
             data: ShardData {
@@ -306,10 +314,10 @@ mod tests {
     }
 
     /// A fake previous owner that always gives `reply`.
-    fn replying(reply: PullReply) -> Service {
+    fn replying(reply: PulledShard) -> Service {
         Service::new("ShardKV").handle::<PullShard, _, _>(move |_| {
             let reply = reply.clone();
-            async move { reply }
+            async move { Ok::<_, labrpc::ServiceError<crate::BadRequest>>(reply) }
         })
     }
 

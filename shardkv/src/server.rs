@@ -2,15 +2,14 @@
 //! [`ShardStateMachine`], plus the background tasks that poll the
 //! controller and move shards (`migration.rs`).
 
-use labrpc::{ClientEnd, Service};
+use labrpc::{ClientEnd, Reply, Service, ServiceError};
 use raft::Persister;
-use rsm::{NotApplied, RaftHandle, Rsm};
+use rsm::{RaftHandle, Rsm};
 use shardctrler::{Gid, NSHARDS};
 
 use crate::clerk::Ends;
 use crate::messages::{
-    ClientOp, ClientReply, DeleteArgs, DeleteReply, DeleteShard, Get, PullShard, PutAppend,
-    ShardOp, Status,
+    BadRequest, ClientOp, ClientReply, DeleteArgs, DeleteShard, Get, PullShard, PutAppend, ShardOp,
 };
 use crate::state_machine::ShardStateMachine;
 use crate::{Error, MakeEnd};
@@ -21,7 +20,9 @@ pub struct ShardKv {
     pub(crate) rsm: Rsm<ShardStateMachine>,
     /// Ends to other groups' servers, by name.
     pub(crate) ends: Ends,
-    /// Set by `kill`; every background task selects on it.
+    /// A child of the replica's shutdown tree ([`Rsm::shutdown`]): the
+    /// shard movers are spawned on it and select on it; `kill` triggers it
+    /// from the root.
     pub(crate) shutdown: labrpc::Shutdown,
 }
 
@@ -49,17 +50,18 @@ impl ShardKv {
             max_raft_state,
             ShardStateMachine::new(gid),
         )?;
+        let shutdown = rsm.shutdown().child();
         let kv = ShardKv {
             rsm,
             ends: Ends::new(make_end),
-            shutdown: labrpc::Shutdown::new(),
+            shutdown: shutdown.clone(),
         };
-        tokio::spawn(crate::migration::poll_config(
+        shutdown.spawn(crate::migration::poll_config(
             kv.clone(),
             shardctrler::Clerk::new(ctrlers),
         ));
-        tokio::spawn(crate::migration::pull_shards(kv.clone()));
-        tokio::spawn(crate::migration::collect_garbage(kv.clone()));
+        shutdown.spawn(crate::migration::pull_shards(kv.clone()));
+        shutdown.spawn(crate::migration::collect_garbage(kv.clone()));
         Ok(kv)
     }
 
@@ -86,55 +88,61 @@ impl ShardKv {
         self.rsm.raft()
     }
 
-    /// Stops the replica, its Raft and its background tasks.
+    /// Stops the replica, its Raft and its background tasks (one
+    /// shutdown tree); returns at once.
     pub fn kill(&self) {
-        self.shutdown.trigger();
         self.rsm.kill();
     }
 
+    /// Completes once no task of this replica is left (after a kill).
+    pub async fn stopped(&self) {
+        self.rsm.stopped().await;
+    }
+
+    /// Tasks of this replica still running, Raft's included.
+    pub fn live_tasks(&self) -> usize {
+        self.rsm.live_tasks()
+    }
+
     pub(crate) fn is_leader(&self) -> bool {
-        !self.rsm.is_killed() && self.rsm.raft().is_leader()
+        !self.shutdown.is_triggered() && self.rsm.raft().is_leader()
     }
 
     async fn client(self, op: ClientOp) -> ClientReply {
         match self.rsm.submit(ShardOp::Client(op)).await {
             Ok(reply) => reply,
-            Err(NotApplied::WrongLeader | NotApplied::Killed) => ClientReply {
-                status: Status::WrongLeader,
-                value: String::new(),
-            },
+            Err(e) => Err(e.widen()),
         }
     }
 
-    async fn delete(self, args: DeleteArgs) -> DeleteReply {
+    async fn delete(self, args: DeleteArgs) -> Reply<(), BadRequest> {
         if args.shard >= NSHARDS {
             // Malformed: refuse before it reaches the log.
-            return DeleteReply {
-                status: Status::BadRequest,
-            };
+            return Err(ServiceError::Rejected(BadRequest::ShardOutOfRange(
+                args.shard,
+            )));
         }
         if self
             .rsm
             .with_state(|sm| sm.delete_done(args.config_num, args.shard))
         {
-            return DeleteReply { status: Status::Ok };
+            return Ok(());
         }
         let op = ShardOp::Delete {
             config_num: args.config_num,
             shard: args.shard,
         };
-        let status = match self.rsm.submit(op).await {
+        match self.rsm.submit(op).await {
             Ok(_)
                 if self
                     .rsm
                     .with_state(|sm| sm.delete_done(args.config_num, args.shard)) =>
             {
-                Status::Ok
+                Ok(())
             }
-            Ok(_) => Status::NotReady,
-            Err(_) => Status::WrongLeader,
-        };
-        DeleteReply { status }
+            Ok(_) => Err(ServiceError::NotReady),
+            Err(e) => Err(e.widen()),
+        }
     }
 }
 
@@ -177,8 +185,8 @@ mod tests {
         kv
     }
 
-    /// PullShard and DeleteShard naming a shard out of range get
-    /// BadRequest, without a panic and without touching the group's state.
+    /// PullShard and DeleteShard naming a shard out of range are rejected,
+    /// without a panic and without touching the group's state.
     #[test]
     fn rpcs_with_a_shard_out_of_range_get_bad_request_5b() {
         sim::run(|| async {
@@ -198,8 +206,8 @@ mod tests {
                     })
                     .await
                     .expect("reliable network");
-                assert_eq!(pull.status, Status::BadRequest);
-                assert_eq!(pull.shard, shard);
+                let bad = ServiceError::Rejected(BadRequest::ShardOutOfRange(shard));
+                assert_eq!(pull, Err(bad));
                 let delete = end
                     .call::<DeleteShard>(&DeleteArgs {
                         config_num: 5,
@@ -207,7 +215,7 @@ mod tests {
                     })
                     .await
                     .expect("reliable network");
-                assert_eq!(delete.status, Status::BadRequest);
+                assert_eq!(delete, Err(bad));
             }
             assert_eq!(kv.rsm.with_state(|sm| sm.clone()), before);
             // A well-formed pull of a shard this group does not hold.
@@ -218,7 +226,7 @@ mod tests {
                 })
                 .await
                 .expect("reliable network");
-            assert_eq!(pull.status, Status::WrongGroup);
+            assert_eq!(pull, Err(ServiceError::WrongGroup));
             kv.kill();
             net.cleanup();
         });

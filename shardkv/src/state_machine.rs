@@ -26,7 +26,11 @@ use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, NSHARDS};
 
 use crate::Error;
-use crate::messages::{ClientOp, ClientOpKind, ClientReply, PullReply, ShardData, ShardOp, Status};
+use labrpc::{Reply, ServiceError};
+
+use crate::messages::{
+    BadRequest, ClientOp, ClientOpKind, ClientReply, PulledShard, ShardData, ShardOp,
+};
 
 /// Where a shard held by this group is in its migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,27 +122,25 @@ impl ShardStateMachine {
     }
 
     /// Answers a pull for `shard` as of configuration `config_num`.
-    /// The reply echoes `config_num` and `shard`; a shard out of range
-    /// gets [`Status::BadRequest`].
-    pub fn pull(&self, config_num: u64, shard: usize) -> PullReply {
-        let reply = |status, data| PullReply {
-            status,
-            config_num,
-            shard,
-            data,
-        };
+    /// The data echoes `config_num` and `shard`; a shard out of range is
+    /// rejected with [`BadRequest::ShardOutOfRange`].
+    pub fn pull(&self, config_num: u64, shard: usize) -> Reply<PulledShard, BadRequest> {
         if shard >= NSHARDS {
-            return reply(Status::BadRequest, ShardData::default());
+            return Err(ServiceError::Rejected(BadRequest::ShardOutOfRange(shard)));
         }
         // SOLUTION BEGIN 5B: hand a shard's data to its new owner once this group has stopped serving it
         if self.config.num < config_num {
-            return reply(Status::NotReady, ShardData::default());
+            return Err(ServiceError::NotReady);
         }
         match self.shards.get(&shard) {
             Some(s) if self.config.num == config_num && s.phase == Phase::Offering => {
-                reply(Status::Ok, s.data.clone())
+                Ok(PulledShard {
+                    config_num,
+                    shard,
+                    data: s.data.clone(),
+                })
             }
-            _ => reply(Status::WrongGroup, ShardData::default()),
+            _ => Err(ServiceError::WrongGroup),
         }
         // SOLUTION END
     }
@@ -208,14 +210,15 @@ impl ShardStateMachine {
                 if let Err(e) = self.check_insert(*config_num, *shard, data) {
                     // A duplicate Insert (already installed) lands here too.
                     tracing::debug!(gid = self.gid, "shard transfer refused: {e}");
-                    let status = match e {
-                        Error::ShardOutOfRange(_) | Error::ForeignKey { .. } => Status::BadRequest,
-                        _ => Status::WrongGroup,
-                    };
-                    return ClientReply {
-                        status,
-                        value: String::new(),
-                    };
+                    return Err(match e {
+                        Error::ShardOutOfRange(s) => {
+                            ServiceError::Rejected(BadRequest::ShardOutOfRange(s))
+                        }
+                        Error::ForeignKey { shard, .. } => {
+                            ServiceError::Rejected(BadRequest::ForeignKey(shard))
+                        }
+                        _ => ServiceError::WrongGroup,
+                    });
                 }
                 if let Some(s) = self.shards.get_mut(shard) {
                     s.data = data.clone();
@@ -244,7 +247,7 @@ impl ShardStateMachine {
                 }
             }
         }
-        ClientReply::default()
+        Ok(String::new())
     }
 
     fn reconfigure(&mut self, next: &Config) {
@@ -290,25 +293,11 @@ impl ShardStateMachine {
         let served = self.config.shards[shard] == self.gid;
         let s = match self.shards.get_mut(&shard) {
             Some(s) if served && matches!(s.phase, Phase::Serving | Phase::ServingNeedsGc) => s,
-            _ => {
-                return ClientReply {
-                    status: Status::WrongGroup,
-                    value: String::new(),
-                };
-            }
+            _ => return Err(ServiceError::WrongGroup),
         };
         let data = &mut s.data;
         match &op.kind {
-            ClientOpKind::Get => match data.kv.get(&op.key) {
-                Some(v) => ClientReply {
-                    status: Status::Ok,
-                    value: v.clone(),
-                },
-                None => ClientReply {
-                    status: Status::NoKey,
-                    value: String::new(),
-                },
-            },
+            ClientOpKind::Get => Ok(data.kv.get(&op.key).cloned().unwrap_or_default()),
             ClientOpKind::Put(v) | ClientOpKind::Append(v) => {
                 let last = data.last_write.entry(op.client_id).or_insert(0);
                 if op.seq > *last {
@@ -320,7 +309,7 @@ impl ShardStateMachine {
                         slot.push_str(v);
                     }
                 }
-                ClientReply::default()
+                Ok(String::new())
             }
         }
         // SOLUTION END
@@ -336,16 +325,16 @@ impl rsm::StateMachine for ShardStateMachine {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        labrpc::encode(self).expect("shard state always encodes")
+        labrpc::to_bytes(self)
     }
 
-    fn restore(&mut self, data: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, data: &[u8]) -> Result<(), rsm::SnapshotError> {
         let restored: ShardStateMachine = labrpc::decode(data)?;
         if restored.gid != self.gid {
-            return Err(format!(
-                "snapshot of group {} given to group {}",
-                restored.gid, self.gid
-            ));
+            return Err(rsm::SnapshotError::WrongOwner {
+                expected: self.gid,
+                found: restored.gid,
+            });
         }
         *self = restored;
         Ok(())
@@ -384,44 +373,43 @@ mod tests {
         let mut a = ShardStateMachine::new(100);
         let mut b = ShardStateMachine::new(101);
         for sm in [&mut a, &mut b] {
-            sm.apply(&ShardOp::Reconfigure(c1.clone()));
+            let _ = sm.apply(&ShardOp::Reconfigure(c1.clone()));
         }
-        assert_eq!(a.apply(&put("2", "x", 1)).status, Status::Ok);
-        assert_eq!(b.apply(&put("2", "y", 2)).status, Status::WrongGroup);
+        assert_eq!(a.apply(&put("2", "x", 1)), Ok(String::new()));
+        assert_eq!(b.apply(&put("2", "y", 2)), Err(ServiceError::WrongGroup));
 
         for sm in [&mut a, &mut b] {
-            sm.apply(&ShardOp::Reconfigure(c2.clone()));
+            let _ = sm.apply(&ShardOp::Reconfigure(c2.clone()));
         }
         assert_eq!(
-            a.apply(&put("2", "z", 3)).status,
-            Status::WrongGroup,
+            a.apply(&put("2", "z", 3)),
+            Err(ServiceError::WrongGroup),
             "lost shard still served"
         );
         assert_eq!(b.to_pull(), vec![(0, vec!["server-100-0".to_string()])]);
-        assert_eq!(b.pull(3, 0).status, Status::NotReady);
-        let reply = a.pull(2, 0);
-        assert_eq!(reply.status, Status::Ok);
-        b.apply(&ShardOp::Insert {
+        assert_eq!(b.pull(3, 0), Err(ServiceError::NotReady));
+        let reply = a.pull(2, 0).expect("a offers shard 0");
+        let _ = b.apply(&ShardOp::Insert {
             config_num: 2,
             shard: 0,
             data: reply.data,
         });
         // The retried first append must not apply twice.
-        b.apply(&put("2", "x", 1));
+        let _ = b.apply(&put("2", "x", 1));
         let get = ShardOp::Client(ClientOp {
             key: "2".into(),
             kind: ClientOpKind::Get,
             client_id: 2,
             seq: 1,
         });
-        assert_eq!(b.apply(&get).value, "x");
+        assert_eq!(b.apply(&get), Ok("x".to_string()));
         assert!(!b.is_stable() && !a.is_stable());
-        a.apply(&ShardOp::Delete {
+        let _ = a.apply(&ShardOp::Delete {
             config_num: 2,
             shard: 0,
         });
         assert!(a.delete_done(2, 0) && a.is_stable());
-        b.apply(&ShardOp::GcDone {
+        let _ = b.apply(&ShardOp::GcDone {
             config_num: 2,
             shard: 0,
         });
@@ -431,14 +419,14 @@ mod tests {
     #[test]
     fn reconfiguration_waits_for_stability_and_goes_in_order() {
         let mut a = ShardStateMachine::new(100);
-        a.apply(&ShardOp::Reconfigure(config(2, [100; NSHARDS], &[100])));
+        let _ = a.apply(&ShardOp::Reconfigure(config(2, [100; NSHARDS], &[100])));
         assert_eq!(a.config().num, 0, "skipped a configuration");
-        a.apply(&ShardOp::Reconfigure(config(1, [100; NSHARDS], &[100])));
+        let _ = a.apply(&ShardOp::Reconfigure(config(1, [100; NSHARDS], &[100])));
         let mut c2 = config(2, [101; NSHARDS], &[101]);
         c2.shards[0] = 100;
-        a.apply(&ShardOp::Reconfigure(c2));
+        let _ = a.apply(&ShardOp::Reconfigure(c2));
         assert!(!a.is_stable());
-        a.apply(&ShardOp::Reconfigure(config(3, [100; NSHARDS], &[100])));
+        let _ = a.apply(&ShardOp::Reconfigure(config(3, [100; NSHARDS], &[100])));
         assert_eq!(a.config().num, 2, "moved on while shards were in motion");
     }
 
@@ -451,9 +439,9 @@ mod tests {
         c2.num = 2;
         c2.shards[0] = 101;
         let mut b = ShardStateMachine::new(101);
-        b.apply(&ShardOp::Reconfigure(c1)); // shard 1 comes from gid 0: served at once
-        assert_eq!(b.apply(&put("3", "kept", 1)).status, Status::Ok);
-        b.apply(&ShardOp::Reconfigure(c2));
+        let _ = b.apply(&ShardOp::Reconfigure(c1)); // shard 1 comes from gid 0: served at once
+        assert_eq!(b.apply(&put("3", "kept", 1)), Ok(String::new()));
+        let _ = b.apply(&ShardOp::Reconfigure(c2));
         assert_eq!(b.config().num, 2);
         assert_eq!(b.to_pull().len(), 1);
         b
@@ -479,7 +467,7 @@ mod tests {
             shard,
             data,
         });
-        assert_ne!(reply.status, Status::Ok, "{want}");
+        assert!(reply.is_err(), "{want}");
         assert_eq!(b, before, "a refused Insert ({want}) changed the state");
     }
 
@@ -535,10 +523,10 @@ mod tests {
             shard: 0,
             data: data_of(&[("2", "x")]),
         };
-        assert_eq!(b.apply(&insert).status, Status::Ok);
+        assert_eq!(b.apply(&insert), Ok(String::new()));
         let after = b.clone();
         // A duplicate of it (the leader proposed it twice) is refused.
-        assert_eq!(b.apply(&insert).status, Status::WrongGroup);
+        assert_eq!(b.apply(&insert), Err(ServiceError::WrongGroup));
         assert_eq!(b, after);
         let get = |key: &str| {
             ShardOp::Client(ClientOp {
@@ -548,27 +536,27 @@ mod tests {
                 seq: 1,
             })
         };
-        assert_eq!(b.apply(&get("2")).value, "x");
-        assert_eq!(b.apply(&get("3")).value, "kept");
+        assert_eq!(b.apply(&get("2")), Ok("x".to_string()));
+        assert_eq!(b.apply(&get("3")), Ok("kept".to_string()));
     }
 
     #[test]
     fn pull_and_delete_of_a_shard_out_of_range_are_refused_5b() {
         let b = pulling_shard_0();
         for shard in [NSHARDS, usize::MAX] {
-            let reply = b.pull(2, shard);
-            assert_eq!(reply.status, Status::BadRequest);
-            assert_eq!((reply.config_num, reply.shard), (2, shard));
-            assert_eq!(reply.data, ShardData::default());
+            assert_eq!(
+                b.pull(2, shard),
+                Err(ServiceError::Rejected(BadRequest::ShardOutOfRange(shard)))
+            );
         }
         // Delete and GcDone of a shard out of range apply as no-ops.
         let mut b = b;
         let before = b.clone();
-        b.apply(&ShardOp::Delete {
+        let _ = b.apply(&ShardOp::Delete {
             config_num: 2,
             shard: NSHARDS,
         });
-        b.apply(&ShardOp::GcDone {
+        let _ = b.apply(&ShardOp::GcDone {
             config_num: 2,
             shard: usize::MAX,
         });

@@ -5,6 +5,30 @@
 
 use labrpc::sim;
 use tests::kvsrv;
+use tests::kvsrv::mem::{CountingAllocator, live_bytes};
+
+/// The heap counter of the memory scenarios, installed in this binary only
+/// (see `tests::kvsrv::mem`).
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// The counter sees this thread's allocations, exactly, and no other's.
+#[test]
+fn heap_counter_counts_only_this_thread() {
+    let before = live_bytes();
+    let v: Vec<u8> = Vec::with_capacity(1 << 20);
+    assert_eq!(live_bytes() - before, 1 << 20);
+    drop(v);
+    assert_eq!(live_bytes(), before);
+    let there = std::thread::spawn(|| {
+        let start = live_bytes();
+        let v = vec![1u8; 1 << 22];
+        let grown = live_bytes() - start;
+        drop(v);
+        grown
+    });
+    assert_eq!(there.join().unwrap(), 1 << 22);
+}
 
 /// One clerk, reliable net: Get/Put/Append semantics, Append's old value, linearizable history.
 #[test]

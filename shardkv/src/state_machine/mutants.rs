@@ -2,7 +2,7 @@
 //! tests switch it on with `labrpc::sim::enable_mutant` and check that the
 //! scenarios catch it. Never part of a normal build.
 
-use super::{ClientOp, ClientOpKind, ClientReply, Phase, Shard, ShardStateMachine, Status};
+use super::{ClientOp, ClientOpKind, ClientReply, Phase, Shard, ShardStateMachine};
 
 /// The group keeps serving a shard it has lost: Gets and writes on a shard
 /// it is only `Offering` to the new owner are answered from (and applied
@@ -37,16 +37,7 @@ impl ShardStateMachine {
             .filter(|s| s.phase == Phase::Offering)?;
         let data = &mut s.data;
         Some(match &op.kind {
-            ClientOpKind::Get => match data.kv.get(&op.key) {
-                Some(v) => ClientReply {
-                    status: Status::Ok,
-                    value: v.clone(),
-                },
-                None => ClientReply {
-                    status: Status::NoKey,
-                    value: String::new(),
-                },
-            },
+            ClientOpKind::Get => Ok(data.kv.get(&op.key).cloned().unwrap_or_default()),
             ClientOpKind::Put(v) | ClientOpKind::Append(v) => {
                 let last = data.last_write.entry(op.client_id).or_insert(0);
                 if op.seq > *last {
@@ -58,7 +49,7 @@ impl ShardStateMachine {
                         slot.push_str(v);
                     }
                 }
-                ClientReply::default()
+                Ok(String::new())
             }
         })
     }

@@ -11,9 +11,22 @@
 //!
 //! The count is exact (no garbage collector, so no `runtime.GC()` calls are
 //! needed) and uses the *requested* sizes, so a `String` counts its capacity.
+//!
+//! The allocator is installed only in the binary of the memory scenarios
+//! (`tests/kvsrv_2.rs`), not crate-wide, so no other test binary pays for
+//! the counting:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOCATOR: tests::kvsrv::mem::CountingAllocator = tests::kvsrv::mem::CountingAllocator;
+//! ```
+//!
+//! [`live_bytes`] panics in a binary without it, so a memory scenario can
+//! never pass by reading a count that nothing keeps.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Wraps the system allocator and keeps a per-thread live-byte count.
 pub struct CountingAllocator;
@@ -24,6 +37,10 @@ thread_local! {
     /// using it never allocates and works during thread teardown.
     static LIVE: Cell<i64> = const { Cell::new(0) };
 }
+
+/// Set by the first allocation through [`CountingAllocator`]: whether this
+/// binary installed it.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 fn add(delta: i64) {
     // try_with: never panic inside the allocator, even very late in a thread's life.
@@ -37,6 +54,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
         let ptr = unsafe { System.alloc(layout) };
         if !ptr.is_null() {
+            INSTALLED.store(true, Ordering::Relaxed);
             add(layout.size() as i64);
         }
         ptr
@@ -67,37 +85,20 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
 /// Heap bytes live on the current thread: inside a simulation, the
 /// simulation's heap.
+///
+/// # Panics
+/// If this test binary did not install [`CountingAllocator`] as its global
+/// allocator (the count would stay 0 and every bound would pass).
 pub fn live_bytes() -> i64 {
+    assert!(
+        INSTALLED.load(Ordering::Relaxed),
+        "live_bytes: this test binary has no counting allocator; install \
+         tests::kvsrv::mem::CountingAllocator with #[global_allocator]"
+    );
     LIVE.with(Cell::get)
 }
 
 /// One mebibyte, the unit of the reference's memory bounds.
 pub const MIB: i64 = 1 << 20;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_this_threads_allocations_only() {
-        let before = live_bytes();
-        let v: Vec<u8> = Vec::with_capacity(1 << 20);
-        assert_eq!(live_bytes() - before, 1 << 20);
-        drop(v);
-        assert_eq!(live_bytes(), before);
-        let there = std::thread::spawn(|| {
-            let start = live_bytes();
-            let v = vec![1u8; 1 << 22];
-            let grown = live_bytes() - start;
-            drop(v);
-            grown
-        });
-        // The other thread saw exactly its own allocation.
-        assert_eq!(there.join().unwrap(), 1 << 22);
-    }
-}

@@ -174,11 +174,11 @@ impl Applied {
 /// The service snapshot the snapshot applier hands Raft: the last index it
 /// covers and every command from 0 (a placeholder) to that index.
 pub(crate) fn encode_snapshot(index: u64, log: &[Option<Cmd>]) -> Vec<u8> {
-    labrpc::encode(&(index, log)).expect("a snapshot of commands always encodes")
+    labrpc::to_bytes(&(index, log))
 }
 
 fn decode_snapshot(data: &[u8]) -> Result<(u64, Vec<Option<Cmd>>), String> {
-    labrpc::decode(data)
+    labrpc::decode(data).map_err(|e| e.to_string())
 }
 
 /// Messages a killed instance may still deliver: one waiting in the apply

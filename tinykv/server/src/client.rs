@@ -132,10 +132,7 @@ impl Connection {
 
     /// Calls RPC `R`: the typed reply, or why there is none.
     pub async fn call<R: Rpc>(&self, args: &R::Args) -> Result<R::Reply, Error> {
-        let args = labrpc::encode(args).map_err(|e| Error::Encode {
-            method: R::METHOD,
-            reason: e,
-        })?;
+        let args = labrpc::to_bytes(args);
         let reply = self.call_bytes(R::METHOD, &args).await?;
         labrpc::decode(&reply).map_err(|e| Error::Encode {
             method: R::METHOD,

@@ -76,8 +76,8 @@ pub enum Error {
     Encode {
         /// The RPC.
         method: &'static str,
-        /// The codec's message.
-        reason: String,
+        /// What the codec found.
+        reason: labrpc::CodecError,
     },
     /// The operating system refused something else.
     #[error("i/o error: {0}")]

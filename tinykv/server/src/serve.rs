@@ -57,7 +57,7 @@ impl Router {
         let erased: Handler = Arc::new(move |bytes| {
             let args: R::Args = labrpc::decode(bytes)
                 .map_err(|e| format!("{}: cannot decode the arguments: {e}", R::METHOD))?;
-            labrpc::encode(&handler(args))
+            Ok(labrpc::to_bytes(&handler(args)))
         });
         self.methods.insert(R::METHOD, (mode, erased));
         self
