@@ -19,7 +19,7 @@
 //! maps made that cache gigabytes for GenericTest's 20 clients.
 
 use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{DefaultHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use labrpc::sim;
@@ -110,46 +110,75 @@ pub enum Out {
 }
 
 /// A key/value map read by key and by range, over interned keys and
-/// values. States are shared (`Arc`): a read keeps its predecessor's, a
-/// write copies a map of small integers — the checker caches one state per
-/// linearized prefix, so this is what keeps its memory small.
+/// values. The checker caches one state per linearized prefix and GenericTest
+/// writes a fresh key per put, so a state that copied its map on every write
+/// made the check quadratic (and most of a many-client scenario's CPU): the
+/// map is persistent instead (`imbl::OrdMap`, a write shares all but one
+/// path with its predecessor), and the state's hash is kept up to date per
+/// write rather than recomputed over the map.
 #[derive(Debug, Clone, Default)]
 pub struct RangeKvModel {
     keys: Vec<Vec<u8>>,
     values: Vec<Vec<u8>>,
 }
 
-type Map = BTreeMap<u32, u32>;
+/// A model state: the map and an order-independent hash of its pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvState {
+    map: imbl::OrdMap<u32, u32>,
+    hash: u64,
+}
+
+/// One pair's share of [`KvState::hash`] (a sum, so insertions and removals
+/// update it in O(1)).
+fn pair_hash(k: u32, v: u32) -> u64 {
+    let mut x = (u64::from(k) << 32 | u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^= x >> 29;
+    x.wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+impl KvState {
+    fn with(&self, k: u32, v: Option<u32>) -> KvState {
+        let mut next = self.clone();
+        let old = match v {
+            Some(v) => {
+                next.hash = next.hash.wrapping_add(pair_hash(k, v));
+                next.map.insert(k, v)
+            }
+            None => next.map.remove(&k),
+        };
+        if let Some(old) = old {
+            next.hash = next.hash.wrapping_sub(pair_hash(k, old));
+        }
+        next
+    }
+}
 
 impl Model for RangeKvModel {
-    type State = Arc<Map>;
+    type State = KvState;
     type Input = Interned;
     type Output = Out;
 
     fn init(&self) -> Self::State {
-        Arc::new(BTreeMap::new())
+        KvState {
+            map: imbl::OrdMap::new(),
+            hash: 0,
+        }
     }
 
     fn step(&self, state: &Self::State, input: &Interned, output: &Out) -> Option<Self::State> {
         match (input.op, *output) {
-            (Op::Put(k, v), Out::Done) => {
-                let mut next = Map::clone(state);
-                next.insert(k, v);
-                Some(Arc::new(next))
-            }
-            (Op::Delete(k), Out::Done) => {
-                if !state.contains_key(&k) {
-                    return Some(state.clone());
-                }
-                let mut next = Map::clone(state);
-                next.remove(&k);
-                Some(Arc::new(next))
-            }
-            (Op::Get(k), Out::Value(v)) => (state.get(&k).copied() == v).then(|| state.clone()),
+            (Op::Put(k, v), Out::Done) => Some(state.with(k, Some(v))),
+            (Op::Delete(k), Out::Done) => Some(if state.map.contains_key(&k) {
+                state.with(k, None)
+            } else {
+                state.clone()
+            }),
+            (Op::Get(k), Out::Value(v)) => (state.map.get(&k).copied() == v).then(|| state.clone()),
             (Op::Scan(lo, hi), Out::Pairs(n, hash)) => {
                 let mut h = DefaultHasher::new();
                 let mut count = 0;
-                for (&k, &v) in state.range(lo..hi) {
+                for (&k, &v) in state.map.range(lo..hi) {
                     hash_pair(&mut h, &self.keys[k as usize], &self.values[v as usize]);
                     count += 1;
                 }
@@ -164,9 +193,7 @@ impl Model for RangeKvModel {
     }
 
     fn hash_state(&self, state: &Self::State) -> u64 {
-        let mut h = DefaultHasher::new();
-        state.hash(&mut h);
-        h.finish()
+        state.hash
     }
 
     fn partition(&self, history: &[Operation<Interned, Out>]) -> Vec<Vec<usize>> {
