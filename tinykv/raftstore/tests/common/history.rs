@@ -279,6 +279,19 @@ fn intern(ops: &[Operation<Input, Output>]) -> (RangeKvModel, Vec<Operation<Inte
     (RangeKvModel { keys, values }, out)
 }
 
+/// The checker's verdict on a list of recorded operations (the model's own
+/// tests use it; scenarios go through [`History::check`]).
+pub fn verdict(ops: &[Operation<Input, Output>]) -> CheckResult {
+    let (model, ops) = intern(ops);
+    check_operations_verbose(
+        &model,
+        &ops,
+        CheckOptions::with_max_steps(DEFAULT_MAX_STEPS),
+    )
+    .unwrap_or_else(|e| panic!("malformed history: {e}"))
+    .0
+}
+
 /// A shared history (cheap to clone).
 #[derive(Clone, Default)]
 pub struct History {
