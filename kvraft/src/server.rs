@@ -109,6 +109,12 @@ impl KvServer {
         self.rsm.kill();
     }
 
+    /// Why the replica stopped by itself, if it did ([`rsm::Rsm::failure`]:
+    /// a committed op or a snapshot it cannot apply; a bug or corruption).
+    pub fn failure(&self) -> Option<rsm::Error> {
+        self.rsm.failure()
+    }
+
     /// Completes once no task of this replica is left (after a kill).
     pub async fn stopped(&self) {
         self.rsm.stopped().await;

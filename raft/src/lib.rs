@@ -116,15 +116,16 @@ pub enum Error {
     /// peer stops rather than skip an index: only a bug or corruption gets
     /// here, and every index must reach the service exactly once, in order.
     #[error(
-        "peer {peer} stopped: committed entry {index} is not a command of this service: {reason}"
+        "peer {peer} stopped: committed entry {index} is not a command of this service: {error}"
     )]
     CorruptCommand {
         /// The peer.
         peer: usize,
         /// The entry's index.
         index: u64,
-        /// The decoder's message.
-        reason: String,
+        /// Why its bytes do not decode.
+        #[source]
+        error: labrpc::CodecError,
     },
     /// A committed membership change reached a driver that cannot apply one
     /// (the 6.5840 service has no use for them).
@@ -142,14 +143,15 @@ pub enum Error {
 pub enum StateError {
     /// The header (term, vote, snapshot point, entry count) is damaged.
     #[error("damaged header: {0}")]
-    Header(String),
+    Header(#[source] labrpc::CodecError),
     /// An entry is damaged.
-    #[error("damaged entry {index}: {reason}")]
+    #[error("damaged entry {index}: {error}")]
     Entry {
         /// Its index.
         index: u64,
-        /// The decoder's message.
-        reason: String,
+        /// Why its bytes do not decode.
+        #[source]
+        error: labrpc::CodecError,
     },
     /// Fewer entries than the header announces: the state was cut short.
     #[error("{found} entries where {saved} were saved")]

@@ -512,11 +512,7 @@ fn to_apply_msg<C: Command>(peer: usize, apply: Apply) -> Result<ApplyMsg<C>, Er
                 term,
                 command,
             }),
-            Err(reason) => Err(Error::CorruptCommand {
-                peer,
-                index,
-                reason: reason.to_string(),
-            }),
+            Err(error) => Err(Error::CorruptCommand { peer, index, error }),
         },
         Apply::Snapshot { index, term, data } => Ok(ApplyMsg::Snapshot { index, term, data }),
         // This driver proposes no membership change; a committed one means

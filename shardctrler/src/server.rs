@@ -65,6 +65,12 @@ impl ShardCtrler {
     pub fn kill(&self) {
         self.rsm.kill();
     }
+
+    /// Why the replica stopped by itself, if it did ([`rsm::Rsm::failure`]:
+    /// a committed op or a snapshot it cannot apply; a bug or corruption).
+    pub fn failure(&self) -> Option<rsm::Error> {
+        self.rsm.failure()
+    }
 }
 
 async fn change(rsm: Rsm<CtrlerStateMachine>, op: CtrlerOp) -> Reply<(), CtrlerError> {

@@ -59,11 +59,20 @@ pub fn server_with(services: impl IntoIterator<Item = Service>) -> Server {
 pub trait Replica: Clone {
     /// Stops the instance (its tasks end; it must not act any more).
     fn kill(&self);
+
+    /// Why the instance stopped by itself, if it did: a committed entry or
+    /// a snapshot it could not apply, which it must not skip (only a bug or
+    /// corruption gets there). [`Group::check_failures`] reports it.
+    fn failure(&self) -> Option<String>;
 }
 
 impl<C: raft::Command> Replica for raft::Raft<C> {
     fn kill(&self) {
         raft::Raft::kill(self);
+    }
+
+    fn failure(&self) -> Option<String> {
+        raft::Raft::failure(self).map(|e| e.to_string())
     }
 }
 
@@ -71,17 +80,29 @@ impl Replica for kvraft::KvServer {
     fn kill(&self) {
         kvraft::KvServer::kill(self);
     }
+
+    fn failure(&self) -> Option<String> {
+        kvraft::KvServer::failure(self).map(|e| e.to_string())
+    }
 }
 
 impl Replica for shardctrler::ShardCtrler {
     fn kill(&self) {
         shardctrler::ShardCtrler::kill(self);
     }
+
+    fn failure(&self) -> Option<String> {
+        shardctrler::ShardCtrler::failure(self).map(|e| e.to_string())
+    }
 }
 
 impl Replica for shardkv::ShardKv {
     fn kill(&self) {
         shardkv::ShardKv::kill(self);
+    }
+
+    fn failure(&self) -> Option<String> {
+        shardkv::ShardKv::failure(self).map(|e| e.to_string())
     }
 }
 
@@ -221,6 +242,7 @@ impl<P: Replica> Group<P> {
     /// dead instance cannot write to, and kill it. Returns the killed
     /// instance, if one ran.
     pub fn crash(&self, i: usize) -> Option<P> {
+        self.check_failures();
         self.detach(i);
         self.net.delete_server(&self.names[i]);
         let killed = {
@@ -232,6 +254,21 @@ impl<P: Replica> Group<P> {
             p.kill();
         }
         killed
+    }
+
+    /// Fails the test if a running instance stopped by itself
+    /// ([`Replica::failure`]); every config checks at each crash and at
+    /// the end of a test.
+    ///
+    /// # Panics
+    /// If one did, with its typed error.
+    pub fn check_failures(&self) {
+        let m = self.members();
+        for (i, p) in m.running.iter().enumerate() {
+            if let Some(failure) = p.as_ref().and_then(Replica::failure) {
+                panic!("server {i} stopped by itself: {failure}");
+            }
+        }
     }
 
     /// Kills every running instance (when the test ends).

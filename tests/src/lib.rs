@@ -14,7 +14,8 @@
 //! * [`group`]: the replica group every config builds on (servers, ends,
 //!   persisters, crash, restart, partitions).
 //! * [`history`]: the one history recorder the kv labs instantiate, with
-//!   stamps that keep the real order, and the final linearizability check.
+//!   stamps that keep the real order, and the final linearizability check
+//!   (re-exported from the `tester` crate, which the TinyKV tests share).
 //!
 //! ## Invariants
 //! * Every bound is the reference's, in virtual time, or tighter; where one
@@ -30,7 +31,7 @@
 //! a failing scenario prints its seed and the command that replays it.
 
 pub mod group;
-pub mod history;
+pub use tester::history;
 pub mod kvraft;
 pub mod kvsrv;
 pub mod raft;

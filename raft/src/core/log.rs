@@ -61,6 +61,9 @@ struct Header {
     entries: u64,
 }
 
+/// The network's encoding (`labrpc`'s bincode standard configuration),
+/// which `push` and `encode_state` write through `labrpc::to_bytes`; read
+/// here directly because a state holds several values back to back.
 fn codec() -> bincode::config::Configuration {
     bincode::config::standard()
 }
@@ -114,8 +117,11 @@ impl Log {
     /// Appends one entry and returns its index.
     pub fn push(&mut self, entry: Entry) -> u64 {
         self.offsets.push(self.encoded.len());
-        bincode::serde::encode_into_std_write(&entry, &mut self.encoded, codec())
-            .expect("a log entry always encodes into memory");
+        // Infallible: an entry serializes as a derived struct of an
+        // integer and a byte block, whose serde output always announces
+        // its lengths (`labrpc::to_bytes` fails only without them); its
+        // bytes are the network encoding `decode_state` reads back.
+        self.encoded.extend_from_slice(&labrpc::to_bytes(&entry));
         self.entries.push(entry);
         let index = self.last_index();
         self.mark_unsynced(index);
@@ -220,17 +226,20 @@ impl Log {
             base_term: self.base_term,
             entries: self.entries.len() as u64,
         };
-        let mut out = Vec::with_capacity(32 + self.encoded.len());
-        bincode::serde::encode_into_std_write(&header, &mut out, codec())
-            .expect("a header always encodes into memory");
+        // Infallible: the header is a derived struct of integers and an
+        // option (see `push`).
+        let header = labrpc::to_bytes(&header);
+        let mut out = Vec::with_capacity(header.len() + self.encoded.len());
+        out.extend_from_slice(&header);
         out.extend_from_slice(&self.encoded);
         out
     }
 
     /// Reads what [`Log::encode_state`] wrote: (term, vote, log).
     pub fn decode_state(bytes: &[u8]) -> Result<(u64, Option<u32>, Log), StateError> {
-        let (header, mut at): (Header, usize) = bincode::serde::decode_from_slice(bytes, codec())
-            .map_err(|e| StateError::Header(e.to_string()))?;
+        let (header, mut at): (Header, usize) =
+            bincode::serde::decode_from_slice(bytes, codec())
+                .map_err(|e| StateError::Header(labrpc::CodecError::Decode(e.to_string())))?;
         let mut log = Log::default();
         log.reset_to(header.base, header.base_term);
         log.mark_synced();
@@ -239,7 +248,7 @@ impl Log {
                 bincode::serde::decode_from_slice(&bytes[at..], codec()).map_err(|e| {
                     StateError::Entry {
                         index: log.last_index() + 1,
-                        reason: e.to_string(),
+                        error: labrpc::CodecError::Decode(e.to_string()),
                     }
                 })?;
             log.push_encoded(entry, &bytes[at..at + read]);

@@ -172,6 +172,7 @@ impl Config {
     pub fn end(&self) {
         check_time_limit(self.inner.created);
         self.check_apply_errors();
+        self.inner.group.check_failures();
         let begun = self.inner.begun.lock().unwrap_or_else(|e| e.into_inner());
         let secs = begun.t0.elapsed().as_secs_f64();
         let rpcs = self.rpc_total() - begun.rpcs0;

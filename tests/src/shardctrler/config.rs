@@ -111,6 +111,7 @@ impl Config {
     /// `  ... Passed`.
     pub fn end(&self) {
         check_time_limit(self.created);
+        self.group.check_failures();
         println!("  ... Passed");
     }
 }

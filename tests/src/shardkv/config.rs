@@ -380,6 +380,9 @@ impl Config {
     /// `  ... Passed`.
     pub fn end(&self) {
         check_time_limit(self.inner.created);
+        for g in &self.inner.groups {
+            g.replicas.check_failures();
+        }
         println!("  ... Passed");
     }
 }

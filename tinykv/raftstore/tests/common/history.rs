@@ -2,11 +2,12 @@
 //! get, scan) with its call and return stamps, judged by the shared
 //! linearizability checker under [`RangeKvModel`].
 //!
-//! Stamps follow the tester's rule (`tests::history`): virtual nanoseconds,
-//! raised to one past the previous stamp when they would not be larger, so
-//! "returned before the next call" stays visible in virtual time that stands
-//! still while tasks run. (We do not depend on the `tests` crate: it pulls
-//! in every 6.5840 lab.)
+//! Recording and checking are the shared tester's (`tester::history`, the
+//! recorder the 6.5840 kv tests use too): its stamps keep "returned before
+//! the next call" visible in virtual time that stands still while tasks
+//! run, and its check reports the verdict and applies `LAB_STRICT_CHECK`.
+//! This file adds what is the raftstore's own: its operations and their
+//! model.
 //!
 //! The model is a map of keys to values. Scans read several keys at once,
 //! so the history is partitioned by **group**: the part of a key before its
@@ -14,19 +15,17 @@
 //! own group). A scan must stay within one group; it is recorded with the
 //! number of pairs it read and a hash of them, and the model computes the
 //! same from its state. Before checking, keys and values are interned
-//! (keys by rank, so a scan is an id range) and states are shared maps of
+//! (keys by rank, so a scan is an id range) and states are persistent maps of
 //! ids: the checker caches a state per linearized prefix, and byte-string
 //! maps made that cache gigabytes for GenericTest's 20 clients.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hasher};
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use labrpc::sim;
 use linearizability::{
     CheckOptions, CheckResult, DEFAULT_MAX_STEPS, Model, Operation, check_operations_verbose,
-    visualize_temp,
 };
+use tester::history::{Recorder, check_linearizable};
 
 /// A client operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,36 +291,15 @@ pub fn verdict(ops: &[Operation<Input, Output>]) -> CheckResult {
     .0
 }
 
-/// A shared history (cheap to clone).
+/// A shared history (cheap to clone): the shared recorder over the
+/// raftstore's operations.
 #[derive(Clone, Default)]
-pub struct History {
-    inner: Arc<Mutex<State>>,
-}
-
-#[derive(Default)]
-struct State {
-    ops: Vec<Operation<Input, Output>>,
-    last: Option<u64>,
-}
+pub struct History(Recorder<Input, Output>);
 
 impl History {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn stamp(state: &mut State) -> u64 {
-        let now = sim::elapsed().as_nanos() as u64;
-        let t = match state.last {
-            Some(last) if now <= last => last + 1,
-            _ => now,
-        };
-        state.last = Some(t);
-        t
-    }
-
     /// The call stamp of an operation about to start.
     pub fn call(&self) -> u64 {
-        Self::stamp(&mut self.lock())
+        self.0.call()
     }
 
     /// Records client `client`'s operation called at `call`, returning now.
@@ -332,53 +310,19 @@ impl History {
                 "a recorded scan must stay within one group"
             );
         }
-        let mut state = self.lock();
-        let ret = Self::stamp(&mut state);
-        state
-            .ops
-            .push(Operation::new(client, input, call, output, ret));
+        self.0.record(client, input, output, call);
     }
 
     /// Number of operations recorded.
     pub fn len(&self) -> usize {
-        self.lock().ops.len()
+        self.0.len()
     }
 
-    /// The checker's verdict, reported as `check=<verdict>` on the
-    /// simulation's report line. Illegal fails (with the visualization's
-    /// path); Unknown fails under `LAB_STRICT_CHECK=1`.
+    /// The shared final check ([`check_linearizable`]) of the interned
+    /// history: Illegal fails (with the visualization's path); Unknown fails
+    /// under `LAB_STRICT_CHECK=1`; the verdict goes on the report line.
     pub fn check(&self) {
-        let (model, ops) = intern(&self.lock().ops);
-        let steps = std::env::var("LAB_CHECK_STEPS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(DEFAULT_MAX_STEPS);
-        let (result, info) =
-            check_operations_verbose(&model, &ops, CheckOptions::with_max_steps(steps))
-                .unwrap_or_else(|e| panic!("the tester recorded a malformed history: {e}"));
-        let name = match result {
-            CheckResult::Ok => "ok",
-            CheckResult::Illegal => "illegal",
-            CheckResult::Unknown => "unknown",
-        };
-        sim::report("check", name);
-        match result {
-            CheckResult::Ok => {}
-            CheckResult::Illegal => {
-                if let Ok(path) = visualize_temp(&model, &info) {
-                    println!("info: wrote history visualization to {}", path.display());
-                }
-                panic!("history of {} operations is not linearizable", ops.len());
-            }
-            CheckResult::Unknown => {
-                println!("info: linearizability check timed out, assuming history is ok");
-                if std::env::var("LAB_STRICT_CHECK").is_ok_and(|v| v == "1") {
-                    panic!(
-                        "LAB_STRICT_CHECK=1: the check of {} operations ran out of {steps} steps",
-                        ops.len()
-                    );
-                }
-            }
-        }
+        let (model, ops) = intern(&self.0.operations());
+        check_linearizable(&model, &ops);
     }
 }

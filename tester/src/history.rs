@@ -1,6 +1,6 @@
-//! One history recorder for every lab the linearizability checker judges
-//! (kvsrv, kvraft, shardkv; the reference `OpLog`/`porcupine` glue), and the
-//! final check.
+//! One history recorder for every service the linearizability checker
+//! judges (kvsrv, kvraft, shardkv — the reference `OpLog`/`porcupine` glue
+//! — and the TinyKV raftstore), and the final check.
 //!
 //! ## Timestamps keep the real order
 //! Virtual time moves in whole milliseconds and stands still while tasks
@@ -14,8 +14,16 @@
 //! it would not be larger: stamps are **strictly increasing in the order the
 //! tester takes them**. Everything runs on one thread, so that order is the
 //! real order — "returned before the next call" is always visible to the
-//! checker, across clients too — and the stamps stay within a few
+//! checker — across clients too — and the stamps stay within a few
 //! nanoseconds of virtual time.
+//!
+//! ## What is recorded, what is checked
+//! A [`Recorder<I, O>`] stores operations of whatever input and output
+//! types the service's clients produce. [`Recorder::check_linearizable`]
+//! judges them under a [`Model`] of exactly those types; a tester whose
+//! model is built from the whole history (the raftstore interns keys and
+//! values first) takes [`Recorder::operations`] and calls the free
+//! [`check_linearizable`] on what it built. Both end the same way.
 //!
 //! ## Unknown verdicts
 //! The checker's budget is a step count ([`check_budget`]), so a seed always
@@ -40,22 +48,22 @@ pub const STRICT_CHECK_ENV: &str = "LAB_STRICT_CHECK";
 pub const CHECK_STEPS_ENV: &str = "LAB_CHECK_STEPS";
 
 /// A history of the operations of one test, shared by its client tasks
-/// (cheap to clone). `M` is the checker's model; the kv labs use
-/// [`KvHistory`].
-pub struct Recorder<M: Model> {
-    inner: Arc<Mutex<State<M>>>,
+/// (cheap to clone): inputs `I` and outputs `O`, each with its client and
+/// its call and return stamps. The kv labs use [`KvHistory`].
+pub struct Recorder<I, O> {
+    inner: Arc<Mutex<State<I, O>>>,
 }
 
 /// The key/value labs' history: inputs and outputs of [`KvModel`].
-pub type KvHistory = Recorder<KvModel>;
+pub type KvHistory = Recorder<KvInput, KvOutput>;
 
-struct State<M: Model> {
-    ops: Vec<Operation<M::Input, M::Output>>,
+struct State<I, O> {
+    ops: Vec<Operation<I, O>>,
     /// The last stamp handed out.
     last: Option<u64>,
 }
 
-impl<M: Model> Clone for Recorder<M> {
+impl<I, O> Clone for Recorder<I, O> {
     fn clone(&self) -> Self {
         Recorder {
             inner: self.inner.clone(),
@@ -63,7 +71,7 @@ impl<M: Model> Clone for Recorder<M> {
     }
 }
 
-impl<M: Model> Default for Recorder<M> {
+impl<I, O> Default for Recorder<I, O> {
     fn default() -> Self {
         Recorder {
             inner: Arc::new(Mutex::new(State {
@@ -74,7 +82,7 @@ impl<M: Model> Default for Recorder<M> {
     }
 }
 
-impl<M: Model> std::fmt::Debug for Recorder<M> {
+impl<I, O> std::fmt::Debug for Recorder<I, O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
             .field("operations", &self.lock().ops.len())
@@ -82,20 +90,20 @@ impl<M: Model> std::fmt::Debug for Recorder<M> {
     }
 }
 
-impl<M: Model> Recorder<M> {
+impl<I, O> Recorder<I, O> {
     /// An empty history.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<M>> {
+    fn lock(&self) -> MutexGuard<'_, State<I, O>> {
         // A panicking client task already fails the test; keep the history.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A stamp for "now", strictly greater than every stamp handed out
     /// before (see the module doc).
-    fn stamp(state: &mut State<M>) -> u64 {
+    fn stamp(state: &mut State<I, O>) -> u64 {
         let now = sim::elapsed().as_nanos() as u64;
         let t = match state.last {
             Some(last) if now <= last => last + 1,
@@ -113,17 +121,12 @@ impl<M: Model> Recorder<M> {
 
     /// Records an operation of client `client` called at `call` (from
     /// [`Recorder::call`]) that returns now.
-    pub fn record(&self, client: usize, input: M::Input, output: M::Output, call: u64) {
+    pub fn record(&self, client: usize, input: I, output: O, call: u64) {
         let mut state = self.lock();
         let ret = Self::stamp(&mut state);
         state
             .ops
             .push(Operation::new(client, input, call, output, ret));
-    }
-
-    /// A copy of the operations recorded so far, in completion order.
-    pub fn operations(&self) -> Vec<Operation<M::Input, M::Output>> {
-        self.lock().ops.clone()
     }
 
     /// Number of operations recorded so far.
@@ -135,65 +138,37 @@ impl<M: Model> Recorder<M> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    /// The checker's verdict on the history under `model`, within
-    /// [`check_budget`] steps, also reported as `check=<verdict>` on the
-    /// simulation's report line.
+impl<I: Clone, O: Clone> Recorder<I, O> {
+    /// A copy of the operations recorded so far, in completion order.
+    pub fn operations(&self) -> Vec<Operation<I, O>> {
+        self.lock().ops.clone()
+    }
+
+    /// The checker's verdict on the history under `model` ([`verdict`]).
     ///
     /// # Panics
     /// If the checker rejects the history as malformed (a tester bug).
-    pub fn verdict(&self, model: &M) -> (CheckResult, LinearizationInfo<M::Input, M::Output>) {
-        let ops = self.operations();
-        tracing::info!(operations = ops.len(), "linearizability check");
-        let options = CheckOptions::with_max_steps(check_budget());
-        let (result, info) = match check_operations_verbose(model, &ops, options) {
-            Ok(checked) => checked,
-            Err(e) => panic!("the tester recorded a malformed history: {e}"),
-        };
-        let name = match result {
-            CheckResult::Ok => "ok",
-            CheckResult::Illegal => "illegal",
-            CheckResult::Unknown => "unknown",
-        };
-        sim::report("check", name);
-        (result, info)
+    pub fn verdict<M>(&self, model: &M) -> (CheckResult, LinearizationInfo<I, O>)
+    where
+        M: Model<Input = I, Output = O>,
+    {
+        verdict(model, &self.lock().ops)
     }
 
-    /// The reference's final check: the history must be linearizable.
-    ///
-    /// * Illegal: writes the HTML visualization to a temporary file, prints
-    ///   `info: wrote history visualization to <path>` and fails the test.
-    /// * Unknown (budget exhausted): prints the reference's info line and
-    ///   passes, as the reference does — unless `LAB_STRICT_CHECK=1`, where
-    ///   it fails, naming the history's size and how to raise the budget.
+    /// The final check of the history under `model` ([`check_linearizable`]).
     ///
     /// # Panics
     /// If the history is not linearizable, is malformed, or (strict) the
     /// check ran out of budget.
-    pub fn check_linearizable(&self, model: &M) {
-        let (result, info) = self.verdict(model);
-        match result {
-            CheckResult::Ok => {}
-            CheckResult::Illegal => {
-                match visualize_temp(model, &info) {
-                    Ok(path) => println!("info: wrote history visualization to {}", path.display()),
-                    Err(e) => println!("info: failed to write history visualization: {e}"),
-                }
-                panic!("history is not linearizable");
-            }
-            CheckResult::Unknown => {
-                println!("info: linearizability check timed out, assuming history is ok");
-                if strict_check() {
-                    panic!(
-                        "{STRICT_CHECK_ENV}=1: the linearizability check of {} operations ran \
-                         out of its budget of {} steps (verdict Unknown); raise it with \
-                         {CHECK_STEPS_ENV}=<steps> to get a verdict",
-                        self.len(),
-                        check_budget()
-                    );
-                }
-            }
-        }
+    pub fn check_linearizable<M>(&self, model: &M)
+    where
+        M: Model<Input = I, Output = O>,
+    {
+        // Checked in place, not copied: nothing else runs meanwhile (one
+        // thread), and a failed check's panic leaves the lock usable.
+        check_linearizable(model, &self.lock().ops);
     }
 }
 
@@ -207,6 +182,68 @@ impl KvHistory {
     /// [`Recorder::check_linearizable`] under the key/value model.
     pub fn check(&self) {
         self.check_linearizable(&KvModel);
+    }
+}
+
+/// The checker's verdict on `ops` under `model`, within [`check_budget`]
+/// steps, also reported as `check=<verdict>` on the simulation's report
+/// line.
+///
+/// # Panics
+/// If the checker rejects the history as malformed (a tester bug).
+pub fn verdict<M: Model>(
+    model: &M,
+    ops: &[Operation<M::Input, M::Output>],
+) -> (CheckResult, LinearizationInfo<M::Input, M::Output>) {
+    tracing::info!(operations = ops.len(), "linearizability check");
+    let options = CheckOptions::with_max_steps(check_budget());
+    let (result, info) = match check_operations_verbose(model, ops, options) {
+        Ok(checked) => checked,
+        Err(e) => panic!("the tester recorded a malformed history: {e}"),
+    };
+    let name = match result {
+        CheckResult::Ok => "ok",
+        CheckResult::Illegal => "illegal",
+        CheckResult::Unknown => "unknown",
+    };
+    sim::report("check", name);
+    (result, info)
+}
+
+/// The reference's final check: `ops` must be linearizable under `model`.
+///
+/// * Illegal: writes the HTML visualization to a temporary file, prints
+///   `info: wrote history visualization to <path>` and fails the test.
+/// * Unknown (budget exhausted): prints the reference's info line and
+///   passes, as the reference does — unless `LAB_STRICT_CHECK=1`, where
+///   it fails, naming the history's size and how to raise the budget.
+///
+/// # Panics
+/// If the history is not linearizable, is malformed, or (strict) the
+/// check ran out of budget.
+pub fn check_linearizable<M: Model>(model: &M, ops: &[Operation<M::Input, M::Output>]) {
+    let (result, info) = verdict(model, ops);
+    match result {
+        CheckResult::Ok => {}
+        CheckResult::Illegal => {
+            match visualize_temp(model, &info) {
+                Ok(path) => println!("info: wrote history visualization to {}", path.display()),
+                Err(e) => println!("info: failed to write history visualization: {e}"),
+            }
+            panic!("history is not linearizable");
+        }
+        CheckResult::Unknown => {
+            println!("info: linearizability check timed out, assuming history is ok");
+            if strict_check() {
+                panic!(
+                    "{STRICT_CHECK_ENV}=1: the linearizability check of {} operations ran \
+                     out of its budget of {} steps (verdict Unknown); raise it with \
+                     {CHECK_STEPS_ENV}=<steps> to get a verdict",
+                    ops.len(),
+                    check_budget()
+                );
+            }
+        }
     }
 }
 
