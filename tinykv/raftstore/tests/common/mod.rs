@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod scheduler;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +19,10 @@ use std::time::Duration;
 
 use history::{History, Input, Output, summarize};
 use labrpc::{ClientEnd, Network, Server};
-use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
+use scheduler::MockScheduler;
+use tinykv_raftstore::cmd::{AdminRequest, CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::scheduler::SchedulerClient;
 use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store};
 use tinykv_raftstore::{Error, PeerConfig, bootstrap_region};
 use tinykv_storage::{Cf, DiskEngine, Engine, MemEngine};
@@ -69,33 +72,44 @@ pub struct Cluster {
     ends: Vec<BTreeMap<u64, ClientEnd>>,
     pub stores: Vec<Option<Store>>,
     pub client: Client,
+    /// The mock scheduler every store reports to.
+    pub scheduler: Arc<MockScheduler>,
     /// Every client operation of the scenario.
     pub history: History,
     _dirs: Vec<tempfile::TempDir>,
 }
 
-/// A client: one end per store, a leader hint, and the history it records
-/// its operations in as client `id`.
+/// A client: one end per store, its view of the regions (refreshed from
+/// the scheduler when a store says it is stale), a leader hint per region,
+/// and the history it records its operations in as client `id`.
 #[derive(Clone)]
 pub struct Client {
     ends: Vec<ClientEnd>,
     n: u64,
-    epoch: RegionEpoch,
-    /// The store that last answered a command.
-    pub hint: u64,
+    scheduler: Arc<MockScheduler>,
+    /// The store that last answered a command, per region.
+    pub hints: BTreeMap<u64, u64>,
     id: usize,
     history: History,
 }
 
+/// What a command is routed by.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    /// The region containing this key.
+    Key(&'a [u8]),
+}
+
 impl Client {
-    fn header(&self, store: u64) -> CmdHeader {
+    fn region_for(&self, key: &[u8]) -> Option<Region> {
+        self.scheduler.region_by_key(key)
+    }
+
+    fn header(region: &Region, peer: Peer) -> CmdHeader {
         CmdHeader {
-            region_id: 1,
-            peer: Peer {
-                id: store,
-                store_id: store,
-            },
-            region_epoch: self.epoch,
+            region_id: region.id,
+            peer,
+            region_epoch: region.region_epoch,
             term: 0,
         }
     }
@@ -103,7 +117,7 @@ impl Client {
     /// The reference's `Request`: attempts [`Client::call_on_leader`] at
     /// least [`REQUEST_ATTEMPTS`] times and for [`REQUEST_TIMEOUT`], pausing
     /// after each failed one; panics "request timeout" after that.
-    async fn retry<T, F, Fut>(&mut self, what: &str, mut call: F) -> T
+    async fn retry<T, F, Fut>(&mut self, what: &str, key: &[u8], mut call: F) -> (T, Region)
     where
         F: FnMut(ClientEnd, CmdHeader) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
@@ -112,7 +126,7 @@ impl Client {
         let mut attempts = 0;
         while attempts < REQUEST_ATTEMPTS || start.elapsed() < REQUEST_TIMEOUT {
             attempts += 1;
-            if let Some(value) = self.call_on_leader(&mut call).await {
+            if let Some(value) = self.call_on_leader(Route::Key(key), &mut call).await {
                 return value;
             }
             sleep(RETRY_PAUSE).await;
@@ -120,25 +134,45 @@ impl Client {
         panic!("request timeout: {what}");
     }
 
-    /// The reference's `CallCommandOnLeader`: calls `call` on stores for up
-    /// to [`REQUEST_TIMEOUT`] until one answers Ok, following NotLeader
-    /// hints; `None` if none did (or a store answered an error that no
-    /// other store would answer differently).
-    async fn call_on_leader<T, F, Fut>(&mut self, call: &mut F) -> Option<T>
+    /// The reference's `CallCommandOnLeader`: calls `call` on the peers of
+    /// the key's region for up to [`REQUEST_TIMEOUT`] until one answers
+    /// Ok, following NotLeader hints and refreshing the region when a store
+    /// says it changed; `None` if none did (or a store answered an error
+    /// that no other store would answer differently). Returns the region
+    /// the answer is for.
+    async fn call_on_leader<T, F, Fut>(
+        &mut self,
+        route: Route<'_>,
+        call: &mut F,
+    ) -> Option<(T, Region)>
     where
         F: FnMut(ClientEnd, CmdHeader) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
     {
         let start = Instant::now();
-        let mut store = self.hint;
+        let Route::Key(key) = route;
+        let mut region = self.region_for(key)?;
+        let mut store = self.hints.get(&region.id).copied().unwrap_or(1);
         let mut stuck = std::collections::BTreeSet::new();
         while start.elapsed() <= REQUEST_TIMEOUT {
+            let peer = match region.peer_on_store(store) {
+                Some(peer) => peer,
+                None => {
+                    store = region.peers.first()?.store_id;
+                    continue;
+                }
+            };
+            let next = |store: u64| {
+                let stores: Vec<u64> = region.peers.iter().map(|p| p.store_id).collect();
+                let at = stores.iter().position(|&s| s == store).unwrap_or(0);
+                stores[(at + 1) % stores.len()]
+            };
             let end = self.ends[(store - 1) as usize].clone();
             let sent = Instant::now();
-            match call(end, self.header(store)).await {
+            match call(end, Client::header(&region, peer)).await {
                 Ok(Ok(value)) => {
-                    self.hint = store;
-                    return Some(value);
+                    self.hints.insert(region.id, store);
+                    return Some((value, region));
                 }
                 Ok(Err(Error::NotLeader {
                     leader: Some(leader),
@@ -147,9 +181,18 @@ impl Client {
                     store = leader.store_id;
                     continue;
                 }
+                Ok(Err(Error::NotLeader { .. } | Error::StaleCommand)) => store = next(store),
                 Ok(Err(
-                    Error::NotLeader { .. } | Error::StaleCommand | Error::EpochNotMatch { .. },
-                )) => store = store % self.n + 1,
+                    Error::EpochNotMatch { .. }
+                    | Error::RegionNotFound { .. }
+                    | Error::KeyNotInRegion { .. },
+                )) => {
+                    // The region changed: ask the scheduler again.
+                    store = next(store);
+                    if let Some(fresh) = self.region_for(key) {
+                        region = fresh;
+                    }
+                }
                 // No answer within the call's second: a leader that cannot
                 // commit. Like the reference's client, stop following hints
                 // to it for this attempt. (A lost call fails sooner and
@@ -158,7 +201,7 @@ impl Client {
                     if sent.elapsed() >= COMMAND_TIMEOUT {
                         stuck.insert(store);
                     }
-                    store = store % self.n + 1;
+                    store = next(store);
                 }
                 Ok(Err(_)) => return None,
             }
@@ -167,13 +210,35 @@ impl Client {
         None
     }
 
+    /// Sends `admin` to the leader of `region_id` (the reference's
+    /// `CallCommandOnLeader` with an admin request).
+    pub async fn admin(&mut self, key: &[u8], admin: AdminRequest) -> Result<Vec<Response>, Error> {
+        let region = self.region_for(key).expect("the scheduler knows a region");
+        let store = self.hints.get(&region.id).copied().unwrap_or(1);
+        let peer = region.peer_on_store(store).unwrap_or(region.peers[0]);
+        let end = self.ends[(peer.store_id - 1) as usize].clone();
+        let request = RaftCmdRequest::admin(Client::header(&region, peer), admin);
+        match end.call::<Command>(&request).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::StaleCommand),
+        }
+    }
+
+    /// A command of `requests`, all on keys of one region (routed by the
+    /// first key).
     pub async fn request(&mut self, requests: Vec<Request>) -> Vec<Response> {
         let what = format!("{requests:?}");
-        self.retry(&what, |end, header| {
+        let key = requests
+            .iter()
+            .find_map(Request::key)
+            .unwrap_or(b"")
+            .to_vec();
+        self.retry(&what, &key, |end, header| {
             let request = RaftCmdRequest::new(header, requests.clone());
             async move { end.call::<Command>(&request).await }
         })
         .await
+        .0
     }
 
     /// `MustPutCF`, recorded.
@@ -266,17 +331,27 @@ impl Client {
     pub async fn scan(&mut self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let call = self.history.call();
         let what = format!("scan {start:?}..{end:?}");
-        let pairs = self
-            .retry(&what, |client, header| {
-                let args = ScanArgs {
-                    header,
-                    cf: Cf::Default,
-                    start: start.to_vec(),
-                    end: end.to_vec(),
-                };
-                async move { client.call::<Scan>(&args).await }
-            })
-            .await;
+        // Region by region, as the reference's `Scan`.
+        let mut pairs = Vec::new();
+        let mut from = start.to_vec();
+        loop {
+            let (mut part, region) = self
+                .retry(&what, &from.clone(), |client, header| {
+                    let args = ScanArgs {
+                        header,
+                        cf: Cf::Default,
+                        start: from.clone(),
+                        end: end.to_vec(),
+                    };
+                    async move { client.call::<Scan>(&args).await }
+                })
+                .await;
+            pairs.append(&mut part);
+            if region.end_key.is_empty() || (!end.is_empty() && region.end_key.as_slice() >= end) {
+                break;
+            }
+            from = region.end_key;
+        }
         let input = Input::Scan(start.to_vec(), end.to_vec());
         self.history.record(self.id, input, summarize(&pairs), call);
         pairs
@@ -320,6 +395,7 @@ impl Cluster {
             peers: (1..=n).map(|s| Peer { id: s, store_id: s }).collect(),
         };
         let history = History::default();
+        let scheduler = Arc::new(MockScheduler::new(region.clone(), n));
         let mut c = Cluster {
             net,
             n,
@@ -331,11 +407,12 @@ impl Cluster {
             client: Client {
                 ends: Vec::new(),
                 n,
-                epoch,
-                hint: 1,
+                scheduler: scheduler.clone(),
+                hints: BTreeMap::new(),
                 id: 0,
                 history: history.clone(),
             },
+            scheduler,
             history,
             _dirs: Vec::new(),
         };
@@ -376,7 +453,8 @@ impl Cluster {
     pub fn start(&mut self, s: u64) {
         let (raft, kv) = self.engines[(s - 1) as usize].clone();
         let ends = self.ends[(s - 1) as usize].clone();
-        let store = Store::start(s, self.region.clone(), raft, kv, ends, self.config).unwrap();
+        let scheduler: Arc<dyn SchedulerClient> = self.scheduler.clone();
+        let store = Store::start(s, raft, kv, ends, self.config, Some(scheduler)).unwrap();
         let server = Server::new();
         server.add_service(store.service());
         self.net.add_server(store_name(s), server);
@@ -409,14 +487,18 @@ impl Cluster {
         }
     }
 
+    /// The store whose peer of region 1 leads (the highest term's).
     pub fn leader(&self) -> Option<u64> {
-        self.stores
-            .iter()
-            .flatten()
-            .zip(1..)
-            .filter(|(st, _)| st.state().1)
-            .max_by_key(|(st, _)| st.state().0)
-            .map(|(_, s)| s)
+        self.leader_of(1)
+    }
+
+    /// The store whose peer of `region_id` leads (the highest term's).
+    pub fn leader_of(&self, region_id: u64) -> Option<u64> {
+        (1..=self.n)
+            .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state(region_id)?)))
+            .filter(|(_, (_, leads))| *leads)
+            .max_by_key(|(_, (term, _))| *term)
+            .map(|(s, _)| s)
     }
 
     pub async fn wait_leader(&self) -> u64 {
@@ -510,7 +592,8 @@ impl Cluster {
         self.stores[(s - 1) as usize]
             .as_ref()
             .expect("store is running")
-            .applied_and_truncated()
+            .applied_and_truncated(1)
+            .expect("the store has region 1")
     }
 
     /// Stops every store and checks the history.
@@ -519,6 +602,8 @@ impl Cluster {
             self.stop(s);
         }
         println!("history: {} operations", self.history.len());
+        let failures = self.scheduler.failures();
+        assert!(failures.is_empty(), "the mock scheduler saw: {failures:#?}");
         self.history.check();
     }
 }
@@ -727,7 +812,7 @@ impl Cluster {
             let found = stores
                 .iter()
                 .copied()
-                .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state())))
+                .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state(1)?)))
                 .filter(|(_, (_, leads))| *leads)
                 .max_by_key(|(_, (term, _))| *term);
             if let Some((s, _)) = found {
