@@ -83,6 +83,12 @@ labrpc::rpc!(
     pub TransferLeader = "Raftstore.TransferLeader": Envelope<TransferLeaderArgs> => ()
 );
 labrpc::rpc!(
+    /// (3B) "You were removed": sent back to a peer whose message shows an
+    /// older epoch and which the receiver's region no longer lists; it
+    /// destroys itself.
+    pub Gc = "Raftstore.Gc": Envelope<()> => ()
+);
+labrpc::rpc!(
     /// A client's command; the reply is its responses or a region error.
     pub Command = "Raftstore.Command": RaftCmdRequest => Result<Vec<Response>, Error>
 );
@@ -321,8 +327,8 @@ impl Store {
 
     /// The `Raftstore` service to add to this store's server.
     pub fn service(&self) -> Service {
-        let n: [Arc<Node>; 7] = std::array::from_fn(|_| self.node.clone());
-        let [n1, n2, n3, n4, n5, n6, n7] = n;
+        let n: [Arc<Node>; 8] = std::array::from_fn(|_| self.node.clone());
+        let [n1, n2, n3, n4, n5, n6, n7, n8] = n;
         Service::new("Raftstore")
             .handle_or_decline::<Vote, _, _>(move |e| {
                 let (origin, m) = e.split();
@@ -362,6 +368,10 @@ impl Store {
             .handle_or_decline::<TransferLeader, _, _>(move |e| {
                 let (origin, m) = e.split();
                 let alive = n5.on_notice(origin, Message::TransferLeader(m));
+                async move { alive.then_some(()) }
+            })
+            .handle_or_decline::<Gc, _, _>(move |e| {
+                let alive = n8.on_gc(&e);
                 async move { alive.then_some(()) }
             })
             .handle_or_decline::<Command, _, _>(move |request| {
@@ -532,10 +542,63 @@ impl Node {
         })
     }
 
+    /// Whether the sender in `origin` was removed from the region: its
+    /// epoch is older than the region's here and the region no longer
+    /// lists it. Its message is dropped (a removed peer that never learnt
+    /// it would otherwise disrupt the group with elections), and it is told
+    /// to destroy itself.
+    fn sender_removed(self: &Arc<Self>, peers: &Peers, origin: &Origin) -> bool {
+        // SOLUTION BEGIN p3b: a message from a removed peer: drop it and tell it to go
+        let Some(peer) = peers.by_region.get(&origin.region_id) else {
+            return false;
+        };
+        let mine = peer.region().region_epoch;
+        let theirs = origin.region_epoch;
+        let stale = theirs.conf_ver < mine.conf_ver || theirs.version < mine.version;
+        if !stale || !peer.storage().is_initialised() || peer.peer_meta(origin.from.id).is_some() {
+            return false;
+        }
+        let region = peer.region();
+        let notice = Envelope {
+            region_id: origin.region_id,
+            from: peer.meta(),
+            to: origin.from,
+            region_epoch: mine,
+            start_key: region.start_key.clone(),
+            end_key: region.end_key.clone(),
+            message: (),
+        };
+        if let Some(end) = self.ends.get(&origin.from.store_id) {
+            let end = end.clone();
+            tokio::spawn(async move {
+                let _ = end.call::<Gc>(&notice).await;
+            });
+        }
+        true
+        // SOLUTION END
+    }
+
+    /// A peer here learns it was removed: destroy it if the notice's
+    /// region is newer than its own. False once killed.
+    fn on_gc(self: &Arc<Self>, notice: &Envelope<()>) -> bool {
+        let Some(mut peers) = self.lock() else {
+            return false;
+        };
+        // SOLUTION BEGIN p3b: destroy a peer told it was removed by a newer region
+        let removed = peers.by_region.get(&notice.region_id).is_some_and(|p| {
+            p.meta() == notice.to && notice.region_epoch.conf_ver > p.region().region_epoch.conf_ver
+        });
+        if removed {
+            self.destroy(&mut peers, notice.region_id);
+        }
+        // SOLUTION END
+        true
+    }
+
     /// Steps a request from another store's peer; returns its peer's reply.
     fn on_request(self: &Arc<Self>, origin: Origin, message: Message) -> Option<Message> {
         let mut peers = self.lock()?;
-        if !self.route(&mut peers, &origin, &message) {
+        if !self.route(&mut peers, &origin, &message) || self.sender_removed(&peers, &origin) {
             return None;
         }
         if let Message::InstallSnapshot(args) = &message
@@ -549,7 +612,16 @@ impl Node {
             self.process(&mut peers, origin.region_id, None);
             return None;
         }
-        self.process(&mut peers, origin.region_id, Some(origin.from.id))
+        let reply = self.process(&mut peers, origin.region_id, Some(origin.from.id));
+        // A peer destroyed by this very message (it applied its own
+        // removal) does not answer: its acknowledgement would reach the
+        // leader as that of the peer id's next incarnation, should the same
+        // id be added back, and keep the leader from catching that one up.
+        let alive = peers
+            .by_region
+            .get(&origin.region_id)
+            .is_some_and(|p| p.meta() == origin.to);
+        reply.filter(|_| alive)
     }
 
     /// Steps a message that needs no reply; false once killed.
@@ -557,6 +629,9 @@ impl Node {
         let Some(mut peers) = self.lock() else {
             return false;
         };
+        if self.sender_removed(&peers, &origin) {
+            return true;
+        }
         if let Some(peer) = peers.by_region.get_mut(&origin.region_id)
             && peer.meta().id == origin.to.id
         {

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod multi;
 pub mod scheduler;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,7 @@ use std::time::Duration;
 use history::{History, Input, Output, summarize};
 use labrpc::{ClientEnd, Network, Server};
 use scheduler::MockScheduler;
-use tinykv_raftstore::cmd::{AdminRequest, CmdHeader, RaftCmdRequest, Request, Response};
+use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
 use tinykv_raftstore::scheduler::SchedulerClient;
 use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store};
@@ -208,20 +209,6 @@ impl Client {
             sleep(RETRY_PAUSE).await;
         }
         None
-    }
-
-    /// Sends `admin` to the leader of `region_id` (the reference's
-    /// `CallCommandOnLeader` with an admin request).
-    pub async fn admin(&mut self, key: &[u8], admin: AdminRequest) -> Result<Vec<Response>, Error> {
-        let region = self.region_for(key).expect("the scheduler knows a region");
-        let store = self.hints.get(&region.id).copied().unwrap_or(1);
-        let peer = region.peer_on_store(store).unwrap_or(region.peers[0]);
-        let end = self.ends[(peer.store_id - 1) as usize].clone();
-        let request = RaftCmdRequest::admin(Client::header(&region, peer), admin);
-        match end.call::<Command>(&request).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::StaleCommand),
-        }
     }
 
     /// A command of `requests`, all on keys of one region (routed by the
@@ -618,6 +605,10 @@ pub struct Generic {
     pub partitions: bool,
     pub maxraftlog: Option<u64>,
     pub backing: Backing,
+    /// 3B: conf changes while clients write.
+    pub confchange: bool,
+    /// 3B: regions split as they grow (max 300 B, split 200 B).
+    pub split: bool,
 }
 
 impl Generic {
@@ -629,6 +620,20 @@ impl Generic {
             partitions: false,
             maxraftlog: None,
             backing: Backing::Memory,
+            confchange: false,
+            split: false,
+        }
+    }
+    pub fn confchange(self) -> Generic {
+        Generic {
+            confchange: true,
+            ..self
+        }
+    }
+    pub fn split(self) -> Generic {
+        Generic {
+            split: true,
+            ..self
         }
     }
     pub fn unreliable(self) -> Generic {
@@ -727,10 +732,13 @@ async fn run_client(mut client: Client, c: usize, stop: Arc<AtomicBool>) -> usiz
 /// see tinykv.md §6); the final per-client scan reads the client's whole
 /// key range (`client_end`), so a key past its count would show too.
 pub async fn generic_test(g: Generic) {
-    let config = match g.maxraftlog {
+    let mut config = match g.maxraftlog {
         Some(limit) => PeerConfig::with_gc_limit(limit),
         None => PeerConfig::test(),
     };
+    if g.split {
+        config = config.with_split_sizes(300, 200);
+    }
     let mut c = Cluster::with(5, config, g.backing);
     sleep(2 * ELECTION_TIMEOUT).await;
     for _round in 0..3 {
@@ -738,6 +746,15 @@ pub async fn generic_test(g: Generic) {
         let clients: Vec<_> = (0..g.nclients)
             .map(|i| tokio::spawn(run_client(c.client(i), i, stop.clone())))
             .collect();
+        // The reference starts its conf-change task in round 1 only (its
+        // stop flag is never reset); ours changes membership in every round.
+        let conf_changes = g.confchange.then(|| {
+            tokio::spawn(multi::run_conf_changes(
+                c.scheduler.clone(),
+                c.n,
+                stop.clone(),
+            ))
+        });
         if g.unreliable {
             c.net.set_reliable(false);
         }
@@ -756,6 +773,9 @@ pub async fn generic_test(g: Generic) {
         stop.store(true, Ordering::Relaxed);
         c.heal();
         c.net.set_reliable(true);
+        if let Some(task) = conf_changes {
+            task.await.expect("the conf-change task failed");
+        }
         sleep(ELECTION_TIMEOUT).await;
         let mut counts = Vec::new();
         for handle in clients {
@@ -793,14 +813,31 @@ pub async fn generic_test(g: Generic) {
         );
         if let Some(limit) = g.maxraftlog {
             sleep(Duration::from_secs(1)).await;
-            for s in 1..=5 {
-                let (applied, truncated) = c.applied_and_truncated(s);
-                assert!(
-                    applied - truncated <= 2 * limit,
-                    "store {s}: raft log too long: applied {applied}, truncated {truncated}, limit {limit}"
-                );
+            // Every region the scheduler knows, on every store holding it.
+            for region in c.scheduler.regions() {
+                for peer in &region.peers {
+                    let Some(store) = c.stores[(peer.store_id - 1) as usize].as_ref() else {
+                        continue;
+                    };
+                    let Some((applied, truncated)) = store.applied_and_truncated(region.id) else {
+                        continue;
+                    };
+                    assert!(
+                        applied - truncated <= 2 * limit,
+                        "store {}, region {}: raft log too long: applied {applied}, truncated {truncated}, limit {limit}",
+                        peer.store_id,
+                        region.id
+                    );
+                }
             }
         }
+    }
+    if g.split {
+        let first = c
+            .scheduler
+            .region_by_key(b"")
+            .expect("a region holds the empty key");
+        assert!(!first.end_key.is_empty(), "the region is not split");
     }
     c.shutdown();
 }
