@@ -11,8 +11,13 @@
 
 mod common;
 
-use common::{Cluster, Generic};
+use std::time::Duration;
+
+use common::{Backing, Cluster, Generic};
+use tinykv_raftstore::cmd::Request;
 use tinykv_raftstore::meta::Peer;
+use tinykv_raftstore::{Error, PeerConfig};
+use tokio::time::sleep;
 
 fn peer(store_id: u64, id: u64) -> Peer {
     Peer { id, store_id }
@@ -168,5 +173,128 @@ fn conf_change_snapshot_unreliable_recover_concurrent_partition_p3b() {
         .partitions()
         .maxraftlog(100)
         .confchange()
+        .run();
+}
+
+/// `TestOneSplit3B`: with max 800 B and split 500 B, a hundred more puts
+/// split region 1 at a key between k1 and k2; both halves are contiguous,
+/// the old region answers KeyNotInRegion for the right half's key, and a
+/// store cut off during the split catches up.
+#[test]
+fn one_split_p3b() {
+    labrpc::sim::run(|| async {
+        let config = PeerConfig::test().with_split_sizes(800, 500);
+        let mut c = Cluster::with(5, config, Backing::Memory);
+        c.must_put(b"k1", b"v1").await;
+        c.must_put(b"k2", b"v2").await;
+        let region = c.scheduler.region_by_key(b"k1").expect("a region");
+        assert_eq!(Some(&region), c.scheduler.region_by_key(b"k2").as_ref());
+        assert!(region.end_key.is_empty());
+
+        c.partition(&[1, 2, 3, 4], &[5]);
+        for i in 100..200 {
+            let (k, v) = (format!("k{i}"), format!("v{i}"));
+            c.must_put(k.as_bytes(), v.as_bytes()).await;
+        }
+        sleep(Duration::from_millis(200)).await;
+        c.heal();
+
+        // The new region's leader reports within a heartbeat or two after
+        // its election; the reference reads the scheduler right away after
+        // its 200 ms, we poll for up to its region budget (100 × 20 ms).
+        let (left, right) = {
+            let mut found = None;
+            for _ in 0..100 {
+                let l = c.scheduler.region_by_key(b"k1");
+                let r = c.scheduler.region_by_key(b"k2");
+                if let (Some(l), Some(r)) = (l, r)
+                    && l.id != r.id
+                {
+                    found = Some((l, r));
+                    break;
+                }
+                sleep(Duration::from_millis(20)).await;
+            }
+            found.expect("region 1 is not split")
+        };
+        assert_eq!(left.start_key, region.start_key);
+        assert_eq!(left.end_key, right.start_key);
+        assert_eq!(right.end_key, region.end_key);
+
+        // A Get of k2 addressed to the left region.
+        let leader = loop {
+            if let Some(l) = c.leader_of(left.id) {
+                break l;
+            }
+            sleep(Duration::from_millis(10)).await;
+        };
+        let got = c
+            .client
+            .command_on(
+                leader,
+                left.id,
+                vec![Request::Get {
+                    cf: tinykv_storage::Cf::Default,
+                    key: b"k2".to_vec(),
+                }],
+            )
+            .await;
+        assert!(
+            matches!(got, Err(Error::KeyNotInRegion { .. })),
+            "a get of k2 in the left region: {got:?}"
+        );
+        c.must_get_equal(5, b"k100", b"v100").await;
+        c.shutdown();
+    });
+}
+
+// The six split GenericTest variants (max 300 B, split 200 B).
+
+/// `TestSplitRecover3B` (1; C SP).
+#[test]
+fn split_recover_p3b() {
+    Generic::new(1).crash().split().run();
+}
+
+/// `TestSplitRecoverManyClients3B` (20; C SP).
+#[test]
+fn split_recover_many_clients_p3b() {
+    Generic::new(20).crash().split().run();
+}
+
+/// `TestSplitUnreliable3B` (5; U SP).
+#[test]
+fn split_unreliable_p3b() {
+    Generic::new(5).unreliable().split().run();
+}
+
+/// `TestSplitUnreliableRecover3B` (5; U C SP).
+#[test]
+fn split_unreliable_recover_p3b() {
+    Generic::new(5).unreliable().crash().split().run();
+}
+
+/// `TestSplitConfChangeSnapshotUnreliableRecover3B` (5; U C S100 CC SP).
+#[test]
+fn split_conf_change_snapshot_unreliable_recover_p3b() {
+    Generic::new(5)
+        .unreliable()
+        .crash()
+        .maxraftlog(100)
+        .confchange()
+        .split()
+        .run();
+}
+
+/// `TestSplitConfChangeSnapshotUnreliableRecoverConcurrentPartition3B` (5; U C P S100 CC SP).
+#[test]
+fn split_conf_change_snapshot_unreliable_recover_concurrent_partition_p3b() {
+    Generic::new(5)
+        .unreliable()
+        .crash()
+        .partitions()
+        .maxraftlog(100)
+        .confchange()
+        .split()
         .run();
 }

@@ -120,7 +120,7 @@ impl Client {
     /// after each failed one; panics "request timeout" after that.
     async fn retry<T, F, Fut>(&mut self, what: &str, key: &[u8], mut call: F) -> (T, Region)
     where
-        F: FnMut(ClientEnd, CmdHeader) -> Fut,
+        F: FnMut(ClientEnd, CmdHeader, &Region) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
     {
         let start = Instant::now();
@@ -147,7 +147,7 @@ impl Client {
         call: &mut F,
     ) -> Option<(T, Region)>
     where
-        F: FnMut(ClientEnd, CmdHeader) -> Fut,
+        F: FnMut(ClientEnd, CmdHeader, &Region) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
     {
         let start = Instant::now();
@@ -170,7 +170,7 @@ impl Client {
             };
             let end = self.ends[(store - 1) as usize].clone();
             let sent = Instant::now();
-            match call(end, Client::header(&region, peer)).await {
+            match call(end, Client::header(&region, peer), &region).await {
                 Ok(Ok(value)) => {
                     self.hints.insert(region.id, store);
                     return Some((value, region));
@@ -220,7 +220,7 @@ impl Client {
             .find_map(Request::key)
             .unwrap_or(b"")
             .to_vec();
-        self.retry(&what, &key, |end, header| {
+        self.retry(&what, &key, |end, header, _| {
             let request = RaftCmdRequest::new(header, requests.clone());
             async move { end.call::<Command>(&request).await }
         })
@@ -281,8 +281,31 @@ impl Client {
                 key: key.clone(),
             })
             .collect();
-        let r = self.request(requests).await;
-        assert_eq!(r, vec![Response::Delete; keys.len()]);
+        let mut left: Vec<Request> = requests;
+        // Regions may split: each command carries the keys of one region
+        // (as the client sees it when it sends), until none are left.
+        while !left.is_empty() {
+            let first = left[0].key().unwrap_or(b"").to_vec();
+            let what = format!("delete {} keys from {first:?}", left.len());
+            let (deleted, region) = self
+                .retry(&what, &first, |end, header, region| {
+                    let mine: Vec<Request> = left
+                        .iter()
+                        .filter(|r| region.contains(r.key().unwrap_or(b"")))
+                        .cloned()
+                        .collect();
+                    let n = mine.len();
+                    let request = RaftCmdRequest::new(header, mine);
+                    async move {
+                        end.call::<Command>(&request)
+                            .await
+                            .map(|r| r.map(|responses| (responses, n)))
+                    }
+                })
+                .await;
+            assert_eq!(deleted.0, vec![Response::Delete; deleted.1]);
+            left.retain(|r| !region.contains(r.key().unwrap_or(b"")));
+        }
         for key in keys {
             let input = Input::Delete(key.clone());
             self.history.record(self.id, input, Output::Done, call);
@@ -323,7 +346,7 @@ impl Client {
         let mut from = start.to_vec();
         loop {
             let (mut part, region) = self
-                .retry(&what, &from.clone(), |client, header| {
+                .retry(&what, &from.clone(), |client, header, _| {
                     let args = ScanArgs {
                         header,
                         cf: Cf::Default,

@@ -99,6 +99,33 @@ impl Cluster {
 }
 
 impl Client {
+    /// Sends a normal command for `region_id` (as the scheduler has it) to
+    /// `store` once.
+    ///
+    /// # Errors
+    /// The region error the store answers, or `StaleCommand` if the call
+    /// was lost.
+    pub async fn command_on(
+        &mut self,
+        store: u64,
+        region_id: u64,
+        requests: Vec<tinykv_raftstore::cmd::Request>,
+    ) -> Result<Vec<Response>, Error> {
+        let region = self
+            .scheduler
+            .region(region_id)
+            .ok_or(Error::RegionNotFound { region_id })?;
+        let peer = region
+            .peer_on_store(store)
+            .ok_or(Error::RegionNotFound { region_id })?;
+        let end = self.ends[(store - 1) as usize].clone();
+        let request = RaftCmdRequest::new(Client::header(&region, peer), requests);
+        match end.call::<Command>(&request).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::StaleCommand),
+        }
+    }
+
     /// Sends `admin` for `region_id` to `store` once.
     ///
     /// # Errors
