@@ -64,8 +64,17 @@ impl Request {
     }
 }
 
-/// An admin command (the reference's `AdminRequest`); Project 2C has one.
+/// Add or remove a peer (the reference's `ConfChangeType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeType {
+    /// Add the peer.
+    AddNode,
+    /// Remove the peer.
+    RemoveNode,
+}
+
+/// An admin command (the reference's `AdminRequest`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminRequest {
     /// Discard the raft log up to and including `compact_index` (whose term
     /// is `compact_term`): the apply state's truncated state moves there
@@ -75,6 +84,30 @@ pub enum AdminRequest {
         compact_index: u64,
         /// Its term.
         compact_term: u64,
+    },
+    /// Make `peer` the leader (3B). Not replicated: the leader starts the
+    /// transfer and answers at once.
+    TransferLeader {
+        /// The peer to lead.
+        peer: Peer,
+    },
+    /// Add or remove one peer (3B); `conf_ver` + 1 when it applies.
+    ChangePeer {
+        /// Add or remove.
+        change_type: ChangeType,
+        /// The peer (its store is named so an added peer can be reached).
+        peer: Peer,
+    },
+    /// Split the region at `split_key` (3B): the left part keeps the id,
+    /// `[split_key, end)` becomes region `new_region_id` with one new peer
+    /// per old peer (`new_peer_ids`, in the order of the region's peers).
+    Split {
+        /// First key of the new region.
+        split_key: Vec<u8>,
+        /// The new region's id.
+        new_region_id: u64,
+        /// Its peers' ids.
+        new_peer_ids: Vec<u64>,
     },
 }
 
@@ -129,35 +162,62 @@ pub enum Response {
     /// A CompactLog was applied (or was a no-op: the log was already
     /// truncated further).
     CompactLog,
+    /// The leader started a transfer.
+    TransferLeader,
+    /// A ChangePeer applied (or was a duplicate that changed nothing): the
+    /// region after it.
+    ChangePeer {
+        /// The region.
+        region: Region,
+    },
+    /// A split applied: the left and the right region.
+    Split {
+        /// Both regions, left first.
+        regions: Vec<Region>,
+    },
 }
 
 /// The checks the reference makes before proposing and again when applying
-/// (the region may have changed in between): the epoch's `version` (normal
-/// requests compare only it; CompactLog compares nothing) and every key
-/// inside the region.
+/// (the region may have changed in between): the epoch — normal requests
+/// and Split compare `version`, ChangePeer and TransferLeader compare both
+/// parts, CompactLog compares nothing — and every key inside the region.
 ///
 /// # Errors
 /// [`Error::EpochNotMatch`] or [`Error::KeyNotInRegion`].
 pub fn check_region(region: &Region, request: &RaftCmdRequest) -> Result<(), Error> {
-    if let Some(AdminRequest::CompactLog { .. }) = request.admin {
-        return Ok(());
-    }
-    if request.header.region_epoch.version != region.region_epoch.version {
+    let (check_version, check_conf_ver) = match &request.admin {
+        None | Some(AdminRequest::Split { .. }) => (true, false),
+        Some(AdminRequest::CompactLog { .. }) => (false, false),
+        Some(AdminRequest::ChangePeer { .. } | AdminRequest::TransferLeader { .. }) => (true, true),
+    };
+    let (theirs, mine) = (request.header.region_epoch, region.region_epoch);
+    if (check_version && theirs.version != mine.version)
+        || (check_conf_ver && theirs.conf_ver != mine.conf_ver)
+    {
         return Err(Error::EpochNotMatch {
             current: Box::new(region.clone()),
         });
     }
     for key in request.requests.iter().filter_map(Request::key) {
-        if !region.contains(key) {
-            return Err(Error::KeyNotInRegion {
-                key: key.to_vec(),
-                region_id: region.id,
-                start_key: region.start_key.clone(),
-                end_key: region.end_key.clone(),
-            });
-        }
+        check_key(region, key)?;
     }
     Ok(())
+}
+
+/// Whether `key` lies in `region`.
+///
+/// # Errors
+/// [`Error::KeyNotInRegion`] if it does not.
+pub fn check_key(region: &Region, key: &[u8]) -> Result<(), Error> {
+    if region.contains(key) {
+        return Ok(());
+    }
+    Err(Error::KeyNotInRegion {
+        key: key.to_vec(),
+        region_id: region.id,
+        start_key: region.start_key.clone(),
+        end_key: region.end_key.clone(),
+    })
 }
 
 /// Encodes a command for the log.

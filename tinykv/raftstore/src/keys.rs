@@ -65,6 +65,23 @@ pub fn region_state_key(region_id: u64) -> Vec<u8> {
     region_key(REGION_META_PREFIX, region_id, REGION_STATE_SUFFIX)
 }
 
+/// The region id whose `RegionLocalState` lives at `key`, if it is one
+/// (a store scans these at start to find its peers).
+pub fn region_state_id(key: &[u8]) -> Option<u64> {
+    if key.len() != 11
+        || key[..2] != [LOCAL_PREFIX, REGION_META_PREFIX]
+        || key[10] != REGION_STATE_SUFFIX
+    {
+        return None;
+    }
+    Some(u64::from_be_bytes(key[2..10].try_into().ok()?))
+}
+
+/// The first possible `RegionLocalState` key.
+pub fn region_state_min_key() -> Vec<u8> {
+    vec![LOCAL_PREFIX, REGION_META_PREFIX]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +102,9 @@ mod tests {
         assert_eq!(apply_state_key(7)[10], 3);
         assert_eq!(region_state_key(7)[..2], [1, 3]);
         assert_eq!(region_state_key(7)[10], 1);
+        assert_eq!(region_state_id(&region_state_key(7)), Some(7));
+        assert_eq!(region_state_id(&apply_state_key(7)), None);
+        assert!(region_state_min_key() <= region_state_key(0));
         assert!(STORE_IDENT_KEY.as_slice() < raft_log_key(0, 0).as_slice());
     }
 }

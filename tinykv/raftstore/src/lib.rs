@@ -70,10 +70,11 @@ pub mod keys;
 pub mod meta;
 mod peer;
 mod peer_storage;
+pub mod scheduler;
 pub mod snap;
 pub mod store;
 
-pub use peer::{Answer, Peer, PeerConfig, raft_config};
+pub use peer::{Answer, Peer, PeerConfig, PeerEvent, raft_config};
 pub use peer_storage::{PeerStorage, bootstrap_region};
 
 use meta::{Peer as PeerMeta, Region};
@@ -155,6 +156,20 @@ pub enum Error {
     RegionNotFound {
         /// The region.
         region_id: u64,
+    },
+    /// A malformed admin command (a split key that would leave an empty
+    /// region, a peer added on a store that already has one, removing the
+    /// last peer): refused, nothing changed.
+    #[error("invalid admin command: {reason}")]
+    InvalidAdmin {
+        /// Why.
+        reason: String,
+    },
+    /// An admin command names a store the cluster does not have.
+    #[error("store {store_id} not found")]
+    StoreNotFound {
+        /// The store.
+        store_id: u64,
     },
     /// The command was addressed to another store.
     #[error("store not match: request for store {request}, this is store {actual}")]

@@ -28,6 +28,17 @@ pub struct PeerConfig {
     /// `RaftLogGCTickInterval` in raft base ticks: how often the leader
     /// checks.
     pub raft_log_gc_ticks: u32,
+    /// `RegionMaxSize` (3B): a region whose default CF holds at least this
+    /// many bytes of keys and values is split.
+    pub region_max_size: u64,
+    /// `RegionSplitSize` (3B): the split key is the first key at which the
+    /// running size passes this.
+    pub region_split_size: u64,
+    /// `SplitRegionCheckTickInterval` in base ticks (3B).
+    pub split_check_ticks: u32,
+    /// `SchedulerHeartbeatTickInterval` in base ticks (3B): how often a
+    /// leader reports its region to the scheduler.
+    pub region_heartbeat_ticks: u32,
 }
 
 impl PeerConfig {
@@ -38,6 +49,10 @@ impl PeerConfig {
         PeerConfig {
             raft_log_gc_count_limit: 128_000,
             raft_log_gc_ticks: 1,
+            region_max_size: 144 << 20,
+            region_split_size: 96 << 20,
+            split_check_ticks: 2,
+            region_heartbeat_ticks: 2,
         }
     }
 
@@ -47,6 +62,18 @@ impl PeerConfig {
         PeerConfig {
             raft_log_gc_count_limit: limit,
             ..PeerConfig::test()
+        }
+    }
+}
+
+impl PeerConfig {
+    /// This configuration with `RegionMaxSize = max` and
+    /// `RegionSplitSize = split` (the 3B split scenarios).
+    pub fn with_split_sizes(self, max: u64, split: u64) -> PeerConfig {
+        PeerConfig {
+            region_max_size: max,
+            region_split_size: split,
+            ..self
         }
     }
 }
@@ -120,6 +147,36 @@ pub struct Peer {
     gc_elapsed: u32,
     /// The last CompactLog this peer proposed: (term, compact index).
     compact_proposed: Option<(u64, u64)>,
+    /// What the store must act on (3B): the peer removed itself, a split
+    /// created a region, the region changed.
+    events: Vec<PeerEvent>,
+    /// Set once this peer applied its own removal: it applies nothing more
+    /// and waits for the store to destroy it.
+    removed: bool,
+    /// Ticks since the last split check and region heartbeat (3B).
+    split_check_elapsed: u32,
+    /// Bytes written by applied entries since the last split check: the
+    /// reference's size-diff hint, which throttles the checker.
+    size_diff_hint: u64,
+    /// The region's size at the last split check (`None` before the first).
+    approximate_size: Option<u64>,
+}
+
+/// Something the store must do for a peer after its ready (3B).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The peer applied its own removal: destroy it ([`Peer::destroy`]).
+    Removed,
+    /// A split applied: create and start the peer of this new region.
+    Split(Region),
+    /// The region's epoch changed: heartbeat the scheduler now.
+    RegionChanged,
+    /// The split checker found the region too big: ask the scheduler for
+    /// ids and propose a split at this key.
+    AskSplit {
+        /// The first key of the new region.
+        split_key: Vec<u8>,
+    },
 }
 
 impl Peer {
@@ -186,7 +243,66 @@ impl Peer {
             config,
             gc_elapsed: 0,
             compact_proposed: None,
+            events: Vec::new(),
+            removed: false,
+            split_check_elapsed: 0,
+            size_diff_hint: 0,
+            approximate_size: None,
         })
+    }
+
+    /// A peer `meta` of region `region_id` that this store does not know
+    /// yet (3B: created when a message for an added peer arrives): no
+    /// range, no members, an empty log, waiting for the leader's snapshot.
+    ///
+    /// # Errors
+    /// As [`Peer::open`].
+    pub fn create_uninitialised(
+        meta: PeerMeta,
+        region_id: u64,
+        raft_engine: Arc<dyn Engine>,
+        kv_engine: Arc<dyn Engine>,
+        config: PeerConfig,
+        rng: SmallRng,
+    ) -> Result<Peer, Error> {
+        let region = Region {
+            id: region_id,
+            ..Region::default()
+        };
+        let storage = PeerStorage::new(raft_engine, kv_engine, region)?;
+        let core = storage.restore_core(meta.id as usize, &[], raft_config(), rng)?;
+        Ok(Peer {
+            store_id: meta.store_id,
+            meta,
+            core,
+            storage,
+            proposals: VecDeque::new(),
+            answers: Vec::new(),
+            sink: None,
+            config,
+            gc_elapsed: 0,
+            compact_proposed: None,
+            events: Vec::new(),
+            removed: false,
+            split_check_elapsed: 0,
+            size_diff_hint: 0,
+            approximate_size: None,
+        })
+    }
+
+    /// The region's peer with raft id `id`, if it is a member.
+    pub fn peer_meta(&self, id: u64) -> Option<PeerMeta> {
+        self.region().peers.iter().copied().find(|p| p.id == id)
+    }
+
+    /// What the store must act on since the last call.
+    pub fn take_events(&mut self) -> Vec<PeerEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether the peer applied its own removal.
+    pub fn is_removed(&self) -> bool {
+        self.removed
     }
 
     /// This peer's id and store.
@@ -228,6 +344,11 @@ impl Peer {
         if self.gc_elapsed >= self.config.raft_log_gc_ticks {
             self.gc_elapsed = 0;
             self.on_raft_log_gc_tick();
+        }
+        self.split_check_elapsed += 1;
+        if self.split_check_elapsed >= self.config.split_check_ticks {
+            self.split_check_elapsed = 0;
+            self.on_split_check_tick();
         }
     }
 
@@ -342,6 +463,12 @@ impl Peer {
             self.answer(id, Err(e));
             return;
         }
+        if let Some(admin) = &request.admin
+            && let Some(result) = self.propose_admin(admin)
+        {
+            self.answer(id, result);
+            return;
+        }
         match self.core.propose(cmd::encode(request)) {
             Some((index, term)) => self.proposals.push_back(Proposal { id, index, term }),
             None => {
@@ -414,9 +541,16 @@ impl Peer {
             .map(|(to, m)| (to as u64, m))
             .collect();
         for apply in std::mem::take(&mut ready.committed) {
+            if self.removed {
+                // Destroyed next: nothing more is applied.
+                break;
+            }
             match apply {
                 Apply::Command { index, term, data } => self.apply_command(index, term, &data)?,
-                Apply::Snapshot { index, .. } => self.applied_snapshot(index),
+                Apply::Snapshot { index, .. } => {
+                    self.applied_snapshot(index);
+                    self.events.push(PeerEvent::RegionChanged);
+                }
                 Apply::ConfChange { index, .. } => {
                     // Membership changes are Project 3B.
                     return Err(Error::ConfChangeUnsupported { index });
@@ -472,6 +606,7 @@ impl Peer {
         }
         let mut kv_wb = WriteBatch::new();
         let mut compacted = false;
+        let mut admin_response = None;
         let outcome = if data.is_empty() {
             // A new leader's no-op.
             None
@@ -483,16 +618,28 @@ impl Peer {
                 for r in &request.requests {
                     match r {
                         Request::Put { cf, key, value } => {
+                            self.size_diff_hint += (key.len() + value.len()) as u64;
                             kv_wb.put(*cf, key.clone(), value.clone())
                         }
                         Request::Delete { cf, key } => kv_wb.delete(*cf, key.clone()),
                         Request::Get { .. } | Request::Snap => {}
                     }
                 }
-                if let Some(admin) = request.admin {
-                    compacted = self.exec_admin(index, admin);
-                }
             }
+            let checked = match checked {
+                Ok(request) => match request.admin.clone() {
+                    Some(admin) => {
+                        self.exec_admin(index, admin, &mut kv_wb)
+                            .map(|(response, did_compact)| {
+                                compacted = did_compact;
+                                admin_response = Some(response);
+                                request
+                            })
+                    }
+                    None => Ok(request),
+                },
+                Err(e) => Err(e),
+            };
             Some(checked)
         };
         self.storage.apply_state_mut().applied_index = index;
@@ -515,28 +662,51 @@ impl Peer {
                 self.answer(p.id, Err(Error::StaleCommand));
                 continue;
             };
-            let answer = self.respond(checked)?;
+            let answer = self.respond(checked, admin_response.clone())?;
             self.deliver(Answer { id: p.id, ..answer });
         }
         Ok(())
         // SOLUTION END
     }
 
-    /// Applies an admin command at `index` to the apply state (the caller
-    /// persists it with the entry's batch); true if the log was truncated.
-    fn exec_admin(&mut self, index: u64, admin: AdminRequest) -> bool {
-        // SOLUTION BEGIN p2c: CompactLog moves the truncated state (forward only)
+    /// Applies an admin command at `index` (the caller writes `kv_wb`,
+    /// with the apply state, once this returns): its response, and whether
+    /// the log was truncated.
+    ///
+    /// # Errors
+    /// A region error the command is answered with (it changed nothing).
+    fn exec_admin(
+        &mut self,
+        index: u64,
+        admin: AdminRequest,
+        kv_wb: &mut WriteBatch,
+    ) -> Result<(Response, bool), Error> {
         match admin {
             AdminRequest::CompactLog {
                 compact_index,
                 compact_term,
             } => {
+                // SOLUTION BEGIN p2c: CompactLog moves the truncated state (forward only)
                 // The truncated index may reach the applied one, this entry's.
                 self.storage.apply_state_mut().applied_index = index;
-                self.storage.compact_to(compact_index, compact_term)
+                let compacted = self.storage.compact_to(compact_index, compact_term);
+                Ok((Response::CompactLog, compacted))
+                // SOLUTION END
             }
+            AdminRequest::ChangePeer { change_type, peer } => {
+                Ok((self.exec_change_peer(change_type, peer, kv_wb), false))
+            }
+            AdminRequest::Split {
+                split_key,
+                new_region_id,
+                new_peer_ids,
+            } => Ok((
+                self.exec_split(split_key, new_region_id, new_peer_ids, kv_wb)?,
+                false,
+            )),
+            // Never in the log: answered at proposal.
+            AdminRequest::TransferLeader { .. } => Ok((Response::TransferLeader, false)),
         }
-        // SOLUTION END
     }
 
     /// After a CompactLog's batch is written: delete the truncated entries
@@ -552,7 +722,11 @@ impl Peer {
         // SOLUTION END
     }
 
-    fn respond(&self, checked: &Result<RaftCmdRequest, Error>) -> Result<Answer, Error> {
+    fn respond(
+        &self,
+        checked: &Result<RaftCmdRequest, Error>,
+        admin_response: Option<Response>,
+    ) -> Result<Answer, Error> {
         let term = self.core.term();
         let request = match checked {
             Ok(request) => request,
@@ -568,7 +742,7 @@ impl Peer {
         if request.admin.is_some() {
             return Ok(Answer {
                 id: 0,
-                result: Ok(vec![Response::CompactLog]),
+                result: Ok(admin_response.into_iter().collect()),
                 snapshot: None,
                 term,
             });
@@ -610,6 +784,8 @@ impl Peer {
         self.answers
     }
 }
+
+mod admin;
 
 #[cfg(test)]
 mod tests;

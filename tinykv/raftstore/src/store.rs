@@ -1,16 +1,20 @@
-//! The thin async layer: a store hosting one peer, driven by a ticker and
-//! by the `Raftstore` labrpc service, which carries raft messages between
-//! stores and client commands into the peer. Everything protocol-shaped is
-//! in [`Peer`]; this file only moves bytes and time.
+//! The thin async layer: a store hosting one peer per region it
+//! replicates, driven by a ticker and by the `Raftstore` labrpc service,
+//! which carries raft messages between stores and client commands into
+//! the peers. Everything protocol-shaped is in [`Peer`]; this file moves
+//! bytes and time, routes by region id, and (3B) creates and destroys
+//! peers: lazily from a message for an added peer, for a split, and when a
+//! peer was removed or superseded.
 //!
 //! Every raft request is one RPC whose reply is stepped back into the
 //! sender's core (a lost one as `Unreachable`), as in the 6.5840 driver.
 //! A killed store declines every call and its tasks end; a restart is a new
-//! [`Store`] over the same engines.
+//! [`Store`] over the same engines, which opens every live region it finds.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::Duration;
 
 use labrpc::{ClientEnd, Service, Shutdown};
@@ -19,12 +23,15 @@ use raft::{
     RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TransferLeaderArgs,
 };
 use serde::{Deserialize, Serialize};
-use tinykv_storage::{Cf, Engine};
+use tinykv_storage::{Cf, Engine, WriteBatch, WriteOptions};
 use tokio::sync::oneshot;
 
-use crate::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
-use crate::meta::Region;
-use crate::{Answer, Error, Peer, PeerConfig};
+use crate::cmd::{AdminRequest, ChangeType, CmdHeader, RaftCmdRequest, Request, Response};
+use crate::meta::{Peer as PeerMeta, PeerState, Region, RegionEpoch, RegionLocalState};
+use crate::peer_storage::read_record;
+use crate::scheduler::{Operator, RegionHeartbeat, SchedulerClient};
+use crate::snap::RegionSnapshot;
+use crate::{Answer, Error, Peer, PeerConfig, PeerEvent, keys};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
 /// with 2 heartbeat and 10 election ticks, elections take 0.5–1 s).
@@ -34,15 +41,23 @@ pub const RAFT_BASE_TICK: Duration = Duration::from_millis(50);
 /// one second per call.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A raft message between two peers of one region.
+/// A raft message between two peers of one region, with what the
+/// receiving store needs to route it, create the receiver, or drop the
+/// message as stale (the reference's `RaftMessage`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope<T> {
     /// The region.
     pub region_id: u64,
     /// The sending peer.
-    pub from: u64,
+    pub from: PeerMeta,
     /// The receiving peer.
-    pub to: u64,
+    pub to: PeerMeta,
+    /// The sender's region epoch.
+    pub region_epoch: RegionEpoch,
+    /// The sender's region range start.
+    pub start_key: Vec<u8>,
+    /// The sender's region range end.
+    pub end_key: Vec<u8>,
     /// The raft request.
     pub message: T,
 }
@@ -66,6 +81,12 @@ labrpc::rpc!(
 labrpc::rpc!(
     /// A follower forwards a transfer request.
     pub TransferLeader = "Raftstore.TransferLeader": Envelope<TransferLeaderArgs> => ()
+);
+labrpc::rpc!(
+    /// (3B) "You were removed": sent back to a peer whose message shows an
+    /// older epoch and which the receiver's region no longer lists; it
+    /// destroys itself.
+    pub Gc = "Raftstore.Gc": Envelope<()> => ()
 );
 labrpc::rpc!(
     /// A client's command; the reply is its responses or a region error.
@@ -101,66 +122,159 @@ type Waiter = Box<dyn FnOnce(Answer) + Send>;
 /// Key/value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// The peers of one store and what it remembers of destroyed ones.
+#[derive(Default)]
+struct Peers {
+    /// Live peers by region id (initialised or awaiting a snapshot).
+    by_region: BTreeMap<u64, Peer>,
+    /// Destroyed regions' last epochs: a message must be newer to recreate.
+    tombstones: BTreeMap<u64, RegionEpoch>,
+    /// Base ticks since the last round of region heartbeats.
+    heartbeat_elapsed: u32,
+}
+
 struct Node {
-    region_id: u64,
-    me: u64,
-    peer: Mutex<Peer>,
-    /// Ends to the other peers' stores, by peer id.
+    store_id: u64,
+    peers: Mutex<Peers>,
+    /// Ends to the other stores, by store id.
     ends: BTreeMap<u64, ClientEnd>,
+    raft_engine: Arc<dyn Engine>,
+    kv_engine: Arc<dyn Engine>,
+    config: PeerConfig,
+    scheduler: Option<Arc<dyn SchedulerClient>>,
     waiters: Arc<Mutex<BTreeMap<u64, Waiter>>>,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
 
-/// A running store with its one peer. Cloning gives another handle.
+/// A running store and its peers. Cloning gives another handle.
 #[derive(Clone)]
 pub struct Store {
     node: Arc<Node>,
 }
 
+/// Where a message from a peer came from, as its envelope says.
+struct Origin {
+    region_id: u64,
+    from: PeerMeta,
+    to: PeerMeta,
+    region_epoch: RegionEpoch,
+    start_key: Vec<u8>,
+    end_key: Vec<u8>,
+}
+
+impl<T> Envelope<T> {
+    /// The message and the rest of the envelope.
+    fn detach(self) -> (T, Envelope<()>) {
+        let header = Envelope {
+            region_id: self.region_id,
+            from: self.from,
+            to: self.to,
+            region_epoch: self.region_epoch,
+            start_key: self.start_key,
+            end_key: self.end_key,
+            message: (),
+        };
+        (self.message, header)
+    }
+
+    fn split(self) -> (Origin, T) {
+        let origin = Origin {
+            region_id: self.region_id,
+            from: self.from,
+            to: self.to,
+            region_epoch: self.region_epoch,
+            start_key: self.start_key,
+            end_key: self.end_key,
+        };
+        (origin, self.message)
+    }
+}
+
+impl Envelope<()> {
+    /// This envelope around `message`.
+    fn with<M>(&self, message: M) -> Envelope<M> {
+        Envelope {
+            region_id: self.region_id,
+            from: self.from,
+            to: self.to,
+            region_epoch: self.region_epoch,
+            start_key: self.start_key.clone(),
+            end_key: self.end_key.clone(),
+            message,
+        }
+    }
+}
+
+/// Whether `[a_start, a_end)` and `[b_start, b_end)` share a key (empty
+/// end: unbounded).
+fn overlaps(a_start: &[u8], a_end: &[u8], b_start: &[u8], b_end: &[u8]) -> bool {
+    (a_end.is_empty() || b_start < a_end) && (b_end.is_empty() || a_start < b_end)
+}
+
 impl Store {
-    /// Starts the peer of `region` on `store_id` from the engines, with
-    /// `ends` to the other peers (by peer id) and the given configuration;
-    /// spawns its ticker.
+    /// Starts store `store_id` over its engines: a peer for every live
+    /// region the kv engine holds (bootstrapped, split or received), with
+    /// `ends` to the other stores (by store id), the configuration, and
+    /// the scheduler to report to (none: no heartbeats, no splits); spawns
+    /// its ticker.
     ///
     /// # Errors
-    /// As [`Peer::open`].
+    /// As [`Peer::open`], for any region.
     pub fn start(
         store_id: u64,
-        region: Region,
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
         ends: BTreeMap<u64, ClientEnd>,
         config: PeerConfig,
+        scheduler: Option<Arc<dyn SchedulerClient>>,
     ) -> Result<Store, Error> {
-        let mut peer = Peer::open_with(
+        let node = Arc::new(Node {
             store_id,
-            region,
+            peers: Mutex::default(),
+            ends,
             raft_engine,
             kv_engine,
             config,
-            labrpc::rng::fork(),
-        )?;
-        let waiters: Arc<Mutex<BTreeMap<u64, Waiter>>> = Arc::default();
-        let sink_waiters = waiters.clone();
-        peer.set_answer_sink(Box::new(move |answer: Answer| {
-            let waiter = sink_waiters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&answer.id);
-            if let Some(on_answer) = waiter {
-                on_answer(answer);
-            }
-        }));
-        let node = Arc::new(Node {
-            region_id: peer.region().id,
-            me: peer.meta().id,
-            peer: Mutex::new(peer),
-            ends,
-            waiters,
+            scheduler,
+            waiters: Arc::default(),
             next_id: AtomicU64::new(1),
             shutdown: Shutdown::new(),
         });
+        let mut regions = Vec::new();
+        {
+            let view = node.kv_engine.snapshot()?;
+            let mut iter = view.iter_cf(Cf::Meta)?;
+            iter.seek(&keys::region_state_min_key())?;
+            while let Some((key, _)) = iter.item() {
+                if key.first() != Some(&keys::LOCAL_PREFIX) || key.get(1) != Some(&0x03) {
+                    break;
+                }
+                if let Some(id) = keys::region_state_id(key) {
+                    regions.push(id);
+                }
+                iter.next()?;
+            }
+        }
+        {
+            let mut peers = node.peers.lock().unwrap_or_else(|e| e.into_inner());
+            for region_id in regions {
+                let key = keys::region_state_key(region_id);
+                let Some(state): Option<RegionLocalState> =
+                    read_record(node.kv_engine.as_ref(), &key)?
+                else {
+                    continue;
+                };
+                if state.state == PeerState::Tombstone {
+                    peers
+                        .tombstones
+                        .insert(region_id, state.region.region_epoch);
+                    continue;
+                }
+                let peer = node.open_peer(state.region)?;
+                peers.by_region.insert(region_id, peer);
+            }
+        }
         tokio::spawn(ticker(node.clone()));
         Ok(Store { node })
     }
@@ -175,28 +289,50 @@ impl Store {
             .clear();
     }
 
-    /// (term, whether the peer believes it leads).
-    pub fn state(&self) -> (u64, bool) {
-        let peer = self.node.peer.lock().unwrap_or_else(|e| e.into_inner());
-        (peer.term(), peer.is_leader())
+    /// Region `region_id`'s peer here: (term, whether it believes it
+    /// leads); `None` without one.
+    pub fn state(&self, region_id: u64) -> Option<(u64, bool)> {
+        let peers = self.node.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let peer = peers.by_region.get(&region_id)?;
+        Some((peer.term(), peer.is_leader()))
     }
 
-    /// The peer's applied and truncated index (GenericTest's log-size check).
-    pub fn applied_and_truncated(&self) -> (u64, u64) {
-        let peer = self.node.peer.lock().unwrap_or_else(|e| e.into_inner());
-        (
+    /// Region `region_id`'s peer here: its applied and truncated index
+    /// (GenericTest's log-size check).
+    pub fn applied_and_truncated(&self, region_id: u64) -> Option<(u64, u64)> {
+        let peers = self.node.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let peer = peers.by_region.get(&region_id)?;
+        Some((
             peer.storage().applied_index(),
             peer.storage().truncated_index(),
-        )
+        ))
+    }
+
+    /// The regions this store's initialised peers hold, by id.
+    pub fn regions(&self) -> Vec<Region> {
+        let peers = self.node.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .by_region
+            .values()
+            .filter(|p| p.storage().is_initialised())
+            .map(|p| p.region().clone())
+            .collect()
+    }
+
+    /// Region `region_id`'s peer here, if any.
+    pub fn peer_of(&self, region_id: u64) -> Option<PeerMeta> {
+        let peers = self.node.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.by_region.get(&region_id).map(Peer::meta)
     }
 
     /// The `Raftstore` service to add to this store's server.
     pub fn service(&self) -> Service {
-        let n: [Arc<Node>; 7] = std::array::from_fn(|_| self.node.clone());
-        let [n1, n2, n3, n4, n5, n6, n7] = n;
+        let n: [Arc<Node>; 8] = std::array::from_fn(|_| self.node.clone());
+        let [n1, n2, n3, n4, n5, n6, n7, n8] = n;
         Service::new("Raftstore")
             .handle_or_decline::<Vote, _, _>(move |e| {
-                let reply = n1.on_request(e.region_id, e.from, Message::RequestVote(e.message));
+                let (origin, m) = e.split();
+                let reply = n1.on_request(origin, Message::RequestVote(m));
                 async move {
                     match reply? {
                         Message::RequestVoteReply(_, r) => Some(r),
@@ -205,7 +341,8 @@ impl Store {
                 }
             })
             .handle_or_decline::<Append, _, _>(move |e| {
-                let reply = n2.on_request(e.region_id, e.from, Message::AppendEntries(e.message));
+                let (origin, m) = e.split();
+                let reply = n2.on_request(origin, Message::AppendEntries(m));
                 async move {
                     match reply? {
                         Message::AppendEntriesReply(_, r) => Some(r),
@@ -214,7 +351,8 @@ impl Store {
                 }
             })
             .handle_or_decline::<InstallSnapshot, _, _>(move |e| {
-                let reply = n3.on_request(e.region_id, e.from, Message::InstallSnapshot(e.message));
+                let (origin, m) = e.split();
+                let reply = n3.on_request(origin, Message::InstallSnapshot(m));
                 async move {
                     match reply? {
                         Message::InstallSnapshotReply(_, r) => Some(r),
@@ -223,11 +361,17 @@ impl Store {
                 }
             })
             .handle_or_decline::<TimeoutNow, _, _>(move |e| {
-                let alive = n4.on_notice(e.region_id, e.from, Message::TimeoutNow(e.message));
+                let (origin, m) = e.split();
+                let alive = n4.on_notice(origin, Message::TimeoutNow(m));
                 async move { alive.then_some(()) }
             })
             .handle_or_decline::<TransferLeader, _, _>(move |e| {
-                let alive = n5.on_notice(e.region_id, e.from, Message::TransferLeader(e.message));
+                let (origin, m) = e.split();
+                let alive = n5.on_notice(origin, Message::TransferLeader(m));
+                async move { alive.then_some(()) }
+            })
+            .handle_or_decline::<Gc, _, _>(move |e| {
+                let alive = n8.on_gc(&e);
                 async move { alive.then_some(()) }
             })
             .handle_or_decline::<Command, _, _>(move |request| {
@@ -261,84 +405,362 @@ impl Store {
 }
 
 impl Node {
-    fn lock(&self) -> Option<MutexGuard<'_, Peer>> {
+    fn lock(&self) -> Option<MutexGuard<'_, Peers>> {
         if self.shutdown.is_triggered() {
             return None;
         }
-        Some(self.peer.lock().unwrap_or_else(|e| e.into_inner()))
+        Some(self.peers.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Steps a request from peer `from`; returns the core's reply to it.
-    fn on_request(
-        self: &Arc<Self>,
-        region_id: u64,
-        from: u64,
-        message: Message,
-    ) -> Option<Message> {
-        if region_id != self.region_id {
-            return None;
-        }
-        let mut peer = self.lock()?;
-        if !peer.step(from, message) {
-            // Refused (a bad snapshot): no reply, the sender tries again.
-            self.process(peer, None);
-            return None;
-        }
-        self.process(peer, Some(from))
+    /// A peer whose answers go to this store's waiters.
+    fn with_sink(&self, mut peer: Peer) -> Peer {
+        let waiters = self.waiters.clone();
+        peer.set_answer_sink(Box::new(move |answer: Answer| {
+            let waiter = waiters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&answer.id);
+            if let Some(on_answer) = waiter {
+                on_answer(answer);
+            }
+        }));
+        peer
     }
 
-    /// Steps a message that needs no reply; false once killed.
-    fn on_notice(self: &Arc<Self>, region_id: u64, from: u64, message: Message) -> bool {
-        if region_id != self.region_id {
+    /// Opens the peer of an initialised `region` from the engines.
+    fn open_peer(&self, region: Region) -> Result<Peer, Error> {
+        let peer = Peer::open_with(
+            self.store_id,
+            region,
+            self.raft_engine.clone(),
+            self.kv_engine.clone(),
+            self.config,
+            labrpc::rng::fork(),
+        )?;
+        Ok(self.with_sink(peer))
+    }
+
+    /// Destroys region `region_id`'s peer (its waiting commands are
+    /// answered `RegionNotFound`) and remembers the tombstone.
+    fn destroy(&self, peers: &mut Peers, region_id: u64) {
+        let Some(peer) = peers.by_region.remove(&region_id) else {
+            return;
+        };
+        let epoch = peer.region().region_epoch;
+        tracing::debug!(store = self.store_id, region_id, "destroys its peer");
+        match peer.destroy() {
+            Ok(_) => {
+                peers.tombstones.insert(region_id, epoch);
+            }
+            Err(error) => {
+                tracing::error!(store = self.store_id, %error, "cannot destroy a peer");
+                self.shutdown.trigger();
+            }
+        }
+    }
+
+    /// Makes sure the message in `origin` has a peer to go to: the one
+    /// there, or (3B) a new one for an initial message (vote, append,
+    /// snapshot) to a region this store lacks, unless the region was
+    /// destroyed here at an epoch at least as new, or the sender's range
+    /// overlaps a region here (a split not yet applied here will create
+    /// it). A message to a larger peer id than the one here means that one
+    /// was removed and replaced: it is destroyed first.
+    fn route(&self, peers: &mut Peers, origin: &Origin, message: &Message) -> bool {
+        // SOLUTION BEGIN p3b: route by region; stale peers, tombstones and lazy creation of added peers
+        let region_id = origin.region_id;
+        if origin.to.store_id != self.store_id {
             return false;
         }
-        let Some(mut peer) = self.lock() else {
+        if let Some(peer) = peers.by_region.get(&region_id) {
+            let me = peer.meta().id;
+            if origin.to.id <= me {
+                return origin.to.id == me;
+            }
+            self.destroy(peers, region_id);
+        } else if let Some(epoch) = peers.tombstones.get(&region_id)
+            && origin.region_epoch.conf_ver <= epoch.conf_ver
+        {
+            return false;
+        }
+        let initial = matches!(
+            message,
+            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
+        );
+        if !initial {
+            return false;
+        }
+        let overlapping = peers.by_region.values().any(|p| {
+            let r = p.region();
+            p.storage().is_initialised()
+                && overlaps(&r.start_key, &r.end_key, &origin.start_key, &origin.end_key)
+        });
+        if overlapping {
+            return false;
+        }
+        let created = Peer::create_uninitialised(
+            origin.to,
+            region_id,
+            self.raft_engine.clone(),
+            self.kv_engine.clone(),
+            self.config,
+            labrpc::rng::fork(),
+        );
+        match created {
+            Ok(peer) => {
+                tracing::debug!(
+                    store = self.store_id,
+                    region_id,
+                    peer = origin.to.id,
+                    "creates a peer"
+                );
+                peers.tombstones.remove(&region_id);
+                peers.by_region.insert(region_id, self.with_sink(peer));
+                true
+            }
+            Err(error) => {
+                tracing::warn!(store = self.store_id, %error, "cannot create a peer");
+                false
+            }
+        }
+        // SOLUTION END
+    }
+
+    /// Whether the snapshot in `args` for `region_id` overlaps another
+    /// region this store holds (it must be refused: installing it would
+    /// overwrite that region's data).
+    fn snapshot_overlaps(peers: &Peers, region_id: u64, args: &raft::InstallSnapshotArgs) -> bool {
+        let Ok(snapshot) = RegionSnapshot::decode(&args.data) else {
             return false;
         };
-        let _ = peer.step(from, message);
-        self.process(peer, None);
+        let s = &snapshot.region;
+        peers.by_region.iter().any(|(&id, p)| {
+            let r = p.region();
+            id != region_id
+                && p.storage().is_initialised()
+                && overlaps(&r.start_key, &r.end_key, &s.start_key, &s.end_key)
+        })
+    }
+
+    /// Whether the sender in `origin` was removed from the region: its
+    /// epoch is older than the region's here and the region no longer
+    /// lists it. Its message is dropped (a removed peer that never learnt
+    /// it would otherwise disrupt the group with elections), and it is told
+    /// to destroy itself.
+    fn sender_removed(self: &Arc<Self>, peers: &Peers, origin: &Origin) -> bool {
+        // SOLUTION BEGIN p3b: a message from a removed peer: drop it and tell it to go
+        let Some(peer) = peers.by_region.get(&origin.region_id) else {
+            return false;
+        };
+        let mine = peer.region().region_epoch;
+        let theirs = origin.region_epoch;
+        let stale = theirs.conf_ver < mine.conf_ver || theirs.version < mine.version;
+        if !stale || !peer.storage().is_initialised() || peer.peer_meta(origin.from.id).is_some() {
+            return false;
+        }
+        let region = peer.region();
+        let notice = Envelope {
+            region_id: origin.region_id,
+            from: peer.meta(),
+            to: origin.from,
+            region_epoch: mine,
+            start_key: region.start_key.clone(),
+            end_key: region.end_key.clone(),
+            message: (),
+        };
+        if let Some(end) = self.ends.get(&origin.from.store_id) {
+            let end = end.clone();
+            tokio::spawn(async move {
+                let _ = end.call::<Gc>(&notice).await;
+            });
+        }
+        true
+        // SOLUTION END
+    }
+
+    /// A peer here learns it was removed: destroy it if the notice's
+    /// region is newer than its own. False once killed.
+    fn on_gc(self: &Arc<Self>, notice: &Envelope<()>) -> bool {
+        let Some(mut peers) = self.lock() else {
+            return false;
+        };
+        // SOLUTION BEGIN p3b: destroy a peer told it was removed by a newer region
+        let removed = peers.by_region.get(&notice.region_id).is_some_and(|p| {
+            p.meta() == notice.to && notice.region_epoch.conf_ver > p.region().region_epoch.conf_ver
+        });
+        if removed {
+            self.destroy(&mut peers, notice.region_id);
+        }
+        // SOLUTION END
         true
     }
 
-    /// Proposes `request`; `on_answer` runs when the peer answers it.
-    /// `None` if the store is down.
+    /// Steps a request from another store's peer; returns its peer's reply.
+    fn on_request(self: &Arc<Self>, origin: Origin, message: Message) -> Option<Message> {
+        let mut peers = self.lock()?;
+        if !self.route(&mut peers, &origin, &message) || self.sender_removed(&peers, &origin) {
+            return None;
+        }
+        if let Message::InstallSnapshot(args) = &message
+            && Node::snapshot_overlaps(&peers, origin.region_id, args)
+        {
+            return None;
+        }
+        let peer = peers.by_region.get_mut(&origin.region_id)?;
+        if !peer.step(origin.from.id, message) {
+            // Refused (a bad snapshot): no reply, the sender tries again.
+            self.process(&mut peers, origin.region_id, None);
+            return None;
+        }
+        let reply = self.process(&mut peers, origin.region_id, Some(origin.from.id));
+        // A peer destroyed by this very message (it applied its own
+        // removal) does not answer: its acknowledgement would reach the
+        // leader as that of the peer id's next incarnation, should the same
+        // id be added back, and keep the leader from catching that one up.
+        let alive = peers
+            .by_region
+            .get(&origin.region_id)
+            .is_some_and(|p| p.meta() == origin.to);
+        reply.filter(|_| alive)
+    }
+
+    /// Steps a message that needs no reply; false once killed.
+    fn on_notice(self: &Arc<Self>, origin: Origin, message: Message) -> bool {
+        let Some(mut peers) = self.lock() else {
+            return false;
+        };
+        if self.sender_removed(&peers, &origin) {
+            return true;
+        }
+        if let Some(peer) = peers.by_region.get_mut(&origin.region_id)
+            && peer.meta().id == origin.to.id
+        {
+            let _ = peer.step(origin.from.id, message);
+            self.process(&mut peers, origin.region_id, None);
+        }
+        true
+    }
+
+    /// Proposes `request` to its region's peer; `on_answer` runs when the
+    /// peer answers it (at once for a region this store lacks). `None` if
+    /// the store is down.
     fn propose(self: &Arc<Self>, request: RaftCmdRequest, on_answer: Waiter) -> Option<()> {
-        let mut peer = self.lock()?;
+        let mut peers = self.lock()?;
+        let region_id = request.header.region_id;
+        let refusal = match &request.admin {
+            Some(AdminRequest::ChangePeer {
+                change_type: ChangeType::AddNode,
+                peer,
+            }) if peer.store_id != self.store_id && !self.ends.contains_key(&peer.store_id) => {
+                Some(Error::StoreNotFound {
+                    store_id: peer.store_id,
+                })
+            }
+            _ => None,
+        };
+        let Some(peer) = peers.by_region.get_mut(&region_id) else {
+            drop(peers);
+            on_answer(Answer {
+                id: 0,
+                result: Err(Error::RegionNotFound { region_id }),
+                snapshot: None,
+                term: 0,
+            });
+            return Some(());
+        };
+        if let Some(error) = refusal {
+            let term = peer.term();
+            drop(peers);
+            on_answer(Answer {
+                id: 0,
+                result: Err(error),
+                snapshot: None,
+                term,
+            });
+            return Some(());
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.waiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, on_answer);
         peer.propose(id, &request);
-        self.process(peer, None);
+        self.process(&mut peers, region_id, None);
         Some(())
     }
 
-    /// Runs the peer's ready loop, answers waiting commands, sends the
-    /// requests; returns the reply to `reply_to`, if the ready holds one.
+    /// Proposes an admin command nobody waits for on `region_id`'s peer.
+    fn propose_admin(self: &Arc<Self>, peers: &mut Peers, region_id: u64, admin: AdminRequest) {
+        let Some(peer) = peers.by_region.get_mut(&region_id) else {
+            return;
+        };
+        let header = CmdHeader {
+            region_id,
+            peer: peer.meta(),
+            region_epoch: peer.region().region_epoch,
+            term: 0,
+        };
+        peer.propose(0, &RaftCmdRequest::admin(header, admin));
+    }
+
+    /// Reports `region_id` to the scheduler if its peer here leads, and
+    /// proposes the step the scheduler answers with.
+    fn heartbeat(self: &Arc<Self>, peers: &mut Peers, region_id: u64) {
+        let Some(scheduler) = &self.scheduler else {
+            return;
+        };
+        let Some(peer) = peers.by_region.get(&region_id) else {
+            return;
+        };
+        if !peer.is_leader() || !peer.storage().is_initialised() {
+            return;
+        }
+        let heartbeat = RegionHeartbeat {
+            region: peer.region().clone(),
+            leader: peer.meta(),
+            approximate_size: peer.approximate_size(),
+        };
+        let admin = match scheduler.region_heartbeat(heartbeat) {
+            None => return,
+            Some(Operator::AddPeer(p)) => AdminRequest::ChangePeer {
+                change_type: ChangeType::AddNode,
+                peer: p,
+            },
+            Some(Operator::RemovePeer(p)) => AdminRequest::ChangePeer {
+                change_type: ChangeType::RemoveNode,
+                peer: p,
+            },
+            Some(Operator::TransferLeader(p)) => AdminRequest::TransferLeader { peer: p },
+        };
+        self.propose_admin(peers, region_id, admin);
+    }
+
+    /// Runs region `region_id`'s ready loop, answers waiting commands
+    /// (through the peer's sink), sends the requests, and carries out the
+    /// peer's events (3B); returns the reply to `reply_to`, if the ready
+    /// holds one.
     fn process(
         self: &Arc<Self>,
-        mut peer: MutexGuard<'_, Peer>,
+        peers: &mut Peers,
+        region_id: u64,
         reply_to: Option<u64>,
     ) -> Option<Message> {
+        let peer = peers.by_region.get_mut(&region_id)?;
         let messages = match peer.handle_ready() {
             Ok(messages) => messages,
             Err(error) => {
-                tracing::error!(store = self.me, %error, "peer stopped");
+                tracing::error!(store = self.store_id, %error, "peer stopped");
                 self.shutdown.trigger();
                 return None;
             }
         };
-        let answers = peer.take_answers();
-        drop(peer);
-        if !answers.is_empty() {
-            let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
-            for answer in answers {
-                if let Some(on_answer) = waiters.remove(&answer.id) {
-                    on_answer(answer);
-                }
-            }
-        }
+        let from = peer.meta();
+        let sends_any = messages.iter().any(|(_, m)| !m.is_response());
+        let region = if sends_any {
+            peer.region().clone()
+        } else {
+            Region::default()
+        };
         let mut reply = None;
         for (to, message) in messages {
             if message.is_response() {
@@ -347,9 +769,90 @@ impl Node {
                 }
                 continue;
             }
-            tokio::spawn(send(self.clone(), to, message));
+            let Some(to) = peer.peer_meta(to) else {
+                continue;
+            };
+            let envelope = Envelope {
+                region_id,
+                from,
+                to,
+                region_epoch: region.region_epoch,
+                start_key: region.start_key.clone(),
+                end_key: region.end_key.clone(),
+                message,
+            };
+            tokio::spawn(send(self.clone(), envelope));
+        }
+        let events = peer.take_events();
+        for event in events {
+            self.on_event(peers, region_id, event);
         }
         reply
+    }
+
+    /// Carries out what a peer's apply asked of the store (3B).
+    fn on_event(self: &Arc<Self>, peers: &mut Peers, region_id: u64, event: PeerEvent) {
+        // SOLUTION BEGIN p3b: destroy a removed peer, start a split-off region, heartbeat, ask for split ids
+        match event {
+            PeerEvent::Removed => self.destroy(peers, region_id),
+            PeerEvent::RegionChanged => self.heartbeat(peers, region_id),
+            PeerEvent::AskSplit { split_key } => {
+                let (Some(scheduler), Some(peer)) =
+                    (&self.scheduler, peers.by_region.get(&region_id))
+                else {
+                    return;
+                };
+                let Ok((new_region_id, new_peer_ids)) = scheduler.ask_split(peer.region()) else {
+                    return;
+                };
+                let admin = AdminRequest::Split {
+                    split_key,
+                    new_region_id,
+                    new_peer_ids,
+                };
+                self.propose_admin(peers, region_id, admin);
+                self.process(peers, region_id, None);
+            }
+            PeerEvent::Split(region) => {
+                let new_id = region.id;
+                if let Some(existing) = peers.by_region.get(&new_id) {
+                    if existing.storage().is_initialised() {
+                        tracing::warn!(store = self.store_id, new_id, "split region already here");
+                        return;
+                    }
+                    // A peer created from an early message: its empty
+                    // state gives way to the split's.
+                    let mut kv_wb = WriteBatch::new();
+                    let mut raft_wb = WriteBatch::new();
+                    existing.storage().clear_meta(&mut kv_wb, &mut raft_wb);
+                    let written = self
+                        .kv_engine
+                        .write(&kv_wb, WriteOptions::SYNC)
+                        .and_then(|()| self.raft_engine.write(&raft_wb, WriteOptions::SYNC));
+                    if let Err(error) = written {
+                        tracing::error!(store = self.store_id, %error, "cannot clear a peer");
+                        self.shutdown.trigger();
+                        return;
+                    }
+                    peers.by_region.remove(&new_id);
+                }
+                let parent_leads = peers.by_region.get(&region_id).is_some_and(Peer::is_leader);
+                match self.open_peer(region) {
+                    Ok(mut peer) => {
+                        if parent_leads {
+                            peer.campaign();
+                        }
+                        peers.by_region.insert(new_id, peer);
+                        self.process(peers, new_id, None);
+                    }
+                    Err(error) => {
+                        tracing::error!(store = self.store_id, %error, "cannot start a split region");
+                        self.shutdown.trigger();
+                    }
+                }
+            }
+        }
+        // SOLUTION END
     }
 }
 
@@ -374,42 +877,35 @@ fn scan(answer: Answer, args: &ScanArgs) -> Result<Pairs, Error> {
     Ok(out)
 }
 
-/// Sends one raft request and steps the sender's core with the answer.
-async fn send(node: Arc<Node>, to: u64, message: Message) {
-    let (Some(end), Some(sent)) = (node.ends.get(&to), message.sent()) else {
+/// Sends one raft request and steps the sender's peer with the answer.
+async fn send(node: Arc<Node>, envelope: Envelope<Message>) {
+    let Some(end) = node.ends.get(&envelope.to.store_id) else {
+        return;
+    };
+    let Some(sent) = envelope.message.sent() else {
         return;
     };
     if node.shutdown.is_triggered() {
         return;
     }
-    let (region_id, from) = (node.region_id, node.me);
-    fn wrap<T>(region_id: u64, from: u64, to: u64, message: T) -> Envelope<T> {
-        Envelope {
-            region_id,
-            from,
-            to,
-            message,
-        }
-    }
+    let (region_id, from, to) = (envelope.region_id, envelope.from, envelope.to);
+    let (message, header) = envelope.detach();
     let answer = match message {
         Message::RequestVote(a) => end
-            .call::<Vote>(&wrap(region_id, from, to, a))
+            .call::<Vote>(&header.with(a))
             .await
             .map(|r| Some(Message::RequestVoteReply(sent, r))),
         Message::AppendEntries(a) => end
-            .call::<Append>(&wrap(region_id, from, to, a))
+            .call::<Append>(&header.with(a))
             .await
             .map(|r| Some(Message::AppendEntriesReply(sent, r))),
         Message::InstallSnapshot(a) => end
-            .call::<InstallSnapshot>(&wrap(region_id, from, to, a))
+            .call::<InstallSnapshot>(&header.with(a))
             .await
             .map(|r| Some(Message::InstallSnapshotReply(sent, r))),
-        Message::TimeoutNow(a) => end
-            .call::<TimeoutNow>(&wrap(region_id, from, to, a))
-            .await
-            .map(|()| None),
+        Message::TimeoutNow(a) => end.call::<TimeoutNow>(&header.with(a)).await.map(|()| None),
         Message::TransferLeader(a) => end
-            .call::<TransferLeader>(&wrap(region_id, from, to, a))
+            .call::<TransferLeader>(&header.with(a))
             .await
             .map(|()| None),
         _ => return,
@@ -419,9 +915,12 @@ async fn send(node: Arc<Node>, to: u64, message: Message) {
         Ok(None) => return,
         Err(_) => Message::Unreachable(sent),
     };
-    if let Some(mut peer) = node.lock() {
-        let _ = peer.step(to, answer);
-        node.process(peer, None);
+    let Some(mut peers) = node.lock() else { return };
+    if let Some(peer) = peers.by_region.get_mut(&region_id)
+        && peer.meta().id == from.id
+    {
+        let _ = peer.step(to.id, answer);
+        node.process(&mut peers, region_id, None);
     }
 }
 
@@ -434,8 +933,22 @@ async fn ticker(node: Arc<Node>) {
             () = shutdown.wait() => return,
             _ = interval.tick() => {}
         }
-        let Some(mut peer) = node.lock() else { return };
-        peer.tick();
-        node.process(peer, None);
+        let Some(mut peers) = node.lock() else { return };
+        peers.heartbeat_elapsed += 1;
+        let heartbeat = peers.heartbeat_elapsed >= node.config.region_heartbeat_ticks;
+        if heartbeat {
+            peers.heartbeat_elapsed = 0;
+        }
+        let regions: Vec<u64> = peers.by_region.keys().copied().collect();
+        for region_id in regions {
+            let Some(peer) = peers.by_region.get_mut(&region_id) else {
+                continue;
+            };
+            peer.tick();
+            if heartbeat {
+                node.heartbeat(&mut peers, region_id);
+            }
+            node.process(&mut peers, region_id, None);
+        }
     }
 }

@@ -85,7 +85,7 @@ fn one_partition_p2b() {
         s2.push(s1.pop().unwrap());
         c.partition(&s1, &s2);
         // Move the client off the stranded leader as the reference's does.
-        c.client.hint = s2[0];
+        c.client.hints.insert(1, s2[0]);
         assert_eq!(c.must_get(b"k1").await, Some(b"v1".to_vec()));
         c.must_put(b"k1", b"changed").await;
         for &s in &s1 {

@@ -40,7 +40,7 @@ fn one_snapshot_p2c() {
         }
         // Store 1 is cut off; the others take a leader of their own.
         c.partition(&[1], &[2, 3]);
-        c.client.hint = 2;
+        c.client.hints.insert(1, 2);
         for i in 100..115 {
             let k = format!("k{i}");
             c.must_put_cf(cf, k.as_bytes(), k.as_bytes()).await;

@@ -10,6 +10,8 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod multi;
+pub mod scheduler;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +20,10 @@ use std::time::Duration;
 
 use history::{History, Input, Output, summarize};
 use labrpc::{ClientEnd, Network, Server};
+use scheduler::MockScheduler;
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::scheduler::SchedulerClient;
 use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store};
 use tinykv_raftstore::{Error, PeerConfig, bootstrap_region};
 use tinykv_storage::{Cf, DiskEngine, Engine, MemEngine};
@@ -69,33 +73,44 @@ pub struct Cluster {
     ends: Vec<BTreeMap<u64, ClientEnd>>,
     pub stores: Vec<Option<Store>>,
     pub client: Client,
+    /// The mock scheduler every store reports to.
+    pub scheduler: Arc<MockScheduler>,
     /// Every client operation of the scenario.
     pub history: History,
     _dirs: Vec<tempfile::TempDir>,
 }
 
-/// A client: one end per store, a leader hint, and the history it records
-/// its operations in as client `id`.
+/// A client: one end per store, its view of the regions (refreshed from
+/// the scheduler when a store says it is stale), a leader hint per region,
+/// and the history it records its operations in as client `id`.
 #[derive(Clone)]
 pub struct Client {
     ends: Vec<ClientEnd>,
     n: u64,
-    epoch: RegionEpoch,
-    /// The store that last answered a command.
-    pub hint: u64,
+    scheduler: Arc<MockScheduler>,
+    /// The store that last answered a command, per region.
+    pub hints: BTreeMap<u64, u64>,
     id: usize,
     history: History,
 }
 
+/// What a command is routed by.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    /// The region containing this key.
+    Key(&'a [u8]),
+}
+
 impl Client {
-    fn header(&self, store: u64) -> CmdHeader {
+    fn region_for(&self, key: &[u8]) -> Option<Region> {
+        self.scheduler.region_by_key(key)
+    }
+
+    fn header(region: &Region, peer: Peer) -> CmdHeader {
         CmdHeader {
-            region_id: 1,
-            peer: Peer {
-                id: store,
-                store_id: store,
-            },
-            region_epoch: self.epoch,
+            region_id: region.id,
+            peer,
+            region_epoch: region.region_epoch,
             term: 0,
         }
     }
@@ -103,16 +118,16 @@ impl Client {
     /// The reference's `Request`: attempts [`Client::call_on_leader`] at
     /// least [`REQUEST_ATTEMPTS`] times and for [`REQUEST_TIMEOUT`], pausing
     /// after each failed one; panics "request timeout" after that.
-    async fn retry<T, F, Fut>(&mut self, what: &str, mut call: F) -> T
+    async fn retry<T, F, Fut>(&mut self, what: &str, key: &[u8], mut call: F) -> (T, Region)
     where
-        F: FnMut(ClientEnd, CmdHeader) -> Fut,
+        F: FnMut(ClientEnd, CmdHeader, &Region) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
     {
         let start = Instant::now();
         let mut attempts = 0;
         while attempts < REQUEST_ATTEMPTS || start.elapsed() < REQUEST_TIMEOUT {
             attempts += 1;
-            if let Some(value) = self.call_on_leader(&mut call).await {
+            if let Some(value) = self.call_on_leader(Route::Key(key), &mut call).await {
                 return value;
             }
             sleep(RETRY_PAUSE).await;
@@ -120,25 +135,45 @@ impl Client {
         panic!("request timeout: {what}");
     }
 
-    /// The reference's `CallCommandOnLeader`: calls `call` on stores for up
-    /// to [`REQUEST_TIMEOUT`] until one answers Ok, following NotLeader
-    /// hints; `None` if none did (or a store answered an error that no
-    /// other store would answer differently).
-    async fn call_on_leader<T, F, Fut>(&mut self, call: &mut F) -> Option<T>
+    /// The reference's `CallCommandOnLeader`: calls `call` on the peers of
+    /// the key's region for up to [`REQUEST_TIMEOUT`] until one answers
+    /// Ok, following NotLeader hints and refreshing the region when a store
+    /// says it changed; `None` if none did (or a store answered an error
+    /// that no other store would answer differently). Returns the region
+    /// the answer is for.
+    async fn call_on_leader<T, F, Fut>(
+        &mut self,
+        route: Route<'_>,
+        call: &mut F,
+    ) -> Option<(T, Region)>
     where
-        F: FnMut(ClientEnd, CmdHeader) -> Fut,
+        F: FnMut(ClientEnd, CmdHeader, &Region) -> Fut,
         Fut: std::future::Future<Output = Result<Result<T, Error>, labrpc::RpcError>>,
     {
         let start = Instant::now();
-        let mut store = self.hint;
+        let Route::Key(key) = route;
+        let mut region = self.region_for(key)?;
+        let mut store = self.hints.get(&region.id).copied().unwrap_or(1);
         let mut stuck = std::collections::BTreeSet::new();
         while start.elapsed() <= REQUEST_TIMEOUT {
+            let peer = match region.peer_on_store(store) {
+                Some(peer) => peer,
+                None => {
+                    store = region.peers.first()?.store_id;
+                    continue;
+                }
+            };
+            let next = |store: u64| {
+                let stores: Vec<u64> = region.peers.iter().map(|p| p.store_id).collect();
+                let at = stores.iter().position(|&s| s == store).unwrap_or(0);
+                stores[(at + 1) % stores.len()]
+            };
             let end = self.ends[(store - 1) as usize].clone();
             let sent = Instant::now();
-            match call(end, self.header(store)).await {
+            match call(end, Client::header(&region, peer), &region).await {
                 Ok(Ok(value)) => {
-                    self.hint = store;
-                    return Some(value);
+                    self.hints.insert(region.id, store);
+                    return Some((value, region));
                 }
                 Ok(Err(Error::NotLeader {
                     leader: Some(leader),
@@ -147,9 +182,18 @@ impl Client {
                     store = leader.store_id;
                     continue;
                 }
+                Ok(Err(Error::NotLeader { .. } | Error::StaleCommand)) => store = next(store),
                 Ok(Err(
-                    Error::NotLeader { .. } | Error::StaleCommand | Error::EpochNotMatch { .. },
-                )) => store = store % self.n + 1,
+                    Error::EpochNotMatch { .. }
+                    | Error::RegionNotFound { .. }
+                    | Error::KeyNotInRegion { .. },
+                )) => {
+                    // The region changed: ask the scheduler again.
+                    store = next(store);
+                    if let Some(fresh) = self.region_for(key) {
+                        region = fresh;
+                    }
+                }
                 // No answer within the call's second: a leader that cannot
                 // commit. Like the reference's client, stop following hints
                 // to it for this attempt. (A lost call fails sooner and
@@ -158,7 +202,7 @@ impl Client {
                     if sent.elapsed() >= COMMAND_TIMEOUT {
                         stuck.insert(store);
                     }
-                    store = store % self.n + 1;
+                    store = next(store);
                 }
                 Ok(Err(_)) => return None,
             }
@@ -167,13 +211,21 @@ impl Client {
         None
     }
 
+    /// A command of `requests`, all on keys of one region (routed by the
+    /// first key).
     pub async fn request(&mut self, requests: Vec<Request>) -> Vec<Response> {
         let what = format!("{requests:?}");
-        self.retry(&what, |end, header| {
+        let key = requests
+            .iter()
+            .find_map(Request::key)
+            .unwrap_or(b"")
+            .to_vec();
+        self.retry(&what, &key, |end, header, _| {
             let request = RaftCmdRequest::new(header, requests.clone());
             async move { end.call::<Command>(&request).await }
         })
         .await
+        .0
     }
 
     /// `MustPutCF`, recorded.
@@ -229,8 +281,31 @@ impl Client {
                 key: key.clone(),
             })
             .collect();
-        let r = self.request(requests).await;
-        assert_eq!(r, vec![Response::Delete; keys.len()]);
+        let mut left: Vec<Request> = requests;
+        // Regions may split: each command carries the keys of one region
+        // (as the client sees it when it sends), until none are left.
+        while !left.is_empty() {
+            let first = left[0].key().unwrap_or(b"").to_vec();
+            let what = format!("delete {} keys from {first:?}", left.len());
+            let (deleted, region) = self
+                .retry(&what, &first, |end, header, region| {
+                    let mine: Vec<Request> = left
+                        .iter()
+                        .filter(|r| region.contains(r.key().unwrap_or(b"")))
+                        .cloned()
+                        .collect();
+                    let n = mine.len();
+                    let request = RaftCmdRequest::new(header, mine);
+                    async move {
+                        end.call::<Command>(&request)
+                            .await
+                            .map(|r| r.map(|responses| (responses, n)))
+                    }
+                })
+                .await;
+            assert_eq!(deleted.0, vec![Response::Delete; deleted.1]);
+            left.retain(|r| !region.contains(r.key().unwrap_or(b"")));
+        }
         for key in keys {
             let input = Input::Delete(key.clone());
             self.history.record(self.id, input, Output::Done, call);
@@ -266,17 +341,27 @@ impl Client {
     pub async fn scan(&mut self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
         let call = self.history.call();
         let what = format!("scan {start:?}..{end:?}");
-        let pairs = self
-            .retry(&what, |client, header| {
-                let args = ScanArgs {
-                    header,
-                    cf: Cf::Default,
-                    start: start.to_vec(),
-                    end: end.to_vec(),
-                };
-                async move { client.call::<Scan>(&args).await }
-            })
-            .await;
+        // Region by region, as the reference's `Scan`.
+        let mut pairs = Vec::new();
+        let mut from = start.to_vec();
+        loop {
+            let (mut part, region) = self
+                .retry(&what, &from.clone(), |client, header, _| {
+                    let args = ScanArgs {
+                        header,
+                        cf: Cf::Default,
+                        start: from.clone(),
+                        end: end.to_vec(),
+                    };
+                    async move { client.call::<Scan>(&args).await }
+                })
+                .await;
+            pairs.append(&mut part);
+            if region.end_key.is_empty() || (!end.is_empty() && region.end_key.as_slice() >= end) {
+                break;
+            }
+            from = region.end_key;
+        }
         let input = Input::Scan(start.to_vec(), end.to_vec());
         self.history.record(self.id, input, summarize(&pairs), call);
         pairs
@@ -320,6 +405,7 @@ impl Cluster {
             peers: (1..=n).map(|s| Peer { id: s, store_id: s }).collect(),
         };
         let history = History::default();
+        let scheduler = Arc::new(MockScheduler::new(region.clone(), n));
         let mut c = Cluster {
             net,
             n,
@@ -331,11 +417,12 @@ impl Cluster {
             client: Client {
                 ends: Vec::new(),
                 n,
-                epoch,
-                hint: 1,
+                scheduler: scheduler.clone(),
+                hints: BTreeMap::new(),
                 id: 0,
                 history: history.clone(),
             },
+            scheduler,
             history,
             _dirs: Vec::new(),
         };
@@ -376,7 +463,8 @@ impl Cluster {
     pub fn start(&mut self, s: u64) {
         let (raft, kv) = self.engines[(s - 1) as usize].clone();
         let ends = self.ends[(s - 1) as usize].clone();
-        let store = Store::start(s, self.region.clone(), raft, kv, ends, self.config).unwrap();
+        let scheduler: Arc<dyn SchedulerClient> = self.scheduler.clone();
+        let store = Store::start(s, raft, kv, ends, self.config, Some(scheduler)).unwrap();
         let server = Server::new();
         server.add_service(store.service());
         self.net.add_server(store_name(s), server);
@@ -409,14 +497,18 @@ impl Cluster {
         }
     }
 
+    /// The store whose peer of region 1 leads (the highest term's).
     pub fn leader(&self) -> Option<u64> {
-        self.stores
-            .iter()
-            .flatten()
-            .zip(1..)
-            .filter(|(st, _)| st.state().1)
-            .max_by_key(|(st, _)| st.state().0)
-            .map(|(_, s)| s)
+        self.leader_of(1)
+    }
+
+    /// The store whose peer of `region_id` leads (the highest term's).
+    pub fn leader_of(&self, region_id: u64) -> Option<u64> {
+        (1..=self.n)
+            .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state(region_id)?)))
+            .filter(|(_, (_, leads))| *leads)
+            .max_by_key(|(_, (term, _))| *term)
+            .map(|(s, _)| s)
     }
 
     pub async fn wait_leader(&self) -> u64 {
@@ -510,7 +602,8 @@ impl Cluster {
         self.stores[(s - 1) as usize]
             .as_ref()
             .expect("store is running")
-            .applied_and_truncated()
+            .applied_and_truncated(1)
+            .expect("the store has region 1")
     }
 
     /// Stops every store and checks the history.
@@ -519,6 +612,8 @@ impl Cluster {
             self.stop(s);
         }
         println!("history: {} operations", self.history.len());
+        let failures = self.scheduler.failures();
+        assert!(failures.is_empty(), "the mock scheduler saw: {failures:#?}");
         self.history.check();
     }
 }
@@ -533,6 +628,10 @@ pub struct Generic {
     pub partitions: bool,
     pub maxraftlog: Option<u64>,
     pub backing: Backing,
+    /// 3B: conf changes while clients write.
+    pub confchange: bool,
+    /// 3B: regions split as they grow (max 300 B, split 200 B).
+    pub split: bool,
 }
 
 impl Generic {
@@ -544,6 +643,20 @@ impl Generic {
             partitions: false,
             maxraftlog: None,
             backing: Backing::Memory,
+            confchange: false,
+            split: false,
+        }
+    }
+    pub fn confchange(self) -> Generic {
+        Generic {
+            confchange: true,
+            ..self
+        }
+    }
+    pub fn split(self) -> Generic {
+        Generic {
+            split: true,
+            ..self
         }
     }
     pub fn unreliable(self) -> Generic {
@@ -642,10 +755,13 @@ async fn run_client(mut client: Client, c: usize, stop: Arc<AtomicBool>) -> usiz
 /// see tinykv.md §6); the final per-client scan reads the client's whole
 /// key range (`client_end`), so a key past its count would show too.
 pub async fn generic_test(g: Generic) {
-    let config = match g.maxraftlog {
+    let mut config = match g.maxraftlog {
         Some(limit) => PeerConfig::with_gc_limit(limit),
         None => PeerConfig::test(),
     };
+    if g.split {
+        config = config.with_split_sizes(300, 200);
+    }
     let mut c = Cluster::with(5, config, g.backing);
     sleep(2 * ELECTION_TIMEOUT).await;
     for _round in 0..3 {
@@ -653,6 +769,15 @@ pub async fn generic_test(g: Generic) {
         let clients: Vec<_> = (0..g.nclients)
             .map(|i| tokio::spawn(run_client(c.client(i), i, stop.clone())))
             .collect();
+        // The reference starts its conf-change task in round 1 only (its
+        // stop flag is never reset); ours changes membership in every round.
+        let conf_changes = g.confchange.then(|| {
+            tokio::spawn(multi::run_conf_changes(
+                c.scheduler.clone(),
+                c.n,
+                stop.clone(),
+            ))
+        });
         if g.unreliable {
             c.net.set_reliable(false);
         }
@@ -671,6 +796,9 @@ pub async fn generic_test(g: Generic) {
         stop.store(true, Ordering::Relaxed);
         c.heal();
         c.net.set_reliable(true);
+        if let Some(task) = conf_changes {
+            task.await.expect("the conf-change task failed");
+        }
         sleep(ELECTION_TIMEOUT).await;
         let mut counts = Vec::new();
         for handle in clients {
@@ -708,14 +836,31 @@ pub async fn generic_test(g: Generic) {
         );
         if let Some(limit) = g.maxraftlog {
             sleep(Duration::from_secs(1)).await;
-            for s in 1..=5 {
-                let (applied, truncated) = c.applied_and_truncated(s);
-                assert!(
-                    applied - truncated <= 2 * limit,
-                    "store {s}: raft log too long: applied {applied}, truncated {truncated}, limit {limit}"
-                );
+            // Every region the scheduler knows, on every store holding it.
+            for region in c.scheduler.regions() {
+                for peer in &region.peers {
+                    let Some(store) = c.stores[(peer.store_id - 1) as usize].as_ref() else {
+                        continue;
+                    };
+                    let Some((applied, truncated)) = store.applied_and_truncated(region.id) else {
+                        continue;
+                    };
+                    assert!(
+                        applied - truncated <= 2 * limit,
+                        "store {}, region {}: raft log too long: applied {applied}, truncated {truncated}, limit {limit}",
+                        peer.store_id,
+                        region.id
+                    );
+                }
             }
         }
+    }
+    if g.split {
+        let first = c
+            .scheduler
+            .region_by_key(b"")
+            .expect("a region holds the empty key");
+        assert!(!first.end_key.is_empty(), "the region is not split");
     }
     c.shutdown();
 }
@@ -727,7 +872,7 @@ impl Cluster {
             let found = stores
                 .iter()
                 .copied()
-                .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state())))
+                .filter_map(|s| Some((s, self.stores[(s - 1) as usize].as_ref()?.state(1)?)))
                 .filter(|(_, (_, leads))| *leads)
                 .max_by_key(|(_, (term, _))| *term);
             if let Some((s, _)) = found {
