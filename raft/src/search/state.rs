@@ -259,6 +259,9 @@ pub struct State {
     pub network: Vec<Rc<Packet>>,
     /// History for the invariants (shared until it changes).
     pub history: Rc<History>,
+    /// The hash of the history's name-free part (applied entries and
+    /// counters), recomputed only when the history changes.
+    history_hash: u64,
     /// The peer renamings states are identified under.
     renamings: Renamings,
 }
@@ -306,10 +309,12 @@ impl State {
                 Rc::new(peer)
             })
             .collect();
+        let history = Rc::default();
         State {
             peers,
             network: Vec::new(),
-            history: Rc::default(),
+            history_hash: history_hash(&history),
+            history,
             renamings,
         }
     }
@@ -379,6 +384,17 @@ impl State {
 
     /// The state after `event`, and what happened on the way.
     pub fn next(&self, settings: &Settings, event: &Event) -> (State, Effects) {
+        let (mut s, fx) = self.step(settings, event);
+        // Every change to the history went through `Rc::make_mut` on a
+        // shared `Rc`, so a changed history is a different allocation.
+        if !Rc::ptr_eq(&s.history, &self.history) {
+            s.history_hash = history_hash(&s.history);
+        }
+        (s, fx)
+    }
+
+    /// [`State::next`] but for the history's hash.
+    fn step(&self, settings: &Settings, event: &Event) -> (State, Effects) {
         let mut s = self.clone();
         let mut fx = Effects::default();
         let bug = settings.bug;
@@ -659,19 +675,7 @@ impl State {
     /// a multiset hash, so the network's order does not matter.
     pub fn fingerprint(&self) -> u64 {
         let h = &self.history;
-        let base = self.renamings.hashes(|enc| {
-            enc.u(0xfe); // the history
-            enc.u(h.applied.len() as u64);
-            for (entry, term) in &h.applied {
-                enc.entry(entry);
-                enc.u(*term);
-            }
-            enc.u(u64::from(h.proposals));
-            enc.u(u64::from(h.crashes));
-            enc.u(u64::from(h.conf_changes));
-            enc.u(u64::from(h.transfers));
-            enc.u(u64::from(h.partitions));
-        })[0];
+        let base = self.history_hash;
         let mut best = u64::MAX;
         for (r, map) in self.renamings.0.iter().enumerate() {
             let mut sum = base;
@@ -685,8 +689,10 @@ impl State {
                 let id = map.get(id).copied().unwrap_or(id) as u64;
                 sum = sum.wrapping_add(mix(term.wrapping_mul(64) ^ id ^ 0x5bd1_e995_0000_0000));
             }
-            let mut cut = 0u64;
-            for p in (0..64).filter(|&p| h.cut >> p & 1 == 1) {
+            let (mut cut, mut rest) = (0u64, h.cut);
+            while rest != 0 {
+                let p = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
                 cut |= 1 << map.get(p).copied().unwrap_or(p);
             }
             sum = sum.wrapping_add(mix(cut ^ 0x2c1b_3c6d_0000_0000));
@@ -715,6 +721,25 @@ impl fmt::Debug for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "State {{\n{}}}", self.summary())
     }
+}
+
+/// The hash of a history's name-free part: what was applied, and the
+/// counters that bound the events (who led which term, and the cut, name
+/// peers: [`State::fingerprint`] renames them).
+fn history_hash(h: &History) -> u64 {
+    Renamings(&IDENTITY).hashes(|enc| {
+        enc.u(0xfe); // the history
+        enc.u(h.applied.len() as u64);
+        for (entry, term) in &h.applied {
+            enc.entry(entry);
+            enc.u(*term);
+        }
+        enc.u(u64::from(h.proposals));
+        enc.u(u64::from(h.crashes));
+        enc.u(u64::from(h.conf_changes));
+        enc.u(u64::from(h.transfers));
+        enc.u(u64::from(h.partitions));
+    })[0]
 }
 
 /// A fast 64-bit hash of a byte string (multiply-rotate over 8-byte words,
