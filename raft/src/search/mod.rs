@@ -17,7 +17,9 @@
 //! **Events** ([`Event`]): deliver a message (consumed, or kept for
 //! re-delivery when [`Settings::redeliver`] is on: that models duplication),
 //! drop it, fire an election timeout or a heartbeat, crash a peer and
-//! restart it from what it persisted, propose a command at a leader, take a
+//! restart it from what it persisted alone (term, vote, log, snapshot and
+//! the configuration stored with the snapshot — as a real node restarts),
+//! propose a command at a leader, take a
 //! service snapshot, hand a leader a configuration change or a leader
 //! transfer (TinyKV p3a), cut a minority off or heal the partition.
 //! [`Events`] turns each kind on or off; [`Settings`] bounds terms,
@@ -37,7 +39,8 @@
 //! safety (checked as entries are applied), commit index monotonic,
 //! persisted term and vote monotonic, snapshots only move forward, one
 //! unapplied configuration change at a time, no proposals during a leader
-//! transfer.
+//! transfer, and storage holds the peer (what a restart would read back —
+//! term, log, snapshot, members — is what the peer holds in memory).
 //!
 //! **Reading a counterexample.** A failing search prints a [`Trace`]: the
 //! numbered events from the start state, each followed by the state of the
@@ -111,6 +114,10 @@ pub enum Bug {
     CommitFromStaleAppend,
     /// A restart ignores the persisted state.
     RestartFromScratch,
+    /// A restart keeps the member list the peer had in memory instead of
+    /// rebuilding it from storage (the snapshot's configuration, then the
+    /// changes in the log as they are applied again).
+    RestartKeepsMembers,
     /// A follower installs a snapshot older than its own.
     StaleSnapshotInstalled,
     /// A leader proposes a configuration change while an earlier one is
