@@ -1,7 +1,14 @@
 //! The invariants: checks of one state, and checks of one transition.
+//! A transition clones only the peers it touches (the others share their
+//! `Rc` with the state before), so the transition checks skip the peers
+//! whose `Rc` did not change.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use super::state::{Effects, EntryText, Event, State};
-use crate::core::{Apply, Role};
+use crate::core::log::Log;
+use crate::core::{Apply, ConfChangeKind, Role};
 
 /// A named safety property.
 #[derive(Clone, Copy)]
@@ -71,6 +78,7 @@ impl Invariant {
             Invariant::step("snapshots only move forward", snapshot_forward),
             Invariant::state("one configuration change at a time", one_conf_change),
             Invariant::step("no proposals during a leader transfer", transfer_refuses),
+            Invariant::step("storage holds the peer", storage_holds_peer),
         ]
     }
 }
@@ -158,7 +166,7 @@ fn committed_on_majority(s: &State) -> Option<String> {
 /// A peer's commit index never decreases, except that a restart forgets it.
 fn commit_monotonic(before: &State, after: &State, event: &Event, _: &Effects) -> Option<String> {
     for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
-        if matches!(event, Event::CrashRestart(p) if *p == id) {
+        if Rc::ptr_eq(b, a) || matches!(event, Event::CrashRestart(p) if *p == id) {
             continue;
         }
         if a.core.commit_index < b.core.commit_index {
@@ -174,6 +182,9 @@ fn commit_monotonic(before: &State, after: &State, event: &Event, _: &Effects) -
 /// Persisted term never decreases; within a term, a persisted vote never changes.
 fn persisted_monotonic(before: &State, after: &State, _: &Event, _: &Effects) -> Option<String> {
     for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
+        if Rc::ptr_eq(b, a) {
+            continue;
+        }
         let ((bt, bv), (at, av)) = (b.persisted_hard, a.persisted_hard);
         if at < bt || (at == bt && bv.is_some() && av != bv) {
             return Some(format!(
@@ -188,7 +199,7 @@ fn persisted_monotonic(before: &State, after: &State, _: &Event, _: &Effects) ->
 /// decreases, and an applied snapshot is never behind what was applied.
 fn snapshot_forward(before: &State, after: &State, _: &Event, fx: &Effects) -> Option<String> {
     for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
-        if a.core.log.base() < b.core.log.base() {
+        if !Rc::ptr_eq(b, a) && a.core.log.base() < b.core.log.base() {
             return Some(format!(
                 "peer {id}'s snapshot went from index {} back to {}",
                 b.core.log.base(),
@@ -209,17 +220,20 @@ fn snapshot_forward(before: &State, after: &State, _: &Event, fx: &Effects) -> O
     None
 }
 
-/// A leader's log holds at most one configuration change past its commit
-/// index: a new change may be proposed only once the last one is applied
-/// (single-server changes keep every two majorities overlapping only one
-/// step at a time; TinyKV 3A).
+/// A leader's log holds at most one configuration change past the
+/// committed prefix: a new change may be proposed only once the last one is
+/// applied (single-server changes keep every two majorities overlapping
+/// only one step at a time; TinyKV 3A). The committed prefix is what any
+/// peer has applied, not the leader's own commit index, which a restart
+/// resets while what it had committed stays committed.
 fn one_conf_change(s: &State) -> Option<String> {
     for (id, peer) in s.peers.iter().enumerate() {
         let core = &peer.core;
         if core.role != Role::Leader {
             continue;
         }
-        let pending: Vec<u64> = (core.commit_index + 1..=core.log.last_index())
+        let committed = core.commit_index.max(s.history.committed);
+        let pending: Vec<u64> = (committed + 1..=core.log.last_index())
             .filter(|&i| {
                 core.log
                     .get(i)
@@ -249,6 +263,78 @@ fn transfer_refuses(before: &State, after: &State, event: &Event, _: &Effects) -
             a.log.last_index(),
             b.lead_transferee.unwrap_or_default()
         ));
+    }
+    None
+}
+
+/// What a peer persisted is the peer, as far as Raft needs it to survive a
+/// crash: its term and log decode from the persisted state, its snapshot is
+/// the persisted one, and its members are the configuration persisted with
+/// the snapshot plus the changes it has applied since. A restart reads
+/// storage alone, so this is what makes a restarted peer lose only what
+/// Raft lets it lose (commit index, role, leader state) — and it is what
+/// the state's hash assumes when it encodes the core's log, not the
+/// persisted bytes. Checked for the peers a transition touched.
+fn storage_holds_peer(before: &State, after: &State, _: &Event, _: &Effects) -> Option<String> {
+    for (id, (b, a)) in before.peers.iter().zip(&after.peers).enumerate() {
+        if Rc::ptr_eq(b, a) {
+            continue;
+        }
+        let core = &a.core;
+        if Rc::ptr_eq(&a.persisted, &b.persisted) {
+            // Nothing persisted: nothing persistent may have changed (by
+            // induction, `before` held, so this is the cheap check).
+            if core.term != b.core.term || core.log != b.core.log {
+                return Some(format!(
+                    "peer {id}'s term or log changed in memory and was not persisted"
+                ));
+            }
+        } else {
+            let (term, vote, log) = match Log::decode_state(&a.persisted) {
+                Ok(decoded) => decoded,
+                Err(e) => return Some(format!("peer {id}'s persisted state does not decode: {e}")),
+            };
+            if (term, vote.map(|v| v as usize)) != a.persisted_hard || term != core.term {
+                return Some(format!(
+                    "peer {id} persisted term {term} vote {vote:?}, in memory term {}",
+                    core.term
+                ));
+            }
+            if log != core.log {
+                return Some(format!(
+                    "peer {id}'s persisted log differs from its log in memory"
+                ));
+            }
+        }
+        if *a.persisted_snapshot != *core.snapshot {
+            return Some(format!(
+                "peer {id}'s persisted snapshot differs from its snapshot in memory"
+            ));
+        }
+        let applied = core.log.base() + 1..=core.last_applied;
+        let mut changes = applied.filter_map(|i| core.log.get(i).and_then(|e| e.conf_change()));
+        let Some(first) = changes.next() else {
+            if !a.persisted_members.iter().eq(core.members.iter()) {
+                return Some(format!(
+                    "peer {id} has members {:?}; its storage gives {:?}",
+                    core.members, a.persisted_members
+                ));
+            }
+            continue;
+        };
+        let mut members: BTreeSet<usize> = a.persisted_members.iter().copied().collect();
+        for change in std::iter::once(first).chain(changes) {
+            match change.kind {
+                ConfChangeKind::AddNode => members.insert(change.node as usize),
+                ConfChangeKind::RemoveNode => members.remove(&(change.node as usize)),
+            };
+        }
+        if members != core.members {
+            return Some(format!(
+                "peer {id} has members {:?}; its storage gives {members:?}",
+                core.members
+            ));
+        }
     }
     None
 }

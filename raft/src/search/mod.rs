@@ -17,7 +17,9 @@
 //! **Events** ([`Event`]): deliver a message (consumed, or kept for
 //! re-delivery when [`Settings::redeliver`] is on: that models duplication),
 //! drop it, fire an election timeout or a heartbeat, crash a peer and
-//! restart it from what it persisted, propose a command at a leader, take a
+//! restart it from what it persisted alone (term, vote, log, snapshot and
+//! the configuration stored with the snapshot — as a real node restarts),
+//! propose a command at a leader, take a
 //! service snapshot, hand a leader a configuration change or a leader
 //! transfer (TinyKV p3a), cut a minority off or heal the partition.
 //! [`Events`] turns each kind on or off; [`Settings`] bounds terms,
@@ -37,7 +39,8 @@
 //! safety (checked as entries are applied), commit index monotonic,
 //! persisted term and vote monotonic, snapshots only move forward, one
 //! unapplied configuration change at a time, no proposals during a leader
-//! transfer.
+//! transfer, and storage holds the peer (what a restart would read back —
+//! term, log, snapshot, members — is what the peer holds in memory).
 //!
 //! **Reading a counterexample.** A failing search prints a [`Trace`]: the
 //! numbered events from the start state, each followed by the state of the
@@ -78,8 +81,8 @@ mod tests;
 mod emitted;
 mod timeline;
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
@@ -111,6 +114,10 @@ pub enum Bug {
     CommitFromStaleAppend,
     /// A restart ignores the persisted state.
     RestartFromScratch,
+    /// A restart keeps the member list the peer had in memory instead of
+    /// rebuilding it from storage (the snapshot's configuration, then the
+    /// changes in the log as they are applied again).
+    RestartKeepsMembers,
     /// A follower installs a snapshot older than its own.
     StaleSnapshotInstalled,
     /// A leader proposes a configuration change while an earlier one is
@@ -408,7 +415,69 @@ impl Hasher for Identity {
     }
 }
 
-type Visited = HashSet<u64, BuildHasherDefault<Identity>>;
+/// The breadth-first search's visited set: fingerprints in one flat
+/// open-addressing table (linear probing), so a lookup touches one cache
+/// line, where a general hash set reads a control array and a slot array.
+/// The table is at most 3/4 full; 0 marks an empty slot, so the
+/// fingerprint 0 is kept aside.
+struct Visited {
+    slots: Vec<u64>,
+    len: usize,
+    zero: bool,
+}
+
+impl Default for Visited {
+    fn default() -> Visited {
+        Visited {
+            slots: vec![0; 1 << 16],
+            len: 0,
+            zero: false,
+        }
+    }
+}
+
+impl Visited {
+    /// Adds `key`; false if it was there already.
+    fn insert(&mut self, key: u64) -> bool {
+        if key == 0 {
+            return !std::mem::replace(&mut self.zero, true);
+        }
+        if 4 * (self.len + 1) > 3 * self.slots.len() {
+            self.grow();
+        }
+        if Self::place(&mut self.slots, key) {
+            self.len += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Puts `key` in its slot; false if it is there already. Fingerprints
+    /// are well mixed, so their low bits pick the slot.
+    fn place(slots: &mut [u64], key: u64) -> bool {
+        let mask = slots.len() - 1;
+        let mut i = key as usize & mask;
+        loop {
+            match slots[i] {
+                0 => {
+                    slots[i] = key;
+                    return true;
+                }
+                k if k == key => return false,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let bigger = vec![0; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, bigger);
+        for key in old.into_iter().filter(|&k| k != 0) {
+            Self::place(&mut self.slots, key);
+        }
+    }
+}
 
 /// Checks a transition against every invariant.
 fn violation(
@@ -486,37 +555,47 @@ impl Search {
     }
 
     /// Breadth-first over every path from `start` up to the depth bound.
+    ///
+    /// Memory is what bounds it: each level's frontier holds whole states.
+    /// So a node of the search tree keeps only its parent and the index of
+    /// its event among the parent's enabled events (8 bytes; a path is
+    /// rebuilt by replaying those indices from `start`), a state is freed
+    /// as soon as it has been expanded, and states of the last level are
+    /// checked and counted but not kept, since nothing expands them.
     pub fn bfs(&mut self, start: &State) -> Outcome {
         let began = Clock::start();
         let settings = &self.settings;
         let mut stats = Stats::default();
-        // Per node: its parent and the event that led to it.
         let mut progress = Progress::new(self.progress);
-        let mut nodes: Vec<(u32, Option<Event>)> = vec![(u32::MAX, None)];
+        // Per node: its parent and the index of the event that led to it.
+        let mut nodes: Vec<(u32, u32)> = vec![(u32::MAX, u32::MAX)];
         let mut visited = Visited::default();
         visited.insert(start.fingerprint());
         stats.unique = 1;
         let mut frontier: Vec<(u32, State)> = vec![(0, start.clone())];
-        let path = |nodes: &[(u32, Option<Event>)], mut at: u32| {
-            let mut events = Vec::new();
-            while let Some(e) = &nodes[at as usize].1 {
-                events.push(e.to_string());
+        // The events from `start` to node `at`, then `last` if any.
+        let path = |nodes: &[(u32, u32)], mut at: u32, last: Option<usize>| {
+            let mut indices: Vec<usize> = last.into_iter().collect();
+            while nodes[at as usize].0 != u32::MAX {
+                indices.push(nodes[at as usize].1 as usize);
                 at = nodes[at as usize].0;
             }
-            events.reverse();
-            events
+            indices.reverse();
+            events_at(settings, start, &indices)
         };
         let mut outcome = Outcome::Exhausted;
         'levels: for depth in 0..settings.max_depth {
+            let last_level = depth + 1 == settings.max_depth;
             let mut next = Vec::new();
-            for (node, state) in &frontier {
-                for event in state.events(settings) {
+            let mut expanded = 0usize;
+            for (node, state) in std::mem::take(&mut frontier) {
+                expanded += 1;
+                for (index, event) in state.events(settings).into_iter().enumerate() {
                     let (after, fx) = state.next(settings, &event);
                     stats.transitions += 1;
-                    if let Some((invariant, why)) = violation(settings, state, &after, &event, &fx)
+                    if let Some((invariant, why)) = violation(settings, &state, &after, &event, &fx)
                     {
-                        let mut events = path(&nodes, *node);
-                        events.push(event.to_string());
+                        let events = path(&nodes, node, Some(index));
                         let trace = trace_of(settings, start, &events);
                         outcome = Outcome::Violation {
                             invariant,
@@ -529,10 +608,8 @@ impl Search {
                         continue;
                     }
                     stats.unique += 1;
-                    nodes.push((*node, Some(event)));
-                    let id = (nodes.len() - 1) as u32;
                     if settings.goal.is_some_and(|g| (g.test)(&after)) {
-                        let events = path(&nodes, id);
+                        let events = path(&nodes, node, Some(index));
                         let trace = trace_of(settings, start, &events);
                         outcome = Outcome::Goal {
                             trace,
@@ -540,18 +617,26 @@ impl Search {
                         };
                         break 'levels;
                     }
-                    if settings.prunes.iter().any(|p| (p.test)(&after)) {
+                    if last_level || settings.prunes.iter().any(|p| (p.test)(&after)) {
                         continue;
                     }
-                    next.push((id, after));
+                    nodes.push((node, index as u32));
+                    next.push(((nodes.len() - 1) as u32, after));
                 }
-                progress.tick(&began, &stats, depth + 1);
-                if stats.unique as usize >= settings.max_states
-                    || began.elapsed() >= settings.max_time
-                {
-                    outcome = Outcome::OutOfBudget;
-                    break 'levels;
+                if expanded % 64 == 0 {
+                    progress.tick(&began, &stats, depth + 1);
+                    if stats.unique as usize >= settings.max_states
+                        || began.elapsed() >= settings.max_time
+                    {
+                        outcome = Outcome::OutOfBudget;
+                        break 'levels;
+                    }
                 }
+            }
+            if stats.unique as usize >= settings.max_states || began.elapsed() >= settings.max_time
+            {
+                outcome = Outcome::OutOfBudget;
+                break 'levels;
             }
             stats.depth = depth + 1;
             frontier = next;
@@ -702,6 +787,19 @@ impl Search {
         self.stats = stats;
         outcome
     }
+}
+
+/// The events taken by choosing, at each step from `start`, the enabled
+/// event at the given index (as [`State::events`] orders them).
+fn events_at(settings: &Settings, start: &State, indices: &[usize]) -> Vec<String> {
+    let mut state = start.clone();
+    let mut out = Vec::new();
+    for &i in indices {
+        let event = state.events(settings).swap_remove(i);
+        out.push(event.to_string());
+        state = state.next(settings, &event).0;
+    }
+    out
 }
 
 /// Replays `events` (as a [`Trace`] prints them) from the start state:

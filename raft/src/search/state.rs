@@ -141,7 +141,8 @@ pub enum Event {
     ElectionTimeout(usize),
     /// A leader's heartbeat timer fires (it resends outstanding entries).
     Heartbeat(usize),
-    /// The peer crashes and restarts from its persisted state.
+    /// The peer crashes and restarts from its persisted state alone:
+    /// [`Peer`]'s `persisted*` fields, nothing from its memory.
     CrashRestart(usize),
     /// A client hands the leader the next command (`v1`, `v2`, ...).
     Propose(usize),
@@ -195,17 +196,25 @@ impl fmt::Display for Event {
     }
 }
 
-/// One peer: its core and what it has persisted.
+/// One peer: its core and what it has persisted — all that a restart
+/// reads (the persisted parts are shared between states: cloning a peer
+/// copies no bytes).
 #[derive(Clone)]
 pub struct Peer {
     /// The protocol state.
     pub core: Core,
     /// The persisted Raft state (`Core::encode_state` as of the last ready).
-    pub persisted: Vec<u8>,
+    pub persisted: Rc<[u8]>,
     /// The persisted term and vote (decoded from `persisted`).
     pub persisted_hard: (u64, Option<usize>),
     /// The persisted snapshot.
-    pub persisted_snapshot: Vec<u8>,
+    pub persisted_snapshot: Rc<[u8]>,
+    /// The configuration persisted with the snapshot: the members as of
+    /// the snapshot's index (the start members before any snapshot), as a
+    /// real node keeps its region's peers beside its applied state. A
+    /// restart starts from it, and the configuration changes in the log
+    /// past the snapshot take effect again as they are applied again.
+    pub persisted_members: Rc<[usize]>,
     /// The hash of its canonical encoding under each peer renaming.
     hashes: Hashes,
 }
@@ -213,7 +222,7 @@ pub struct Peer {
 impl Peer {
     /// Recomputes `hashes` after a change.
     fn rehash(&mut self, renamings: Renamings) {
-        let (core, hard) = (&self.core, self.persisted_hard);
+        let (core, hard, members) = (&self.core, self.persisted_hard, &self.persisted_members);
         self.hashes = renamings.hashes(|enc| {
             enc.core(core);
             // What was persisted is the core's log (every change to it is
@@ -222,6 +231,8 @@ impl Peer {
             enc.u(hard.0);
             let vote = hard.1.map(|v| enc.map(v) as u64);
             enc.opt(vote);
+            // The snapshot's configuration may lag the core's.
+            enc.members(members.iter().copied());
         });
     }
 }
@@ -234,6 +245,10 @@ pub struct History {
     /// Per index (from 1): the entry first applied there, and the applying
     /// peer's term at the time (an upper bound on the term it committed in).
     pub applied: Vec<(Entry, u64)>,
+    /// The highest index any peer has applied, an entry or a snapshot
+    /// through it: everything up to it is committed (a restarted peer's
+    /// own commit index forgets that).
+    pub committed: u64,
     /// Proposals made so far.
     pub proposals: u32,
     /// Crashes so far.
@@ -259,6 +274,9 @@ pub struct State {
     pub network: Vec<Rc<Packet>>,
     /// History for the invariants (shared until it changes).
     pub history: Rc<History>,
+    /// The hash of the history's name-free part (applied entries and
+    /// counters), recomputed only when the history changes.
+    history_hash: u64,
     /// The peer renamings states are identified under.
     renamings: Renamings,
 }
@@ -294,22 +312,25 @@ impl State {
                     SmallRng::seed_from_u64(me as u64),
                 )
                 .expect("an empty state always decodes");
-                let persisted = core.encode_state();
+                let persisted = core.encode_state().into();
                 let mut peer = Peer {
                     core,
                     persisted,
                     persisted_hard: (0, None),
-                    persisted_snapshot: Vec::new(),
+                    persisted_snapshot: Rc::new([]),
+                    persisted_members: members.as_slice().into(),
                     hashes: [0; MAX_RENAMINGS],
                 };
                 peer.rehash(renamings);
                 Rc::new(peer)
             })
             .collect();
+        let history = Rc::default();
         State {
             peers,
             network: Vec::new(),
-            history: Rc::default(),
+            history_hash: history_hash(&history),
+            history,
             renamings,
         }
     }
@@ -379,6 +400,17 @@ impl State {
 
     /// The state after `event`, and what happened on the way.
     pub fn next(&self, settings: &Settings, event: &Event) -> (State, Effects) {
+        let (mut s, fx) = self.step(settings, event);
+        // Every change to the history went through `Rc::make_mut` on a
+        // shared `Rc`, so a changed history is a different allocation.
+        if !Rc::ptr_eq(&s.history, &self.history) {
+            s.history_hash = history_hash(&s.history);
+        }
+        (s, fx)
+    }
+
+    /// [`State::next`] but for the history's hash.
+    fn step(&self, settings: &Settings, event: &Event) -> (State, Effects) {
         let mut s = self.clone();
         let mut fx = Effects::default();
         let bug = settings.bug;
@@ -495,18 +527,26 @@ impl State {
             Event::CrashRestart(id) => {
                 Rc::make_mut(&mut s.history).crashes += 1;
                 let peer = Rc::make_mut(&mut s.peers[*id]);
+                // Everything from storage, as a real node restarts; only
+                // the broken variants read anything else.
                 let state: &[u8] = if bug == Some(Bug::RestartFromScratch) {
                     &[]
                 } else {
                     &peer.persisted
                 };
-                let members = peer.core.members();
+                let in_memory;
+                let members: &[usize] = if bug == Some(Bug::RestartKeepsMembers) {
+                    in_memory = peer.core.members();
+                    &in_memory
+                } else {
+                    &peer.persisted_members
+                };
                 let restarted = Core::with_config(
                     *id,
-                    &members,
+                    members,
                     settings.config,
                     state,
-                    peer.persisted_snapshot.clone(),
+                    peer.persisted_snapshot.to_vec(),
                     SmallRng::seed_from_u64(*id as u64),
                 );
                 match restarted {
@@ -553,11 +593,17 @@ impl State {
                 } else {
                     core.voted_for
                 };
-                peer.persisted = core.log.encode_state(core.term, vote.map(|v| v as u32));
+                peer.persisted = core
+                    .log
+                    .encode_state(core.term, vote.map(|v| v as u32))
+                    .into();
                 peer.persisted_hard = (core.term, vote);
             }
             if ready.snapshot.is_some() {
-                peer.persisted_snapshot = peer.core.snapshot_data().to_vec();
+                // The service's snapshot and the configuration it covers
+                // (a leader's InstallSnapshot carries its members).
+                peer.persisted_snapshot = peer.core.snapshot_data().into();
+                peer.persisted_members = peer.core.members().into();
             }
             let term = peer.core.term;
             for apply in &ready.committed {
@@ -591,6 +637,12 @@ impl State {
 
     /// State machine safety, checked as each entry is applied.
     fn record_apply(&mut self, id: usize, term: u64, apply: &Apply, fx: &mut Effects) {
+        let (Apply::Command { index, .. }
+        | Apply::ConfChange { index, .. }
+        | Apply::Snapshot { index, .. }) = apply;
+        if *index > self.history.committed {
+            Rc::make_mut(&mut self.history).committed = *index;
+        }
         let (index, entry) = match apply {
             Apply::Command { index, term, data } => (index, Entry::command(*term, data.clone())),
             Apply::ConfChange {
@@ -659,19 +711,7 @@ impl State {
     /// a multiset hash, so the network's order does not matter.
     pub fn fingerprint(&self) -> u64 {
         let h = &self.history;
-        let base = self.renamings.hashes(|enc| {
-            enc.u(0xfe); // the history
-            enc.u(h.applied.len() as u64);
-            for (entry, term) in &h.applied {
-                enc.entry(entry);
-                enc.u(*term);
-            }
-            enc.u(u64::from(h.proposals));
-            enc.u(u64::from(h.crashes));
-            enc.u(u64::from(h.conf_changes));
-            enc.u(u64::from(h.transfers));
-            enc.u(u64::from(h.partitions));
-        })[0];
+        let base = self.history_hash;
         let mut best = u64::MAX;
         for (r, map) in self.renamings.0.iter().enumerate() {
             let mut sum = base;
@@ -685,8 +725,10 @@ impl State {
                 let id = map.get(id).copied().unwrap_or(id) as u64;
                 sum = sum.wrapping_add(mix(term.wrapping_mul(64) ^ id ^ 0x5bd1_e995_0000_0000));
             }
-            let mut cut = 0u64;
-            for p in (0..64).filter(|&p| h.cut >> p & 1 == 1) {
+            let (mut cut, mut rest) = (0u64, h.cut);
+            while rest != 0 {
+                let p = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
                 cut |= 1 << map.get(p).copied().unwrap_or(p);
             }
             sum = sum.wrapping_add(mix(cut ^ 0x2c1b_3c6d_0000_0000));
@@ -715,6 +757,26 @@ impl fmt::Debug for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "State {{\n{}}}", self.summary())
     }
+}
+
+/// The hash of a history's name-free part: what was applied, and the
+/// counters that bound the events (who led which term, and the cut, name
+/// peers: [`State::fingerprint`] renames them).
+fn history_hash(h: &History) -> u64 {
+    Renamings(&IDENTITY).hashes(|enc| {
+        enc.u(0xfe); // the history
+        enc.u(h.applied.len() as u64);
+        for (entry, term) in &h.applied {
+            enc.entry(entry);
+            enc.u(*term);
+        }
+        enc.u(h.committed);
+        enc.u(u64::from(h.proposals));
+        enc.u(u64::from(h.crashes));
+        enc.u(u64::from(h.conf_changes));
+        enc.u(u64::from(h.transfers));
+        enc.u(u64::from(h.partitions));
+    })[0]
 }
 
 /// A fast 64-bit hash of a byte string (multiply-rotate over 8-byte words,
