@@ -22,6 +22,10 @@
 //!   crashes.
 //! * `cli.rs` — the binaries: `tinykv-server --store standalone …` and
 //!   `tinykv-ctl raw …|txn …|tso`.
+//! * `bench.rs` — `tinykv-bench`: put/get/mixed workloads from N clients
+//!   against tinykv or etcd, a progress bar, throughput and latency
+//!   percentiles; `etcd.rs` — its etcd v3 client (the JSON gateway over
+//!   HTTP/1.1); `scripts/bench-vs-etcd.sh` runs both side by side.
 //!
 //! ## Invariants
 //! * A write (raw put/delete, a transactional command) is acknowledged only
@@ -45,8 +49,10 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod etcd;
 pub mod serve;
 pub mod tso;
 pub mod wire;
@@ -82,4 +88,8 @@ pub enum Error {
     /// The operating system refused something else.
     #[error("i/o error: {0}")]
     Io(String),
+    /// A command line that parsed but cannot be run (e.g. an endpoint
+    /// that is not a URL).
+    #[error("{0}")]
+    Usage(String),
 }
