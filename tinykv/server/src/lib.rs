@@ -43,7 +43,9 @@
 //! processes: `tests/bad_input.rs` (flags, directories, refused requests),
 //! `tests/durability.rs` (raw writes and transactions across `kill -9`,
 //! clean SIGTERM restart), `tests/txn.rs` (the transactional API and the
-//! ctl's `txn` commands on both engines, concurrent bank transfers).
+//! ctl's `txn` commands on both engines, concurrent bank transfers),
+//! `tests/bench.rs` (`tinykv-bench`'s flags, a short run, its etcd mode
+//! against a fake gateway).
 //! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
 //! the engine called directly, and committed transactions per second.
 
