@@ -296,7 +296,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, Error> {
             let secs = args.duration.map_or(1, |d| d.as_secs().max(1));
             let bar = progress(secs, "running");
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg:8} [{elapsed_precise}] {wide_bar} {pos}/{len} s",
+                "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} s",
             ) {
                 bar.set_style(style);
             }
@@ -366,7 +366,11 @@ pub async fn run(args: &BenchArgs) -> Result<Report, Error> {
             loop {
                 match until {
                     Until::Total(_) => bar.set_position(counters.done.load(Ordering::Relaxed)),
-                    Until::Deadline(_) => bar.set_position(t0.elapsed().as_secs()),
+                    Until::Deadline(_) => {
+                        bar.set_position(t0.elapsed().as_secs());
+                        let done = counters.done.load(Ordering::Relaxed);
+                        bar.set_message(format!("running, {done} ops"));
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
