@@ -1,12 +1,16 @@
 //! The client side of the wire protocol: one TCP connection shared by any
-//! number of concurrent callers. Each call gets an id; a writer task sends
-//! every queued request in one write, a reader task hands each reply to its
-//! caller. [`Connection`] is also the `tinykv-txn` client's
-//! [`Transport`], so the Percolator client runs over TCP unchanged.
+//! number of concurrent callers. Each call gets an id; a caller alone on
+//! the connection writes its request at once, callers in company gather
+//! theirs into one write ([`wire::Outbox::gather`]); a reader task hands
+//! each reply to its caller. One watchdog task per connection fails the
+//! calls that waited too long (no timer per call). [`Connection`] is also
+//! the `tinykv-txn` client's [`Transport`], so the Percolator client runs
+//! over TCP unchanged.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use labrpc::Rpc;
@@ -18,10 +22,39 @@ use crate::Error;
 use crate::wire;
 
 /// How long a call waits for its reply: far enough for a maximal scan on a
-/// slow disk.
+/// slow disk. (The watchdog ticks every second: a call fails between this
+/// and one second more.)
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Reply = Result<Vec<u8>, Error>;
+/// What a waiting call receives.
+enum Reply {
+    /// The reply, or why the connection failed.
+    Done(Result<Vec<u8>, Error>),
+    /// The watchdog gave up on it.
+    TimedOut,
+}
+
+/// Hashes call ids (sequential `u64`s) with one multiplication: a bijection,
+/// so consecutive ids never collide, and cheaper than SipHash, which the
+/// ids (ours, not an adversary's) do not need.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
 
 /// A connection to a `tinykv-server`. Cheap to clone; clones share the
 /// connection. Once the connection breaks every call fails with
@@ -44,10 +77,13 @@ struct Shared {
 /// reader ends).
 struct Waiting(Mutex<Calls>);
 
-/// The calls waiting for replies; `closed` once the connection broke (then
-/// nothing is added). Outside the simulation, so a `HashMap` is fine.
+/// The calls waiting for replies, each with the watchdog tick it started
+/// at; `closed` once the connection broke (then nothing is added). Outside
+/// the simulation, so a `HashMap` is fine.
 struct Calls {
-    waiting: HashMap<u64, oneshot::Sender<Reply>>,
+    waiting: HashMap<u64, (u64, oneshot::Sender<Reply>), BuildHasherDefault<IdHasher>>,
+    /// The watchdog's ticks so far (seconds since the connection opened).
+    tick: u64,
     closed: Option<String>,
 }
 
@@ -62,8 +98,35 @@ impl Waiting {
         if calls.closed.is_none() {
             calls.closed = Some(why.clone());
         }
-        for (_, waiter) in calls.waiting.drain() {
-            let _ = waiter.send(Err(Error::Net(why.clone())));
+        for (_, (_, waiter)) in calls.waiting.drain() {
+            let _ = waiter.send(Reply::Done(Err(Error::Net(why.clone()))));
+        }
+    }
+
+    /// Once a second, fails the calls that have waited [`CALL_TIMEOUT`];
+    /// ends when the connection is gone.
+    async fn watchdog(calls: Weak<Waiting>) {
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(calls) = calls.upgrade() else { return };
+            let mut calls = calls.calls();
+            if calls.closed.is_some() {
+                return;
+            }
+            calls.tick += 1;
+            let now = calls.tick;
+            calls.waiting.retain(|_, (started, waiter)| {
+                if now - *started < CALL_TIMEOUT.as_secs() {
+                    return true;
+                }
+                // Take the sender out to send on it (`retain` lends it).
+                let (dummy, _) = oneshot::channel();
+                let _ = std::mem::replace(waiter, dummy).send(Reply::TimedOut);
+                false
+            });
         }
     }
 }
@@ -77,9 +140,11 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
         let calls = Arc::new(Waiting(Mutex::new(Calls {
-            waiting: HashMap::new(),
+            waiting: HashMap::default(),
+            tick: 0,
             closed: None,
         })));
+        tokio::spawn(Waiting::watchdog(Arc::downgrade(&calls)));
         let shared = Arc::new(Shared {
             addr: addr.into(),
             outbox: wire::Outbox::new(write),
@@ -103,30 +168,36 @@ impl Connection {
     pub async fn call_bytes(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, Error> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        {
+        let company = {
             let mut calls = self.shared.calls.calls();
             if let Some(why) = &calls.closed {
                 return Err(Error::Net(why.clone()));
             }
-            calls.waiting.insert(id, tx);
-        }
+            let tick = calls.tick;
+            calls.waiting.insert(id, (tick, tx));
+            calls.waiting.len() > 1
+        };
         let mut frame = Vec::new();
         wire::put_request(&mut frame, id, method, args);
-        if !self.shared.outbox.send(&frame) {
+        // Alone, send at once (latency); with other calls in flight, their
+        // callers are likely about to send too: one write for all of them.
+        let sent = if company {
+            self.shared.outbox.gather(&frame).await
+        } else {
+            self.shared.outbox.send(&frame)
+        };
+        if !sent {
             self.shared
                 .calls
                 .close(format!("{}: cannot send", self.shared.addr));
         }
-        match tokio::time::timeout(CALL_TIMEOUT, rx).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(Error::Net(format!("{}: call dropped", self.shared.addr))),
-            Err(_) => {
-                self.shared.calls.calls().waiting.remove(&id);
-                Err(Error::Net(format!(
-                    "{}: {method} got no reply within {CALL_TIMEOUT:?}",
-                    self.shared.addr
-                )))
-            }
+        match rx.await {
+            Ok(Reply::Done(reply)) => reply,
+            Ok(Reply::TimedOut) => Err(Error::Net(format!(
+                "{}: {method} got no reply within {CALL_TIMEOUT:?}",
+                self.shared.addr
+            ))),
+            Err(_) => Err(Error::Net(format!("{}: call dropped", self.shared.addr))),
         }
     }
 
@@ -143,21 +214,21 @@ impl Connection {
 
 /// Delivers replies until the connection ends; returns why it ended.
 async fn read_replies(read: tokio::net::tcp::OwnedReadHalf, calls: &Waiting) -> String {
-    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
-    let mut frame = Vec::new();
+    let mut read = wire::FrameReader::new(read, 64 * 1024);
     loop {
-        match wire::read_frame(&mut read, &mut frame).await {
-            Ok(true) => {}
-            Ok(false) => return "closed by the server".into(),
+        let frame = match read.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return "closed by the server".into(),
             Err(e) => return e.to_string(),
-        }
-        let (id, reply) = match wire::parse_reply(&frame) {
+        };
+        let (id, reply) = match wire::parse_reply(frame) {
             Ok(parsed) => parsed,
             Err(e) => return format!("malformed reply: {e}"),
         };
         let waiter = calls.calls().waiting.remove(&id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(reply.map(<[u8]>::to_vec).map_err(Error::Remote));
+        if let Some((_, waiter)) = waiter {
+            let reply = reply.map(<[u8]>::to_vec).map_err(Error::Remote);
+            let _ = waiter.send(Reply::Done(reply));
         }
     }
 }

@@ -22,6 +22,10 @@
 //!   crashes.
 //! * `cli.rs` — the binaries: `tinykv-server --store standalone …` and
 //!   `tinykv-ctl raw …|txn …|tso`.
+//! * `bench.rs` — `tinykv-bench`: put/get/mixed workloads from N clients
+//!   against tinykv or etcd, a progress bar, throughput and latency
+//!   percentiles; `etcd.rs` — its etcd v3 client (the JSON gateway over
+//!   HTTP/1.1); `scripts/bench-vs-etcd.sh` runs both side by side.
 //!
 //! ## Invariants
 //! * A write (raw put/delete, a transactional command) is acknowledged only
@@ -39,14 +43,18 @@
 //! processes: `tests/bad_input.rs` (flags, directories, refused requests),
 //! `tests/durability.rs` (raw writes and transactions across `kill -9`,
 //! clean SIGTERM restart), `tests/txn.rs` (the transactional API and the
-//! ctl's `txn` commands on both engines, concurrent bank transfers).
+//! ctl's `txn` commands on both engines, concurrent bank transfers),
+//! `tests/bench.rs` (`tinykv-bench`'s flags, a short run, its etcd mode
+//! against a fake gateway).
 //! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
 //! the engine called directly, and committed transactions per second.
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod etcd;
 pub mod serve;
 pub mod tso;
 pub mod wire;
@@ -82,4 +90,8 @@ pub enum Error {
     /// The operating system refused something else.
     #[error("i/o error: {0}")]
     Io(String),
+    /// A command line that parsed but cannot be run (e.g. an endpoint
+    /// that is not a URL).
+    #[error("{0}")]
+    Usage(String),
 }

@@ -139,21 +139,20 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
         .unwrap_or_default();
     let (read, write) = stream.into_split();
     let outbox = wire::Outbox::new(write);
-    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
-    let mut frame = Vec::new();
+    let mut read = wire::FrameReader::new(read, 64 * 1024);
     // Replies of inline handlers, sent together once every request already
     // received is handled (one write for a burst of pipelined requests).
     let mut out = Vec::new();
     loop {
-        if !out.is_empty() && !wire::has_frame(read.buffer()) {
+        if !out.is_empty() && !read.has_frame() {
             if !outbox.send(&out) {
                 return;
             }
             out.clear();
         }
-        match wire::read_frame(&mut read, &mut frame).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let frame = match read.next().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
                 // The client is done sending; it may still read.
                 outbox.send(&out);
                 return;
@@ -162,8 +161,8 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
                 tracing::warn!("connection from {peer} dropped: {e}");
                 return;
             }
-        }
-        let req = match wire::parse_request(&frame) {
+        };
+        let req = match wire::parse_request(frame) {
             Ok(req) => req,
             Err(e) => {
                 tracing::warn!("connection from {peer} dropped: malformed request: {e}");

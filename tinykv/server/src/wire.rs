@@ -91,44 +91,88 @@ pub fn parse_reply(frame: &[u8]) -> Result<(u64, Result<&[u8], String>), String>
     }
 }
 
-/// Reads one frame's payload into `buf`. `Ok(false)` on a clean end of the
-/// stream between frames; a frame over [`MAX_FRAME`] or a stream cut inside
-/// a frame is an error.
-pub async fn read_frame(
-    r: &mut (impl AsyncRead + Unpin),
-    buf: &mut Vec<u8>,
-) -> std::io::Result<bool> {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = r.read(&mut len[got..]).await?;
-        if n == 0 {
-            if got == 0 {
-                return Ok(false);
-            }
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        got += n;
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the limit of {MAX_FRAME}"),
-        ));
-    }
-    buf.clear();
-    buf.resize(len, 0);
-    r.read_exact(buf).await?;
-    Ok(true)
+/// The receiving side of a connection: reads as much as the socket has
+/// into one buffer and hands out the frames in it without copying them, so
+/// a burst of pipelined frames costs one `read` system call.
+pub struct FrameReader<R> {
+    read: R,
+    buf: Vec<u8>,
+    /// `buf[start..end]` is received and not yet handed out.
+    start: usize,
+    end: usize,
 }
 
-/// True when `buf` starts with a whole frame (so reading it needs no
-/// system call).
-pub fn has_frame(buf: &[u8]) -> bool {
-    match buf.first_chunk::<4>() {
-        Some(len) => buf.len() - 4 >= u32::from_le_bytes(*len) as usize,
-        None => false,
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader on `read` with a buffer of `capacity` bytes (it grows for a
+    /// larger frame).
+    pub fn new(read: R, capacity: usize) -> FrameReader<R> {
+        FrameReader {
+            read,
+            buf: vec![0; capacity.max(4)],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The length of the whole frame at the front of the buffer, if there
+    /// is one: `Ok(Some(payload length))`; `Ok(None)` when more bytes are
+    /// needed; an error for a frame over [`MAX_FRAME`].
+    fn front(&self) -> std::io::Result<Option<usize>> {
+        let avail = &self.buf[self.start..self.end];
+        let Some(len) = avail.first_chunk::<4>() else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if len > MAX_FRAME {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("frame of {len} bytes exceeds the limit of {MAX_FRAME}"),
+            ));
+        }
+        Ok((avail.len() - 4 >= len).then_some(len))
+    }
+
+    /// True when a whole frame is buffered: the next [`next`](Self::next)
+    /// needs no system call.
+    pub fn has_frame(&self) -> bool {
+        matches!(self.front(), Ok(Some(_)))
+    }
+
+    /// The next frame's payload. `Ok(None)` on a clean end of the stream
+    /// between frames; a frame over [`MAX_FRAME`] or a stream cut inside a
+    /// frame is an error.
+    pub async fn next(&mut self) -> std::io::Result<Option<&[u8]>> {
+        loop {
+            if let Some(len) = self.front()? {
+                let at = self.start + 4;
+                self.start = at + len;
+                if self.start == self.end {
+                    (self.start, self.end) = (0, 0);
+                }
+                return Ok(Some(&self.buf[at..at + len]));
+            }
+            // Room for the whole frame (or at least its length) after the
+            // bytes already here: move them to the front, grow if needed.
+            let need = match self.buf[self.start..self.end].first_chunk::<4>() {
+                Some(len) => 4 + u32::from_le_bytes(*len) as usize,
+                None => 4,
+            };
+            if self.end == self.buf.len() || self.buf.len() - self.start < need {
+                self.buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+                if self.buf.len() < need {
+                    self.buf.resize(need, 0);
+                }
+            }
+            let n = self.read.read(&mut self.buf[self.end..]).await?;
+            if n == 0 {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.end += n;
+        }
     }
 }
 
@@ -140,6 +184,11 @@ pub fn has_frame(buf: &[u8]) -> bool {
 /// queue (everything queued by then in one write) as the socket drains;
 /// frames queued behind it keep their order. A write never awaits while a
 /// sender holds the lock, so a cancelled caller cannot leave half a frame.
+///
+/// A sender that expects company (other calls are in flight, so other
+/// senders are about to run) can [`gather`](Outbox::gather) instead: the
+/// first one queues its frames, lets every other ready task run once, and
+/// then writes what all of them queued meanwhile in one system call.
 pub struct Outbox {
     half: OwnedWriteHalf,
     queue: Mutex<Queue>,
@@ -150,6 +199,9 @@ struct Queue {
     bytes: Vec<u8>,
     /// The socket failed: drop everything from now on.
     broken: bool,
+    /// A gathering sender will write `bytes` once it has let the others
+    /// run ([`Outbox::gather`]).
+    gathering: bool,
 }
 
 impl Outbox {
@@ -160,6 +212,7 @@ impl Outbox {
             queue: Mutex::new(Queue {
                 bytes: Vec::new(),
                 broken: false,
+                gathering: false,
             }),
             queued: Notify::new(),
         });
@@ -195,6 +248,62 @@ impl Outbox {
             self.queued.notify_one();
         }
         true
+    }
+
+    /// Sends whole frames like [`send`](Outbox::send), but when nothing is
+    /// queued yet, first yields once so that the senders ready to run right
+    /// now add theirs, then writes them all at once. Costs a pass through
+    /// the scheduler; worth it only when other senders are about to send
+    /// (e.g. pipelined callers woken by one burst of replies). False once
+    /// the connection is broken. Cancel-safe: dropped while yielding, it
+    /// still writes what it gathered.
+    pub async fn gather(&self, bytes: &[u8]) -> bool {
+        {
+            let mut queue = self.queue();
+            if queue.broken {
+                return false;
+            }
+            let lead = queue.bytes.is_empty();
+            queue.bytes.extend_from_slice(bytes);
+            if !lead {
+                // A gatherer or the flusher writes them.
+                return true;
+            }
+            queue.gathering = true;
+        }
+        struct Lead<'a>(&'a Outbox);
+        impl Drop for Lead<'_> {
+            fn drop(&mut self) {
+                self.0.write_gathered();
+            }
+        }
+        let lead = Lead(self);
+        tokio::task::yield_now().await;
+        drop(lead);
+        !self.queue().broken
+    }
+
+    /// Writes what a gatherer queued; the flusher takes over any rest.
+    fn write_gathered(&self) {
+        let mut queue = self.queue();
+        queue.gathering = false;
+        if queue.broken || queue.bytes.is_empty() {
+            return;
+        }
+        match self.half.try_write(&queue.bytes) {
+            Ok(n) => {
+                queue.bytes.drain(..n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                queue.broken = true;
+                queue.bytes = Vec::new();
+                return;
+            }
+        }
+        if !queue.bytes.is_empty() {
+            self.queued.notify_one();
+        }
     }
 
     /// Writes the queue whenever there is one, until the socket fails or
@@ -277,19 +386,50 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn read_frame_limits_and_eof() {
-        let mut buf = Vec::new();
-        let mut empty: &[u8] = b"";
-        assert!(!read_frame(&mut empty, &mut buf).await.unwrap());
-        let mut half: &[u8] = &[3, 0];
-        assert!(read_frame(&mut half, &mut buf).await.is_err());
+    async fn frame_reader_limits_and_eof() {
+        async fn frames(bytes: &[u8], capacity: usize) -> std::io::Result<Vec<Vec<u8>>> {
+            let mut reader = FrameReader::new(bytes, capacity);
+            let mut got = Vec::new();
+            while let Some(frame) = reader.next().await? {
+                got.push(frame.to_vec());
+            }
+            Ok(got)
+        }
+        assert!(frames(b"", 16).await.unwrap().is_empty());
+        assert!(frames(&[3, 0], 16).await.is_err());
         let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
-        let mut huge: &[u8] = &huge;
-        assert!(read_frame(&mut huge, &mut buf).await.is_err());
-        let mut short: &[u8] = &[3, 0, 0, 0, 1, 2];
-        assert!(read_frame(&mut short, &mut buf).await.is_err());
-        let mut ok: &[u8] = &[2, 0, 0, 0, 1, 2, 9];
-        assert!(read_frame(&mut ok, &mut buf).await.unwrap());
-        assert_eq!(buf, [1, 2]);
+        assert!(frames(&huge, 16).await.is_err());
+        assert!(frames(&[3, 0, 0, 0, 1, 2], 16).await.is_err());
+        assert_eq!(frames(&[2, 0, 0, 0, 1, 2], 16).await.unwrap(), [vec![1, 2]]);
+        // Many frames, some larger than the buffer, some split across
+        // reads, an empty one: all come out whole and in order.
+        let mut stream = Vec::new();
+        let payloads: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; usize::from(i) * 3]).collect();
+        for p in &payloads {
+            stream.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            stream.extend_from_slice(p);
+        }
+        for capacity in [1, 7, 64, 4096] {
+            assert_eq!(frames(&stream, capacity).await.unwrap(), payloads);
+        }
+    }
+
+    #[tokio::test]
+    async fn frame_reader_knows_when_a_frame_is_buffered() {
+        let stream = [1u8, 0, 0, 0, 9, 2, 0, 0, 0, 8];
+        let mut reader = FrameReader::new(&stream[..], 64);
+        assert!(!reader.has_frame());
+        assert_eq!(reader.next().await.unwrap(), Some(&[9u8][..]));
+        // The first read took the whole stream, the second frame is
+        // only cut short by one byte missing: not whole.
+        assert!(!reader.has_frame());
+        assert!(reader.next().await.is_err());
+        let mut whole = stream.to_vec();
+        whole.push(7);
+        let mut reader2 = FrameReader::new(&whole[..], 64);
+        assert_eq!(reader2.next().await.unwrap(), Some(&[9u8][..]));
+        assert!(reader2.has_frame());
+        assert_eq!(reader2.next().await.unwrap(), Some(&[8u8, 7][..]));
+        assert!(!reader2.has_frame());
     }
 }
