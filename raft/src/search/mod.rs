@@ -60,13 +60,17 @@
 //! `election_depth_bench_search` (ignored) measures.
 //!
 //! **Measured** (release, 2-core box shared with other builds, so CPU time
-//! of the search thread): elections among 3 peers, terms up to 3, losses
-//! and reordering, symmetry on, depth-first: depth 10 949,859 states in
-//! 8.0 s CPU; depth 11 3,861,270 in 36 s; depth 12 14,924,000 states
-//! (75.6 M transitions) in 171 s CPU, exhausted safe. Rates: 87–235 k
-//! unique states and 400–590 k transitions (successor states generated
-//! and checked) per CPU second, falling with depth as states and the
-//! visited map grow.
+//! of the search thread; `labtool search elections --bfs --depth N`):
+//! elections among 3 peers, terms up to 3, losses and reordering,
+//! breadth-first. No symmetry, depth 10: 5,695,999 states (21.9 M
+//! transitions) exhausted safe in 19.3–20.6 s CPU, 277–295 k unique states
+//! and 1.06–1.13 M transitions (successor states generated and checked)
+//! per CPU second, 1.5 GB peak. Symmetry on, depth 12: 14,924,000 states
+//! (70.2 M transitions) exhausted safe in 91 s CPU (164 k states/s: six
+//! renamings to hash), 4.5 GB peak. Depth-first, symmetry on (measured
+//! before the breadth-first search was made lean): depth 12 the same
+//! 14,924,000 states in 171 s CPU (it expands a state again when a
+//! shorter path reaches it), with only the visited map in memory.
 //!
 //! **Broken variants** ([`Bug`]): test-only mutations the harness applies
 //! around the correct core (a forgotten vote, a commit without a majority,
