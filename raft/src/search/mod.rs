@@ -118,6 +118,9 @@ pub enum Bug {
     CommitFromStaleAppend,
     /// A restart ignores the persisted state.
     RestartFromScratch,
+    /// New log entries are not persisted (term and vote are): a peer acks
+    /// entries a crash then takes away.
+    EntriesNotPersisted,
     /// A restart keeps the member list the peer had in memory instead of
     /// rebuilding it from storage (the snapshot's configuration, then the
     /// changes in the log as they are applied again).

@@ -8,6 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::{Bug, Settings};
+use crate::core::log::Log;
 use crate::core::{Apply, ConfChange, ConfChangeKind, Core, Message, Role};
 use crate::messages::{Entry, EntryKind};
 
@@ -593,10 +594,17 @@ impl State {
                 } else {
                     core.voted_for
                 };
-                peer.persisted = core
-                    .log
-                    .encode_state(core.term, vote.map(|v| v as u32))
-                    .into();
+                let vote32 = vote.map(|v| v as u32);
+                let stale = match settings.bug {
+                    // Rewrites the term and vote over the old log.
+                    Some(Bug::EntriesNotPersisted) => Log::decode_state(&peer.persisted).ok(),
+                    _ => None,
+                };
+                peer.persisted = match stale {
+                    Some((_, _, old)) => old.encode_state(core.term, vote32),
+                    None => core.log.encode_state(core.term, vote32),
+                }
+                .into();
                 peer.persisted_hard = (core.term, vote);
             }
             if ready.snapshot.is_some() {
