@@ -592,6 +592,11 @@ impl Search {
         };
         let mut outcome = Outcome::Exhausted;
         'levels: for depth in 0..settings.max_depth {
+            if stats.unique as usize >= settings.max_states || began.elapsed() >= settings.max_time
+            {
+                outcome = Outcome::OutOfBudget;
+                break;
+            }
             let last_level = depth + 1 == settings.max_depth;
             let mut next = Vec::new();
             let mut expanded = 0usize;
@@ -639,11 +644,6 @@ impl Search {
                         break 'levels;
                     }
                 }
-            }
-            if stats.unique as usize >= settings.max_states || began.elapsed() >= settings.max_time
-            {
-                outcome = Outcome::OutOfBudget;
-                break 'levels;
             }
             stats.depth = depth + 1;
             frontier = next;
