@@ -636,6 +636,7 @@ fn bug_named(name: &str) -> Option<Bug> {
         NoPrevCheck,
         CommitFromStaleAppend,
         RestartFromScratch,
+        EntriesNotPersisted,
         RestartKeepsMembers,
         StaleSnapshotInstalled,
         TwoConfChangesInFlight,
@@ -768,6 +769,34 @@ fn restart_keeps_members_caught_by_storage_search() {
     settings.invariants = invariant("storage holds the peer");
     settings.bug = Some(Bug::RestartKeepsMembers);
     expect_violation(settings, &leader_state(), "storage holds the peer", 4);
+}
+
+/// New entries not persisted: the leader's own log already differs from
+/// what it persisted at the proposal (1 event).
+#[test]
+fn entries_not_persisted_caught_by_storage_search() {
+    let mut settings = log_settings(1);
+    settings.invariants = invariant("storage holds the peer");
+    settings.bug = Some(Bug::EntriesNotPersisted);
+    expect_violation(settings, &leader_state(), "storage holds the peer", 1);
+}
+
+/// The same bug seen through a crash, which reads storage alone: the
+/// leader commits `v1` on one follower's ack, crashes, and comes back
+/// without it — committed, and held by one peer of 3 (4 events).
+#[test]
+fn entries_not_persisted_caught_by_majority_check_search() {
+    let mut settings = log_settings(1);
+    settings.events.crash = true;
+    settings.max_crashes = 1;
+    settings.invariants = invariant("committed entries on a majority");
+    settings.bug = Some(Bug::EntriesNotPersisted);
+    expect_violation(
+        settings,
+        &leader_state(),
+        "committed entries on a majority",
+        4,
+    );
 }
 
 /// A restart rebuilds the member list from storage alone: after peer 0
