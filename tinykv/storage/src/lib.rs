@@ -57,8 +57,8 @@
 //! ## Tests
 //! `cargo test --release -p tinykv-storage` runs the conformance suite on
 //! both engines (`tests/conformance.rs`), the ten Project 1 tests on both
-//! (`tests/p1.rs`; `cargo test p1` selects them) and the data-directory
-//! tests (`tests/disk_dir.rs`). `cargo bench -p tinykv-storage` measures
+//! (`tests/p1.rs`; `cargo test p1` selects them), the data-directory
+//! tests (`tests/disk_dir.rs`) and group commit's (`tests/group_commit.rs`). `cargo bench -p tinykv-storage` measures
 //! the engines. The binaries, their process tests (kill -9 durability, bad
 //! input) and the TCP benchmark live in `tinykv/server`.
 
