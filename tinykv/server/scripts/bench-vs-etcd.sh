@@ -53,15 +53,7 @@ fi
 
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
-made=""
-if [ -z "$dir" ]; then
-    mkdir -p "$target"
-    dir="$(mktemp -d "$target/bench-vs-etcd.XXXXXX")"
-    made="$dir"
-fi
-mkdir -p "$dir"
-echo "data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
-
+# Binaries first: a missing one must not leave a data directory behind.
 if [ -z "$bin" ]; then
     (cd "$root" && cargo build --release -q -p tinykv-server --bins)
     bin="$target/release"
@@ -72,6 +64,14 @@ for b in tinykv-server tinykv-bench; do
         exit 1
     fi
 done
+made=""
+if [ -z "$dir" ]; then
+    mkdir -p "$target"
+    dir="$(mktemp -d "$target/bench-vs-etcd.XXXXXX")"
+    made="$dir"
+fi
+mkdir -p "$dir"
+echo "data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
 
 pids=()
 cleanup() {
