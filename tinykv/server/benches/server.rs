@@ -12,7 +12,9 @@
 //! `raw`: the raw service over TCP on loopback (server and clients in this
 //! process, sharing the machine's cores) with 1 and 16 clients, on a
 //! connection each or all 16 pipelined on one, against the redb engine
-//! called directly from as many threads — RawGet, and synced RawPut. Each
+//! called directly from as many threads — RawGet, and synced RawPut (the
+//! service writes through `GroupCommit` as the real server does; direct
+//! puts are measured on the bare engine and through `GroupCommit`). Each
 //! line gives wall-clock throughput and this process's CPU time per
 //! operation (server and clients together for TCP): on a shared machine
 //! the CPU figure is the steadier one, and the direct side's 16 OS threads
@@ -33,7 +35,7 @@ use tinykv_server::{Connection, Router};
 use tinykv_storage::raw::{RawGetRequest, RawPutRequest};
 use tinykv_storage::service::{RawGet, RawPut};
 use tinykv_storage::{
-    Cf, DiskEngine, Engine, RawServer, StandaloneStorage, WriteBatch, WriteOptions,
+    Cf, DiskEngine, Engine, GroupCommit, RawServer, StandaloneStorage, WriteBatch, WriteOptions,
 };
 use tinykv_txn::Client;
 
@@ -97,7 +99,10 @@ fn bench_raw(with_puts: bool) {
         batch.put(Cf::Default, key(i), vec![1u8; VALUE]);
     }
     engine.write(&batch, WriteOptions::SYNC).unwrap();
-    let server = RawServer::new(Arc::new(StandaloneStorage::new(engine.clone())));
+    // The service writes through group commit, as `tinykv-server` does;
+    // the direct puts are measured both on the bare engine and through it.
+    let grouped: Arc<dyn Engine> = Arc::new(GroupCommit::new(engine.clone()));
+    let server = RawServer::new(Arc::new(StandaloneStorage::new(grouped.clone())));
     let router = Router::new().raw(server);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -131,6 +136,11 @@ fn bench_raw(with_puts: bool) {
             let mut b = WriteBatch::new();
             b.put(Cf::Lock, key(i as u32), vec![clients as u8; VALUE]);
             engine.write(&b, WriteOptions::SYNC).unwrap();
+        });
+        let direct_grouped = threads(clients, if with_puts { PUTS } else { 0 }, |i| {
+            let mut b = WriteBatch::new();
+            b.put(Cf::Lock, key(i as u32), vec![50 + clients as u8; VALUE]);
+            grouped.write(&b, WriteOptions::SYNC).unwrap();
         });
         let (tcp_get, tcp_put) = rt.block_on(async {
             let mut conns = Vec::new();
@@ -190,6 +200,7 @@ fn bench_raw(with_puts: bool) {
         for (op, n, tcp, direct) in [
             ("get", GETS, tcp_get, direct_get),
             ("put", PUTS, tcp_put, direct_put),
+            ("put, direct grouped", PUTS, tcp_put, direct_grouped),
         ] {
             println!(
                 "service {clients:>2} clients {connections:>2} conns  {op}: tcp {} {}  direct {} {}  ×{:.2}",

@@ -9,13 +9,16 @@
 # comparison says what the single-node storage path costs against a real
 # replicated store, not yet raft against raft.
 #
-#   tinykv/server/scripts/bench-vs-etcd.sh [--install] [--total N] [--dir DIR]
+#   tinykv/server/scripts/bench-vs-etcd.sh [--install] [--total N] [--dir DIR] [--bin DIR]
 #
 #   --install    apt-get install -y etcd-server etcd-client first (as root)
 #   --total N    operations per run (default 5000)
 #   --dir DIR    where the data goes, kept afterwards (default: a fresh
 #                directory under target/ — local disk, not a tmpfs —
 #                removed at the end)
+#   --bin DIR    take tinykv-server and tinykv-bench from DIR instead of
+#                building them (e.g. a copy of an earlier build, to compare
+#                before and after a change)
 # Environment: ETCD_BASE_PORT (default 23790: members use BASE..BASE+5),
 # CARGO_TARGET_DIR as for cargo.
 set -euo pipefail
@@ -23,12 +26,14 @@ set -euo pipefail
 install=0
 total=5000
 dir=""
+bin=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --install) install=1 ;;
         --total) total="${2:?--total needs a number}"; shift ;;
         --dir) dir="${2:?--dir needs a path}"; shift ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        --bin) bin="${2:?--bin needs a directory}"; shift ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "bench-vs-etcd: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -48,6 +53,17 @@ fi
 
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
+# Binaries first: a missing one must not leave a data directory behind.
+if [ -z "$bin" ]; then
+    (cd "$root" && cargo build --release -q -p tinykv-server --bins)
+    bin="$target/release"
+fi
+for b in tinykv-server tinykv-bench; do
+    if [ ! -x "$bin/$b" ]; then
+        echo "bench-vs-etcd: $bin/$b is missing" >&2
+        exit 1
+    fi
+done
 made=""
 if [ -z "$dir" ]; then
     mkdir -p "$target"
@@ -56,9 +72,6 @@ if [ -z "$dir" ]; then
 fi
 mkdir -p "$dir"
 echo "data in $dir ($(df -T "$dir" | awk 'NR==2 {print $2}'))"
-
-(cd "$root" && cargo build --release -q -p tinykv-server --bins)
-bin="$target/release"
 
 pids=()
 cleanup() {

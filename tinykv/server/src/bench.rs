@@ -84,6 +84,10 @@ pub struct BenchArgs {
     /// Seed of the key choice.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// How long connecting and the first request on each connection may
+    /// take, in seconds.
+    #[arg(long, default_value = "5", value_parser = seconds)]
+    pub connect_timeout: Duration,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -117,20 +121,32 @@ enum Store {
 impl Store {
     async fn connect(target: Target, endpoint: &str) -> Result<Store, Error> {
         Ok(match target {
-            Target::Tinykv => {
-                let connect = Connection::connect(endpoint);
-                match tokio::time::timeout(crate::etcd::TIMEOUT, connect).await {
-                    Ok(conn) => Store::Tinykv(conn?),
-                    Err(_) => {
-                        return Err(Error::Net(format!(
-                            "cannot connect to {endpoint}: no answer within {:?}",
-                            crate::etcd::TIMEOUT
-                        )));
-                    }
-                }
-            }
+            Target::Tinykv => Store::Tinykv(Connection::connect(endpoint).await?),
             Target::Etcd => Store::Etcd(Gateway::connect(endpoint).await?),
         })
+    }
+
+    /// One read, so that an endpoint that is not what `target` says (or
+    /// does not answer) fails before anything is measured.
+    async fn probe(
+        &mut self,
+        target: Target,
+        endpoint: &str,
+        limit: Duration,
+    ) -> Result<(), Error> {
+        let what = match target {
+            Target::Tinykv => "a tinykv-server",
+            Target::Etcd => "an etcd v3 gateway",
+        };
+        match tokio::time::timeout(limit, self.get(b"bench-probe".to_vec())).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Error::Net(format!(
+                "{endpoint} does not answer as {what}: {e}"
+            ))),
+            Err(_) => Err(Error::Net(format!(
+                "{endpoint} does not answer as {what} (no reply within {limit:?})"
+            ))),
+        }
     }
 
     async fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), Error> {
@@ -243,7 +259,20 @@ pub async fn run(args: &BenchArgs) -> Result<Report, Error> {
     let mut stores = Vec::new();
     for c in 0..args.clients as usize {
         let endpoint = args.endpoints[c % args.endpoints.len()].trim();
-        stores.push(Store::connect(args.target, endpoint).await?);
+        let connect = Store::connect(args.target, endpoint);
+        let mut store = match tokio::time::timeout(args.connect_timeout, connect).await {
+            Ok(store) => store?,
+            Err(_) => {
+                return Err(Error::Net(format!(
+                    "cannot connect to {endpoint}: no answer within {:?}",
+                    args.connect_timeout
+                )));
+            }
+        };
+        store
+            .probe(args.target, endpoint, args.connect_timeout)
+            .await?;
+        stores.push(store);
     }
     let progress = |len: u64, what: &str| {
         let bar = if args.no_progress {
@@ -468,7 +497,10 @@ pub fn bench_main() -> ExitCode {
         println!("({} reads found no value)", report.misses);
     }
     match report.error {
-        Some(e) => fail(Error::Net(format!("an operation failed, run stopped: {e}"))),
+        Some(e) => {
+            eprintln!("tinykv-bench: error: an operation failed, run stopped: {e}");
+            ExitCode::FAILURE
+        }
         None => ExitCode::SUCCESS,
     }
 }

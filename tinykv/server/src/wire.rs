@@ -199,9 +199,6 @@ struct Queue {
     bytes: Vec<u8>,
     /// The socket failed: drop everything from now on.
     broken: bool,
-    /// A gathering sender will write `bytes` once it has let the others
-    /// run ([`Outbox::gather`]).
-    gathering: bool,
 }
 
 impl Outbox {
@@ -212,7 +209,6 @@ impl Outbox {
             queue: Mutex::new(Queue {
                 bytes: Vec::new(),
                 broken: false,
-                gathering: false,
             }),
             queued: Notify::new(),
         });
@@ -269,7 +265,6 @@ impl Outbox {
                 // A gatherer or the flusher writes them.
                 return true;
             }
-            queue.gathering = true;
         }
         struct Lead<'a>(&'a Outbox);
         impl Drop for Lead<'_> {
@@ -286,7 +281,6 @@ impl Outbox {
     /// Writes what a gatherer queued; the flusher takes over any rest.
     fn write_gathered(&self) {
         let mut queue = self.queue();
-        queue.gathering = false;
         if queue.broken || queue.bytes.is_empty() {
             return;
         }

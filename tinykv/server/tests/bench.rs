@@ -57,15 +57,39 @@ fn bench_refuses_bad_flags_and_unreachable_endpoints() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    for (target, endpoint) in [
-        ("tinykv", addr.clone()),
-        ("etcd", format!("http://{addr}")),
-        ("etcd", "ftp://h:1".into()),
+    // Something that accepts connections and never answers.
+    let mute = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_addr = mute.local_addr().unwrap().to_string();
+    // A tinykv-server taken for etcd: it hangs up on the HTTP request.
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProc::start_on(dir.path(), "memory");
+    for (target, endpoint, why) in [
+        ("tinykv", addr.clone(), "cannot connect"),
+        ("etcd", format!("http://{addr}"), "cannot connect"),
+        ("etcd", "ftp://h:1".into(), "only http://"),
+        (
+            "tinykv",
+            mute_addr.clone(),
+            "does not answer as a tinykv-server",
+        ),
+        (
+            "etcd",
+            format!("http://{}", server.addr),
+            "does not answer as an etcd",
+        ),
     ] {
-        let out = bench(&["--target", target, "--endpoints", &endpoint]);
+        let out = bench(&[
+            "--target",
+            target,
+            "--endpoints",
+            &endpoint,
+            "--connect-timeout",
+            "0.3",
+        ]);
         assert_eq!(out.status.code(), Some(1), "{target} {endpoint}");
         let err = stderr(&out);
         assert!(err.starts_with("tinykv-bench: error:"), "{err}");
+        assert!(err.contains(why), "{target} {endpoint}: {err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(stdout(&out).is_empty());
     }

@@ -184,6 +184,11 @@ impl WriteBatch {
         &self.modifies
     }
 
+    /// The changes, in order, by value.
+    pub fn into_modifies(self) -> Vec<Modify> {
+        self.modifies
+    }
+
     /// Number of changes.
     pub fn len(&self) -> usize {
         self.modifies.len()

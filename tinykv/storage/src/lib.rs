@@ -13,6 +13,9 @@
 //!   [`Engine`] / [`Snapshot`] / [`DbIterator`] traits.
 //! * `mem.rs` — [`MemEngine`], ordered maps with copy-on-write snapshots.
 //! * `disk.rs` — [`DiskEngine`] on redb, in a data directory it owns.
+//! * `group.rs` — [`GroupCommit`], an engine wrapper that commits
+//!   concurrent synced batches as one engine write with one fsync (the
+//!   real server uses it; std only, nothing in the background).
 //! * `storage.rs` — **student code (p1)**: [`StandaloneStorage`], the
 //!   reference `Storage` (write a batch, open a reader) over one engine.
 //! * `raw.rs` — **student code (p1)**: [`RawServer`], the four raw handlers
@@ -28,7 +31,8 @@
 //!   (the reference's "empty value = delete" quirk is not mirrored, see
 //!   [`WriteBatch`]).
 //! * A write acknowledged with [`WriteOptions::SYNC`] survives `kill -9`
-//!   (tested with a real server process).
+//!   (tested with a real server process), also when [`GroupCommit`] made
+//!   it share its fsync with other callers' writes.
 //! * Engines do nothing in the background: the same calls give the same
 //!   results, so both engines replay byte-identically in the simulation.
 //! * Bad input is an error in the reply, never a panic.
@@ -53,8 +57,8 @@
 //! ## Tests
 //! `cargo test --release -p tinykv-storage` runs the conformance suite on
 //! both engines (`tests/conformance.rs`), the ten Project 1 tests on both
-//! (`tests/p1.rs`; `cargo test p1` selects them) and the data-directory
-//! tests (`tests/disk_dir.rs`). `cargo bench -p tinykv-storage` measures
+//! (`tests/p1.rs`; `cargo test p1` selects them), the data-directory
+//! tests (`tests/disk_dir.rs`) and group commit's (`tests/group_commit.rs`). `cargo bench -p tinykv-storage` measures
 //! the engines. The binaries, their process tests (kill -9 durability, bad
 //! input) and the TCP benchmark live in `tinykv/server`.
 
@@ -62,6 +66,7 @@
 
 mod disk;
 mod engine;
+mod group;
 mod mem;
 pub mod raw;
 pub mod service;
@@ -69,6 +74,7 @@ mod storage;
 
 pub use disk::{DiskEngine, MARKER};
 pub use engine::{Cf, DbIterator, Engine, KvPair, Modify, Snapshot, WriteBatch, WriteOptions};
+pub use group::{GroupCommit, GroupStats, MAX_GROUP_BATCHES};
 pub use mem::MemEngine;
 pub use raw::RawServer;
 pub use storage::{Context, StandaloneStorage, Storage};
@@ -127,4 +133,13 @@ pub enum Error {
     /// The embedded database reported an error.
     #[error("database error: {0}")]
     Db(String),
+    /// A group commit's one engine write failed (e.g. its fsync): none of
+    /// the group's batches was applied, and each of its callers gets this.
+    #[error("group commit of {batches} batches failed: {cause}")]
+    GroupCommit {
+        /// Batches in the failed group, this caller's among them.
+        batches: usize,
+        /// The engine's error.
+        cause: Box<Error>,
+    },
 }
