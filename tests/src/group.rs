@@ -263,11 +263,17 @@ impl<P: Replica> Group<P> {
     /// # Panics
     /// If one did, with its typed error.
     pub fn check_failures(&self) {
-        let m = self.members();
-        for (i, p) in m.running.iter().enumerate() {
-            if let Some(failure) = p.as_ref().and_then(Replica::failure) {
-                panic!("server {i} stopped by itself: {failure}");
-            }
+        let failed = self
+            .members()
+            .running
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| {
+                let failure = p.as_ref().and_then(Replica::failure)?;
+                Some((i, failure))
+            });
+        if let Some((i, failure)) = failed {
+            panic!("server {i} stopped by itself: {failure}");
         }
     }
 
@@ -344,5 +350,56 @@ impl<P: Replica> Group<P> {
 impl<P: Replica> Drop for Group<P> {
     fn drop(&mut self) {
         self.kill_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// An instance whose failure the test sets.
+    #[derive(Clone, Default)]
+    struct Fake(Arc<Mutex<Option<String>>>);
+
+    impl Replica for Fake {
+        fn kill(&self) {}
+
+        fn failure(&self) -> Option<String> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        }
+    }
+
+    #[test]
+    fn an_instance_that_stopped_by_itself_fails_the_check() {
+        labrpc::sim::Sim::new().seed(1).run(|| async {
+            let net = Network::new();
+            let group: Group<Fake> = Group::new(&net, vec!["a".into(), "b".into()]);
+            let fake = Fake::default();
+            for i in 0..2 {
+                let f = fake.clone();
+                group.start(i, move |_, _| (f, Server::new()));
+            }
+            group.check_failures();
+            *fake.0.lock().unwrap() = Some("committed entry 7 is not a command".into());
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                group.check_failures();
+            }));
+            let message = caught
+                .expect_err("a failed instance must fail the check")
+                .downcast::<String>()
+                .map(|s| *s)
+                .unwrap_or_default();
+            assert_eq!(
+                message,
+                "server 0 stopped by itself: committed entry 7 is not a command"
+            );
+            // Crashing a member checks too.
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                group.crash(1);
+            }));
+            assert!(caught.is_err());
+        });
     }
 }
