@@ -171,6 +171,7 @@ impl Node {
             return false;
         };
         // SOLUTION BEGIN p3b: destroy a peer told it was removed by a newer region
+        // SKELETON: let _ = (&mut peers, notice);
         let removed = peers.by_region.get(&notice.region_id).is_some_and(|p| {
             p.meta() == notice.to && notice.region_epoch.conf_ver > p.region().region_epoch.conf_ver
         });
