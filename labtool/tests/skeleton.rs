@@ -260,7 +260,7 @@ fn skeleton_tree_is_complete() {
         );
     }
     for part in [
-        "1", "2", "p1", "p2b", "p2c", "p3a", "p3c", "p4a", "p4b", "p4c",
+        "1", "2", "p1", "p2b", "p2c", "p3a", "p3b", "p3c", "p4a", "p4b", "p4c",
     ] {
         assert!(
             labels.iter().any(|l| l.starts_with(&format!("{part}:"))),

@@ -1,6 +1,7 @@
-//! # tinykv-raftstore — TinyKV Project 2B/2C: the raftstore
+//! # tinykv-raftstore — TinyKV Project 2B/2C/3B: the raftstore
 //!
-//! A store hosts one peer of each region it replicates; a peer is a raft
+//! A store hosts one peer of each region it replicates (3B: many regions,
+//! peers added and removed, leadership moved, regions split); a peer is a raft
 //! core (`raft::Core`) whose log, hard state and apply state live in the
 //! store's two engines (`tinykv-storage`), so a crash loses nothing a peer
 //! acknowledged and a restart rebuilds the peer from the engines.
@@ -22,9 +23,16 @@
 //!   loop: propose, persist, send, apply, answer, advance (p2b); the
 //!   raft-log GC tick proposing CompactLog, applying it, filling outgoing
 //!   snapshots and refusing bad incoming ones (p2c).
-//! * `store.rs` — [`store::Store`], the thin async layer: one peer behind a
-//!   lock, a ticker, the `Raftstore` labrpc service carrying raft messages
-//!   between stores and client commands (framework).
+//! * `peer/admin.rs` — **student code (p3b)**: admin commands (TransferLeader,
+//!   ChangePeer, Split) proposed and applied, the split checker, and
+//!   [`Peer::destroy`].
+//! * `scheduler.rs` — what a store needs from the scheduler (framework).
+//! * `store.rs` — [`store::Store`], the thin async layer: peers by region
+//!   id behind one lock, a ticker, region heartbeats, the `Raftstore`
+//!   labrpc service carrying raft messages between stores and client
+//!   commands (framework); `store/router.rs` — **student code (p3b)**:
+//!   routing, lazy peer creation, tombstones, removed senders, and the
+//!   store's side of peer events.
 //!
 //! ## The peer's loop (after every batch of messages, ticks and proposals)
 //! 1. Take the core's `Ready`.
@@ -54,14 +62,19 @@
 //!   place.
 //! * Corrupt or inconsistent persisted state is a typed [`Error`], never a
 //!   panic.
+//! * (3B) Every applied membership change bumps `conf_ver` by one, every
+//!   split bumps `version` of both halves; a command is applied only if the
+//!   epoch it was proposed against still holds. A destroyed peer leaves a
+//!   tombstone: only a message with a newer `conf_ver` recreates it.
+//!   Initialised peers on one store have disjoint ranges.
 //!
 //! ## Tests
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
 //! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`,
 //! log GC), the snapshot unit tests, the peer tests over a deterministic
-//! in-memory network of stores, and the 2B/2C scenarios (`tests/p2b.rs`,
-//! `tests/p2c.rs`) over labrpc in virtual time, each history checked for
-//! linearizability.
+//! in-memory network of stores, and the 2B/2C/3B scenarios (`tests/p2b.rs`,
+//! `tests/p2c.rs`, `tests/p3b.rs`, with a mock scheduler) over labrpc in
+//! virtual time, each history checked for linearizability.
 
 #![deny(missing_docs)]
 

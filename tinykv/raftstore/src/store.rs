@@ -23,15 +23,14 @@ use raft::{
     RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TransferLeaderArgs,
 };
 use serde::{Deserialize, Serialize};
-use tinykv_storage::{Cf, Engine, WriteBatch, WriteOptions};
+use tinykv_storage::{Cf, Engine};
 use tokio::sync::oneshot;
 
 use crate::cmd::{AdminRequest, ChangeType, CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::{Peer as PeerMeta, PeerState, Region, RegionEpoch, RegionLocalState};
 use crate::peer_storage::read_record;
 use crate::scheduler::{Operator, RegionHeartbeat, SchedulerClient};
-use crate::snap::RegionSnapshot;
-use crate::{Answer, Error, Peer, PeerConfig, PeerEvent, keys};
+use crate::{Answer, Error, Peer, PeerConfig, keys};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
 /// with 2 heartbeat and 10 election ticks, elections take 0.5–1 s).
@@ -122,6 +121,8 @@ type Waiter = Box<dyn FnOnce(Answer) + Send>;
 /// Key/value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+mod router;
+
 /// The peers of one store and what it remembers of destroyed ones.
 #[derive(Default)]
 struct Peers {
@@ -204,12 +205,6 @@ impl Envelope<()> {
             message,
         }
     }
-}
-
-/// Whether `[a_start, a_end)` and `[b_start, b_end)` share a key (empty
-/// end: unbounded).
-fn overlaps(a_start: &[u8], a_end: &[u8], b_start: &[u8], b_end: &[u8]) -> bool {
-    (a_end.is_empty() || b_start < a_end) && (b_end.is_empty() || a_start < b_end)
 }
 
 impl Store {
@@ -440,161 +435,6 @@ impl Node {
         Ok(self.with_sink(peer))
     }
 
-    /// Destroys region `region_id`'s peer (its waiting commands are
-    /// answered `RegionNotFound`) and remembers the tombstone.
-    fn destroy(&self, peers: &mut Peers, region_id: u64) {
-        let Some(peer) = peers.by_region.remove(&region_id) else {
-            return;
-        };
-        let epoch = peer.region().region_epoch;
-        tracing::debug!(store = self.store_id, region_id, "destroys its peer");
-        match peer.destroy() {
-            Ok(_) => {
-                peers.tombstones.insert(region_id, epoch);
-            }
-            Err(error) => {
-                tracing::error!(store = self.store_id, %error, "cannot destroy a peer");
-                self.shutdown.trigger();
-            }
-        }
-    }
-
-    /// Makes sure the message in `origin` has a peer to go to: the one
-    /// there, or (3B) a new one for an initial message (vote, append,
-    /// snapshot) to a region this store lacks, unless the region was
-    /// destroyed here at an epoch at least as new, or the sender's range
-    /// overlaps a region here (a split not yet applied here will create
-    /// it). A message to a larger peer id than the one here means that one
-    /// was removed and replaced: it is destroyed first.
-    fn route(&self, peers: &mut Peers, origin: &Origin, message: &Message) -> bool {
-        // SOLUTION BEGIN p3b: route by region; stale peers, tombstones and lazy creation of added peers
-        let region_id = origin.region_id;
-        if origin.to.store_id != self.store_id {
-            return false;
-        }
-        if let Some(peer) = peers.by_region.get(&region_id) {
-            let me = peer.meta().id;
-            if origin.to.id <= me {
-                return origin.to.id == me;
-            }
-            self.destroy(peers, region_id);
-        } else if let Some(epoch) = peers.tombstones.get(&region_id)
-            && origin.region_epoch.conf_ver <= epoch.conf_ver
-        {
-            return false;
-        }
-        let initial = matches!(
-            message,
-            Message::RequestVote(_) | Message::AppendEntries(_) | Message::InstallSnapshot(_)
-        );
-        if !initial {
-            return false;
-        }
-        let overlapping = peers.by_region.values().any(|p| {
-            let r = p.region();
-            p.storage().is_initialised()
-                && overlaps(&r.start_key, &r.end_key, &origin.start_key, &origin.end_key)
-        });
-        if overlapping {
-            return false;
-        }
-        let created = Peer::create_uninitialised(
-            origin.to,
-            region_id,
-            self.raft_engine.clone(),
-            self.kv_engine.clone(),
-            self.config,
-            labrpc::rng::fork(),
-        );
-        match created {
-            Ok(peer) => {
-                tracing::debug!(
-                    store = self.store_id,
-                    region_id,
-                    peer = origin.to.id,
-                    "creates a peer"
-                );
-                peers.tombstones.remove(&region_id);
-                peers.by_region.insert(region_id, self.with_sink(peer));
-                true
-            }
-            Err(error) => {
-                tracing::warn!(store = self.store_id, %error, "cannot create a peer");
-                false
-            }
-        }
-        // SOLUTION END
-    }
-
-    /// Whether the snapshot in `args` for `region_id` overlaps another
-    /// region this store holds (it must be refused: installing it would
-    /// overwrite that region's data).
-    fn snapshot_overlaps(peers: &Peers, region_id: u64, args: &raft::InstallSnapshotArgs) -> bool {
-        let Ok(snapshot) = RegionSnapshot::decode(&args.data) else {
-            return false;
-        };
-        let s = &snapshot.region;
-        peers.by_region.iter().any(|(&id, p)| {
-            let r = p.region();
-            id != region_id
-                && p.storage().is_initialised()
-                && overlaps(&r.start_key, &r.end_key, &s.start_key, &s.end_key)
-        })
-    }
-
-    /// Whether the sender in `origin` was removed from the region: its
-    /// epoch is older than the region's here and the region no longer
-    /// lists it. Its message is dropped (a removed peer that never learnt
-    /// it would otherwise disrupt the group with elections), and it is told
-    /// to destroy itself.
-    fn sender_removed(self: &Arc<Self>, peers: &Peers, origin: &Origin) -> bool {
-        // SOLUTION BEGIN p3b: a message from a removed peer: drop it and tell it to go
-        let Some(peer) = peers.by_region.get(&origin.region_id) else {
-            return false;
-        };
-        let mine = peer.region().region_epoch;
-        let theirs = origin.region_epoch;
-        let stale = theirs.conf_ver < mine.conf_ver || theirs.version < mine.version;
-        if !stale || !peer.storage().is_initialised() || peer.peer_meta(origin.from.id).is_some() {
-            return false;
-        }
-        let region = peer.region();
-        let notice = Envelope {
-            region_id: origin.region_id,
-            from: peer.meta(),
-            to: origin.from,
-            region_epoch: mine,
-            start_key: region.start_key.clone(),
-            end_key: region.end_key.clone(),
-            message: (),
-        };
-        if let Some(end) = self.ends.get(&origin.from.store_id) {
-            let end = end.clone();
-            tokio::spawn(async move {
-                let _ = end.call::<Gc>(&notice).await;
-            });
-        }
-        true
-        // SOLUTION END
-    }
-
-    /// A peer here learns it was removed: destroy it if the notice's
-    /// region is newer than its own. False once killed.
-    fn on_gc(self: &Arc<Self>, notice: &Envelope<()>) -> bool {
-        let Some(mut peers) = self.lock() else {
-            return false;
-        };
-        // SOLUTION BEGIN p3b: destroy a peer told it was removed by a newer region
-        let removed = peers.by_region.get(&notice.region_id).is_some_and(|p| {
-            p.meta() == notice.to && notice.region_epoch.conf_ver > p.region().region_epoch.conf_ver
-        });
-        if removed {
-            self.destroy(&mut peers, notice.region_id);
-        }
-        // SOLUTION END
-        true
-    }
-
     /// Steps a request from another store's peer; returns its peer's reply.
     fn on_request(self: &Arc<Self>, origin: Origin, message: Message) -> Option<Message> {
         let mut peers = self.lock()?;
@@ -788,71 +628,6 @@ impl Node {
             self.on_event(peers, region_id, event);
         }
         reply
-    }
-
-    /// Carries out what a peer's apply asked of the store (3B).
-    fn on_event(self: &Arc<Self>, peers: &mut Peers, region_id: u64, event: PeerEvent) {
-        // SOLUTION BEGIN p3b: destroy a removed peer, start a split-off region, heartbeat, ask for split ids
-        match event {
-            PeerEvent::Removed => self.destroy(peers, region_id),
-            PeerEvent::RegionChanged => self.heartbeat(peers, region_id),
-            PeerEvent::AskSplit { split_key } => {
-                let (Some(scheduler), Some(peer)) =
-                    (&self.scheduler, peers.by_region.get(&region_id))
-                else {
-                    return;
-                };
-                let Ok((new_region_id, new_peer_ids)) = scheduler.ask_split(peer.region()) else {
-                    return;
-                };
-                let admin = AdminRequest::Split {
-                    split_key,
-                    new_region_id,
-                    new_peer_ids,
-                };
-                self.propose_admin(peers, region_id, admin);
-                self.process(peers, region_id, None);
-            }
-            PeerEvent::Split(region) => {
-                let new_id = region.id;
-                if let Some(existing) = peers.by_region.get(&new_id) {
-                    if existing.storage().is_initialised() {
-                        tracing::warn!(store = self.store_id, new_id, "split region already here");
-                        return;
-                    }
-                    // A peer created from an early message: its empty
-                    // state gives way to the split's.
-                    let mut kv_wb = WriteBatch::new();
-                    let mut raft_wb = WriteBatch::new();
-                    existing.storage().clear_meta(&mut kv_wb, &mut raft_wb);
-                    let written = self
-                        .kv_engine
-                        .write(&kv_wb, WriteOptions::SYNC)
-                        .and_then(|()| self.raft_engine.write(&raft_wb, WriteOptions::SYNC));
-                    if let Err(error) = written {
-                        tracing::error!(store = self.store_id, %error, "cannot clear a peer");
-                        self.shutdown.trigger();
-                        return;
-                    }
-                    peers.by_region.remove(&new_id);
-                }
-                let parent_leads = peers.by_region.get(&region_id).is_some_and(Peer::is_leader);
-                match self.open_peer(region) {
-                    Ok(mut peer) => {
-                        if parent_leads {
-                            peer.campaign();
-                        }
-                        peers.by_region.insert(new_id, peer);
-                        self.process(peers, new_id, None);
-                    }
-                    Err(error) => {
-                        tracing::error!(store = self.store_id, %error, "cannot start a split region");
-                        self.shutdown.trigger();
-                    }
-                }
-            }
-        }
-        // SOLUTION END
     }
 }
 

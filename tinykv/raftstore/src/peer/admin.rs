@@ -31,6 +31,7 @@ impl Peer {
         admin: &AdminRequest,
     ) -> Option<Result<Vec<Response>, Error>> {
         // SOLUTION BEGIN p3b: TransferLeader answered at once; a leader never removes itself; split keys checked
+        // SKELETON: None
         let region = self.region().clone();
         match admin {
             AdminRequest::CompactLog { .. } => None,
@@ -208,16 +209,22 @@ impl Peer {
 
     /// The split checker (the reference's split-check tick and worker in
     /// one): a leader whose size is unknown, or whose writes since the last
-    /// check reach `RegionSplitSize / 8`, sums its default CF's keys and
+    /// check reach `RegionSplitSize / 8` or bring the estimate to
+    /// `RegionMaxSize`, sums its default CF's keys and
     /// values; at `RegionMaxSize` or more it asks the store for a split at
     /// the first key past `RegionSplitSize`.
     pub(super) fn on_split_check_tick(&mut self) {
         // SOLUTION BEGIN p3b: throttled size scan of the default CF; ask for a split past the max size
+        // SKELETON: return;
         if !self.core.is_leader() || !self.storage.is_initialised() {
             return;
         }
-        if self.approximate_size.is_some()
+        // The reference's throttle, plus: check as soon as the estimate
+        // reaches the maximum, or the last few writes before it could
+        // leave a region above it unchecked.
+        if let Some(size) = self.approximate_size
             && self.size_diff_hint < self.config.region_split_size / 8
+            && size + self.size_diff_hint < self.config.region_max_size
         {
             return;
         }

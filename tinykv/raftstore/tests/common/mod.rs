@@ -36,6 +36,9 @@ use tokio::time::{Instant, sleep};
 pub const REQUEST_ATTEMPTS: usize = 10;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The reference's region polls (`GetRegion`): 100 × 20 ms.
+pub const REGION_POLLS: usize = 100;
+pub const REGION_POLL: Duration = Duration::from_millis(20);
 /// The reference's engine polls: 300 × 20 ms.
 pub const ENGINE_POLLS: usize = 300;
 pub const ENGINE_POLL: Duration = Duration::from_millis(20);
@@ -92,6 +95,8 @@ pub struct Client {
     pub hints: BTreeMap<u64, u64>,
     id: usize,
     history: History,
+    /// The last error a store answered (for the timeout message).
+    last_error: Option<String>,
 }
 
 /// What a command is routed by.
@@ -104,6 +109,19 @@ enum Route<'a> {
 impl Client {
     fn region_for(&self, key: &[u8]) -> Option<Region> {
         self.scheduler.region_by_key(key)
+    }
+
+    /// The reference's `GetRegion`: the scheduler's region for `key`,
+    /// polled [`REGION_POLLS`] times [`REGION_POLL`] apart (a region just
+    /// split off is unknown until its leader reports).
+    async fn region_wait(&self, key: &[u8]) -> Option<Region> {
+        for _ in 0..REGION_POLLS {
+            if let Some(region) = self.region_for(key) {
+                return Some(region);
+            }
+            sleep(REGION_POLL).await;
+        }
+        None
     }
 
     fn header(region: &Region, peer: Peer) -> CmdHeader {
@@ -132,7 +150,11 @@ impl Client {
             }
             sleep(RETRY_PAUSE).await;
         }
-        panic!("request timeout: {what}");
+        let region = self.region_for(key);
+        panic!(
+            "request timeout: {what} (the scheduler's region for it: {region:?}; last error: {:?})",
+            self.last_error
+        );
     }
 
     /// The reference's `CallCommandOnLeader`: calls `call` on the peers of
@@ -152,7 +174,7 @@ impl Client {
     {
         let start = Instant::now();
         let Route::Key(key) = route;
-        let mut region = self.region_for(key)?;
+        let mut region = self.region_wait(key).await?;
         let mut store = self.hints.get(&region.id).copied().unwrap_or(1);
         let mut stuck = std::collections::BTreeSet::new();
         while start.elapsed() <= REQUEST_TIMEOUT {
@@ -170,7 +192,16 @@ impl Client {
             };
             let end = self.ends[(store - 1) as usize].clone();
             let sent = Instant::now();
-            match call(end, Client::header(&region, peer), &region).await {
+            let answer = call(end, Client::header(&region, peer), &region).await;
+            self.last_error = match &answer {
+                Ok(Err(e)) => Some(format!(
+                    "store {store}: {e}; sent for region {} {:?}..{:?} v{}",
+                    region.id, region.start_key, region.end_key, region.region_epoch.version
+                )),
+                Err(e) => Some(format!("store {store}: {e:?}")),
+                Ok(Ok(_)) => None,
+            };
+            match answer {
                 Ok(Ok(value)) => {
                     self.hints.insert(region.id, store);
                     return Some((value, region));
@@ -419,6 +450,7 @@ impl Cluster {
                 n,
                 scheduler: scheduler.clone(),
                 hints: BTreeMap::new(),
+                last_error: None,
                 id: 0,
                 history: history.clone(),
             },

@@ -99,6 +99,23 @@ impl Cluster {
 }
 
 impl Client {
+    /// Sends `request` to `store` once.
+    ///
+    /// # Errors
+    /// The region error the store answers, or `StaleCommand` if the call
+    /// was lost.
+    pub async fn raw_command(
+        &mut self,
+        store: u64,
+        request: &RaftCmdRequest,
+    ) -> Result<Vec<Response>, Error> {
+        let end = self.ends[(store - 1) as usize].clone();
+        match end.call::<Command>(request).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::StaleCommand),
+        }
+    }
+
     /// Sends a normal command for `region_id` (as the scheduler has it) to
     /// `store` once.
     ///
