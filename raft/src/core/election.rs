@@ -107,10 +107,15 @@ impl Core {
         let candidate = args.candidate as usize;
         let up_to_date = (args.last_log_term, args.last_log_index)
             >= (self.log.last_term(), self.log.last_index());
+        // A candidate this peer has never heard of gets no vote — unless the
+        // peer has no configuration yet (a TinyKV peer created from its
+        // first message, awaiting a snapshot): it must still vote, or a
+        // region left with it as one of two voters never elects a leader.
+        let known = candidate < self.votes.len() || self.members.is_empty();
         let grant = args.term == self.term
             && self.voted_for.is_none_or(|v| v == candidate)
             && up_to_date
-            && candidate < self.votes.len();
+            && known;
         if grant {
             self.voted_for = Some(candidate);
             // Granting a vote defers our own candidacy (Figure 2, Followers).

@@ -346,6 +346,35 @@ fn vote_requests_from_unknown_peers_or_stale_terms_are_refused() {
     assert_eq!(f.term(), before);
 }
 
+/// A peer with no configuration yet (TinyKV: created from its first
+/// message, awaiting a snapshot) votes for any candidate with an
+/// up-to-date log: a region whose two voters are such a peer and a
+/// candidate with a higher id elects a leader only if it does.
+#[test]
+fn an_unconfigured_peer_votes_for_a_candidate_it_never_heard_of() {
+    let mut core = Core::with_config(
+        6,
+        &[],
+        Config::lab(),
+        &[],
+        Vec::new(),
+        SmallRng::seed_from_u64(3),
+    )
+    .unwrap();
+    let args = RequestVoteArgs {
+        term: 16,
+        candidate: 7,
+        last_log_index: 5,
+        last_log_term: 5,
+    };
+    core.step(7, Message::RequestVote(args));
+    let Message::RequestVoteReply(_, reply) = reply_of(&mut core, 7) else {
+        panic!("not a vote reply")
+    };
+    assert!(reply.vote_granted, "an unconfigured peer refused its vote");
+    assert_eq!(core.voted_for, Some(7));
+}
+
 #[test]
 fn stale_append_entries_change_nothing() {
     let mut c = Cluster::new(3);
