@@ -62,7 +62,8 @@ pub fn bootstrap_region(
     Ok(())
 }
 
-fn initial_raft_state() -> RaftLocalState {
+/// The raft state of a freshly initialised region (bootstrap or split).
+pub(crate) fn initial_raft_state() -> RaftLocalState {
     RaftLocalState {
         hard_state: meta::HardStateRecord {
             term: RAFT_INIT_LOG_TERM,
@@ -74,7 +75,8 @@ fn initial_raft_state() -> RaftLocalState {
     }
 }
 
-fn initial_apply_state() -> RaftApplyState {
+/// The apply state of a freshly initialised region (bootstrap or split).
+pub(crate) fn initial_apply_state() -> RaftApplyState {
     RaftApplyState {
         applied_index: RAFT_INIT_LOG_INDEX,
         truncated_state: RaftTruncatedState {

@@ -17,6 +17,7 @@ use tinykv_storage::{Cf, WriteBatch, WriteOptions};
 use super::{Answer, Peer, PeerEvent};
 use crate::cmd::{self, AdminRequest, ChangeType, Response};
 use crate::meta::{self, Peer as PeerMeta, PeerState, Region, RegionLocalState};
+use crate::peer_storage::initial_apply_state;
 use crate::{Error, keys};
 
 impl Peer {
@@ -127,6 +128,15 @@ impl Peer {
             return Response::ChangePeer { region };
         }
         region.region_epoch.conf_ver += 1;
+        tracing::debug!(
+            target: "raftstore::event",
+            region = region.id,
+            peer = self.meta.id,
+            ?change_type,
+            changed = peer.id,
+            conf_ver = region.region_epoch.conf_ver,
+            "conf change applied"
+        );
         let removed_self = change_type == ChangeType::RemoveNode && peer.id == self.meta.id;
         self.storage.set_region(region.clone());
         let state = if removed_self {
@@ -196,6 +206,14 @@ impl Peer {
             Cf::Meta,
             keys::region_state_key(right.id),
             meta::encode(&right_state),
+        );
+        // The new region's apply state goes in the same batch: a leader of
+        // it must be able to cut a snapshot before it applies anything, and
+        // a restart must find a consistent region.
+        kv_wb.put(
+            Cf::Meta,
+            keys::apply_state_key(right.id),
+            meta::encode(&initial_apply_state()),
         );
         self.approximate_size = None;
         self.size_diff_hint = 0;

@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use raft::Message;
-use tinykv_storage::{WriteBatch, WriteOptions};
+use tinykv_storage::{Cf, WriteBatch, WriteOptions};
 
 use super::{Envelope, Gc, Node, Origin, Peers};
 use crate::cmd::AdminRequest;
+use crate::peer_storage::initial_raft_state;
 use crate::snap::RegionSnapshot;
 use crate::{Peer, PeerEvent};
+use crate::{keys, meta};
 
 /// Whether `[a_start, a_end)` and `[b_start, b_end)` share a key (empty
 /// end: unbounded).
@@ -213,15 +215,21 @@ impl Node {
                         tracing::warn!(store = self.store_id, new_id, "split region already here");
                         return;
                     }
-                    // A peer created from an early message: its empty
-                    // state gives way to the split's.
-                    let mut kv_wb = WriteBatch::new();
+                    // A peer created from an early message: it holds no
+                    // entries and no applied data (the split batch just wrote
+                    // the region's state and apply state, which must stay),
+                    // but it may have voted in the new region's elections —
+                    // a vote is never forgotten, so its term and vote carry
+                    // over into the split's initial raft state.
+                    let hard = existing.storage().raft_state().hard_state;
+                    let mut state = initial_raft_state();
+                    if hard.term > state.hard_state.term {
+                        state.hard_state.term = hard.term;
+                        state.hard_state.vote = hard.vote;
+                    }
                     let mut raft_wb = WriteBatch::new();
-                    existing.storage().clear_meta(&mut kv_wb, &mut raft_wb);
-                    let written = self
-                        .kv_engine
-                        .write(&kv_wb, WriteOptions::SYNC)
-                        .and_then(|()| self.raft_engine.write(&raft_wb, WriteOptions::SYNC));
+                    raft_wb.put(Cf::Meta, keys::raft_state_key(new_id), meta::encode(&state));
+                    let written = self.raft_engine.write(&raft_wb, WriteOptions::SYNC);
                     if let Err(error) = written {
                         tracing::error!(store = self.store_id, %error, "cannot clear a peer");
                         self.shutdown.trigger();
