@@ -153,6 +153,9 @@ pub struct Peer {
     /// Set once this peer applied its own removal: it applies nothing more
     /// and waits for the store to destroy it.
     removed: bool,
+    /// The term and soft state last logged (the `raftstore::event` role
+    /// line is written when either changes).
+    seen: Option<(u64, raft::SoftState)>,
     /// Ticks since the last split check and region heartbeat (3B).
     split_check_elapsed: u32,
     /// Bytes written by applied entries since the last split check: the
@@ -245,6 +248,7 @@ impl Peer {
             compact_proposed: None,
             events: Vec::new(),
             removed: false,
+            seen: None,
             split_check_elapsed: 0,
             size_diff_hint: 0,
             approximate_size: None,
@@ -284,6 +288,7 @@ impl Peer {
             compact_proposed: None,
             events: Vec::new(),
             removed: false,
+            seen: None,
             split_check_elapsed: 0,
             size_diff_hint: 0,
             approximate_size: None,
@@ -520,6 +525,20 @@ impl Peer {
     /// # Errors
     /// An engine failure or an unreadable entry: the peer must stop.
     pub fn handle_ready(&mut self) -> Result<Vec<(u64, Message)>, Error> {
+        let now = (self.core.term(), self.core.soft_state());
+        if self.seen != Some(now) {
+            self.seen = Some(now);
+            tracing::debug!(
+                target: "raftstore::event",
+                region = self.region().id,
+                peer = self.meta.id,
+                store = self.meta.store_id,
+                term = now.0,
+                role = ?now.1.role,
+                leader = ?now.1.leader,
+                "role"
+            );
+        }
         let mut messages = self.carry_out_ready()?;
         for (_, message) in &mut messages {
             if let Message::InstallSnapshot(args) = message {
