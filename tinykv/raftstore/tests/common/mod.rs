@@ -808,6 +808,7 @@ pub async fn generic_test(g: Generic) {
                 c.scheduler.clone(),
                 c.n,
                 stop.clone(),
+                g.partitions,
             ))
         });
         if g.unreliable {
