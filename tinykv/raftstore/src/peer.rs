@@ -235,24 +235,7 @@ impl Peer {
         let members: Vec<usize> = region.peers.iter().map(|p| p.id as usize).collect();
         let storage = PeerStorage::new(raft_engine, kv_engine, region)?;
         let core = storage.restore_core(meta.id as usize, &members, raft_config(), rng)?;
-        Ok(Peer {
-            store_id,
-            meta,
-            core,
-            storage,
-            proposals: VecDeque::new(),
-            answers: Vec::new(),
-            sink: None,
-            config,
-            gc_elapsed: 0,
-            compact_proposed: None,
-            events: Vec::new(),
-            removed: false,
-            seen: None,
-            split_check_elapsed: 0,
-            size_diff_hint: 0,
-            approximate_size: None,
-        })
+        Ok(Peer::assemble(store_id, meta, core, storage, config))
     }
 
     /// A peer `meta` of region `region_id` that this store does not know
@@ -275,8 +258,19 @@ impl Peer {
         };
         let storage = PeerStorage::new(raft_engine, kv_engine, region)?;
         let core = storage.restore_core(meta.id as usize, &[], raft_config(), rng)?;
-        Ok(Peer {
-            store_id: meta.store_id,
+        Ok(Peer::assemble(meta.store_id, meta, core, storage, config))
+    }
+
+    /// A peer around its restored core and storage, with nothing in flight.
+    fn assemble(
+        store_id: u64,
+        meta: PeerMeta,
+        core: Core,
+        storage: PeerStorage,
+        config: PeerConfig,
+    ) -> Peer {
+        Peer {
+            store_id,
             meta,
             core,
             storage,
@@ -292,7 +286,7 @@ impl Peer {
             split_check_elapsed: 0,
             size_diff_hint: 0,
             approximate_size: None,
-        })
+        }
     }
 
     /// The region's peer with raft id `id`, if it is a member.

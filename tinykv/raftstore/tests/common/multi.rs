@@ -36,16 +36,34 @@ pub async fn must_remove_peer(scheduler: &MockScheduler, region_id: u64, peer: P
 }
 
 async fn must_have_peer(scheduler: &MockScheduler, region_id: u64, peer: Peer, want: bool) {
-    for _ in 0..PEER_POLLS {
+    must_have_peer_after(scheduler, region_id, peer, want, || true).await;
+}
+
+/// Polls the scheduler's view until `peer`'s presence in `region_id` is
+/// `want`; only polls made once `counting()` holds use up the budget of
+/// [`PEER_POLLS`].
+async fn must_have_peer_after(
+    scheduler: &MockScheduler,
+    region_id: u64,
+    peer: Peer,
+    want: bool,
+    counting: impl Fn() -> bool,
+) {
+    let mut counted = 0;
+    loop {
         let region = scheduler.region(region_id);
-        let has = region.as_ref().is_some_and(|r| r.peers.contains(&peer));
-        if has == want {
+        if region.as_ref().is_some_and(|r| r.peers.contains(&peer)) == want {
             return;
+        }
+        if counting() {
+            counted += 1;
+            assert!(
+                counted <= PEER_POLLS,
+                "region {region_id}: peer {peer:?} present should be {want}; region is {region:?}"
+            );
         }
         sleep(PEER_POLL).await;
     }
-    let region = scheduler.region(region_id);
-    panic!("region {region_id}: peer {peer:?} present should be {want}; region is {region:?}");
 }
 
 impl Cluster {
@@ -128,19 +146,10 @@ impl Client {
         region_id: u64,
         requests: Vec<tinykv_raftstore::cmd::Request>,
     ) -> Result<Vec<Response>, Error> {
-        let region = self
-            .scheduler
-            .region(region_id)
-            .ok_or(Error::RegionNotFound { region_id })?;
-        let peer = region
-            .peer_on_store(store)
-            .ok_or(Error::RegionNotFound { region_id })?;
-        let end = self.ends[(store - 1) as usize].clone();
-        let request = RaftCmdRequest::new(Client::header(&region, peer), requests);
-        match end.call::<Command>(&request).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::StaleCommand),
-        }
+        self.send_on(store, region_id, |header| {
+            RaftCmdRequest::new(header, requests)
+        })
+        .await
     }
 
     /// Sends `admin` for `region_id` to `store` once.
@@ -154,6 +163,20 @@ impl Client {
         region_id: u64,
         admin: AdminRequest,
     ) -> Result<Vec<Response>, Error> {
+        self.send_on(store, region_id, |header| {
+            RaftCmdRequest::admin(header, admin)
+        })
+        .await
+    }
+
+    /// Sends the request `make` builds for `region_id`'s peer on `store`
+    /// (region and peer as the scheduler has them) once.
+    async fn send_on(
+        &mut self,
+        store: u64,
+        region_id: u64,
+        make: impl FnOnce(tinykv_raftstore::cmd::CmdHeader) -> RaftCmdRequest,
+    ) -> Result<Vec<Response>, Error> {
         let region = self
             .scheduler
             .region(region_id)
@@ -162,7 +185,7 @@ impl Client {
             .peer_on_store(store)
             .ok_or(Error::RegionNotFound { region_id })?;
         let end = self.ends[(store - 1) as usize].clone();
-        let request = RaftCmdRequest::admin(Client::header(&region, peer), admin);
+        let request = make(Client::header(&region, peer));
         match end.call::<Command>(&request).await {
             Ok(result) => result,
             Err(_) => Err(Error::StaleCommand),
@@ -207,22 +230,7 @@ pub async fn run_conf_changes(
         };
         if let Some((op, peer, want)) = change {
             scheduler.set_operator(region.id, op);
-            let mut polls_since_heal = 0;
-            loop {
-                let now = scheduler.region(region.id);
-                if now.as_ref().is_some_and(|r| r.peers.contains(&peer)) == want {
-                    break;
-                }
-                if healed(&stop) {
-                    polls_since_heal += 1;
-                    assert!(
-                        polls_since_heal <= PEER_POLLS,
-                        "region {}: peer {peer:?} present should be {want} 5 s after the heal; region is {now:?}",
-                        region.id
-                    );
-                }
-                sleep(PEER_POLL).await;
-            }
+            must_have_peer_after(&scheduler, region.id, peer, want, || healed(&stop)).await;
         }
         sleep(Duration::from_millis(labrpc::rng::range(0..200u64))).await;
     }
