@@ -9,7 +9,8 @@
 //! ## Layout
 //! * `keys.rs` — the reference's key layout in `Cf::Meta` (framework).
 //! * `meta.rs` — the persisted records: `RaftLocalState`, `RaftApplyState`,
-//!   `RegionLocalState`, `Region`, `Peer` (framework).
+//!   `RegionLocalState`; `Region`, `RegionEpoch`, `Peer` are the
+//!   scheduler's own (`tinykv_scheduler::meta`) (framework).
 //! * `peer_storage.rs` — **student code (p2b, p2c)**: [`PeerStorage`], the
 //!   log and states over the engines; `append` and `save_ready_state` are
 //!   the p2b holes, `apply_snapshot`, `compact_to` and `gc_raft_log` the
@@ -26,7 +27,13 @@
 //! * `peer/admin.rs` — **student code (p3b)**: admin commands (TransferLeader,
 //!   ChangePeer, Split) proposed and applied, the split checker, and
 //!   [`Peer::destroy`].
-//! * `scheduler.rs` — what a store needs from the scheduler (framework).
+//! * `scheduler/` — what a store needs from the scheduler (framework):
+//!   `mod.rs` the synchronous [`scheduler::SchedulerClient`] the store
+//!   calls from its ticker (the mock in the tests); `remote.rs`
+//!   [`scheduler::RemoteScheduler`], that client over the real
+//!   scheduler's asynchronous RPCs ([`scheduler::SchedulerRpc`]);
+//!   `transport.rs` those RPCs over labrpc (the simulation) and over the
+//!   scheduler's TCP client (a real process).
 //! * `store.rs` — [`store::Store`], the thin async layer: peers by region
 //!   id behind one lock, a ticker, region heartbeats, the `Raftstore`
 //!   labrpc service carrying raft messages between stores and client
@@ -74,7 +81,9 @@
 //! log GC), the snapshot unit tests, the peer tests over a deterministic
 //! in-memory network of stores, and the 2B/2C/3B scenarios (`tests/p2b.rs`,
 //! `tests/p2c.rs`, `tests/p3b.rs`, with a mock scheduler) over labrpc in
-//! virtual time, each history checked for linearizability.
+//! virtual time, each history checked for linearizability; and
+//! `tests/p3_balance.rs` (`p3c`): the cluster with the real scheduler,
+//! which balances regions onto a store that joins while clients write.
 
 #![deny(missing_docs)]
 
@@ -183,6 +192,17 @@ pub enum Error {
     StoreNotFound {
         /// The store.
         store_id: u64,
+    },
+    /// The scheduler refused a request, or could not be reached
+    /// (`tinykv_scheduler::Error::Net`).
+    #[error("scheduler: {0}")]
+    Scheduler(tinykv_scheduler::Error),
+    /// Split ids were asked of the scheduler and are not in yet: the split
+    /// checker asks again on its next tick and gets them then.
+    #[error("region {region_id}: split ids pending")]
+    SplitIdsPending {
+        /// The region to split.
+        region_id: u64,
     },
     /// The command was addressed to another store.
     #[error("store not match: request for store {request}, this is store {actual}")]

@@ -1,5 +1,5 @@
 //! The persisted records (the reference's `raft_serverpb` / `metapb`
-//! messages) and their encoding.
+//! messages) and their encoding; the `metapb` ones are the scheduler's.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -11,51 +11,12 @@ pub const RAFT_INIT_LOG_INDEX: u64 = 5;
 /// `RaftInitLogTerm`: the term of [`RAFT_INIT_LOG_INDEX`].
 pub const RAFT_INIT_LOG_TERM: u64 = 5;
 
-/// One replica of a region: `{id, store_id}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Peer {
-    /// The peer's id (also its raft node id).
-    pub id: u64,
-    /// The store hosting it.
-    pub store_id: u64,
-}
-
-/// A region's epoch: `conf_ver` +1 per applied conf change, `version` +1 per split.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct RegionEpoch {
-    /// Membership version.
-    pub conf_ver: u64,
-    /// Range version.
-    pub version: u64,
-}
-
-/// A key range `[start_key, end_key)` (empty end: unbounded) replicated by one raft group.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Region {
-    /// The region's id.
-    pub id: u64,
-    /// First key in the region.
-    pub start_key: Vec<u8>,
-    /// First key past the region; empty for +∞.
-    pub end_key: Vec<u8>,
-    /// The epoch.
-    pub region_epoch: RegionEpoch,
-    /// The replicas; empty for a peer not yet initialised by a snapshot.
-    pub peers: Vec<Peer>,
-}
-
-impl Region {
-    /// Whether `key` lies in `[start_key, end_key)`.
-    pub fn contains(&self, key: &[u8]) -> bool {
-        key >= self.start_key.as_slice()
-            && (self.end_key.is_empty() || key < self.end_key.as_slice())
-    }
-
-    /// The peer of this region on `store_id`.
-    pub fn peer_on_store(&self, store_id: u64) -> Option<Peer> {
-        self.peers.iter().copied().find(|p| p.store_id == store_id)
-    }
-}
+// `Peer`, `RegionEpoch` and `Region` are the scheduler's own records
+// (`tinykv_scheduler::meta`): the same fields in the same order, so they
+// encode exactly as this crate's former copies did (persisted data stays
+// readable) and a store's heartbeat needs no conversion. A region as a
+// peer holds it has no peers while the peer awaits its first snapshot.
+pub use tinykv_scheduler::meta::{Peer, Region, RegionEpoch};
 
 /// Term, vote and commit, as persisted (the raft core's `HardState` with the
 /// vote as a peer id).

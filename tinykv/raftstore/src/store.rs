@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 use crate::cmd::{AdminRequest, ChangeType, CmdHeader, RaftCmdRequest, Request, Response};
 use crate::meta::{Peer as PeerMeta, PeerState, Region, RegionEpoch, RegionLocalState};
 use crate::peer_storage::read_record;
-use crate::scheduler::{Operator, RegionHeartbeat, SchedulerClient};
+use crate::scheduler::{Operator, RegionHeartbeat, SchedulerClient, StoreStats};
 use crate::{Answer, Error, Peer, PeerConfig, keys};
 
 /// The raftstore's base tick (the reference's test configuration: 50 ms;
@@ -558,6 +558,7 @@ impl Node {
         let heartbeat = RegionHeartbeat {
             region: peer.region().clone(),
             leader: peer.meta(),
+            term: peer.term(),
             approximate_size: peer.approximate_size(),
         };
         let admin = match scheduler.region_heartbeat(heartbeat) {
@@ -713,6 +714,13 @@ async fn ticker(node: Arc<Node>) {
         let heartbeat = peers.heartbeat_elapsed >= node.config.region_heartbeat_ticks;
         if heartbeat {
             peers.heartbeat_elapsed = 0;
+            if let Some(scheduler) = &node.scheduler {
+                scheduler.store_heartbeat(StoreStats {
+                    store_id: node.store_id,
+                    region_count: peers.by_region.len() as u64,
+                    ..StoreStats::default()
+                });
+            }
         }
         let regions: Vec<u64> = peers.by_region.keys().copied().collect();
         for region_id in regions {

@@ -1,7 +1,7 @@
 //! The cluster metadata (the reference's `metapb`): peers, epochs, regions
-//! and stores. Plain serde records with no behaviour beyond a few queries,
-//! so the raftstore can take them over as its own (they have the same
-//! fields as `tinykv_raftstore::meta`'s).
+//! and stores. Plain serde records with no behaviour beyond a few queries;
+//! the raftstore uses them as its own (`tinykv_raftstore::meta` re-exports
+//! `Peer`, `RegionEpoch` and `Region`, and persists them).
 
 use serde::{Deserialize, Serialize};
 

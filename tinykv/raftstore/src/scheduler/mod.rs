@@ -1,7 +1,17 @@
 //! What a store needs from the scheduler (the reference's `SchedulerClient`,
 //! the parts Project 3B uses): region heartbeats answered with at most one
-//! operator step, and ids for a split. The test harness provides a mock;
-//! the store calls it synchronously from its ticker.
+//! operator step, ids for a split, and (for the real scheduler's balance)
+//! the store's registration and statistics. The store calls it
+//! synchronously from its ticker, holding its lock; the test harness's mock
+//! answers at once, and [`RemoteScheduler`] (`remote.rs`) bridges to the
+//! real scheduler's asynchronous RPCs (labrpc in the simulation, TCP in a
+//! real process; `transport.rs`).
+
+mod remote;
+mod transport;
+
+pub use remote::{RemoteScheduler, RpcFuture, SchedulerRpc, heartbeat_request, operator_of};
+pub use tinykv_scheduler::StoreStats;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +25,9 @@ pub struct RegionHeartbeat {
     pub region: Region,
     /// The leader.
     pub leader: Peer,
+    /// The leader's term: with `region`'s epoch it names one leadership of
+    /// one configuration, which is what an operator step is good for.
+    pub term: u64,
     /// The region's size at the last split check, if known.
     pub approximate_size: Option<u64>,
 }
@@ -39,6 +52,12 @@ pub trait SchedulerClient: Send + Sync {
     /// per peer of `region`, in its order.
     ///
     /// # Errors
-    /// Whatever the scheduler refuses with.
+    /// Whatever the scheduler refuses with; [`Error::SplitIdsPending`] when
+    /// the answer is still on its way (ask again later).
     fn ask_split(&self, region: &Region) -> Result<(u64, Vec<u64>), Error>;
+
+    /// Reports the store's statistics (with every round of region
+    /// heartbeats). The mock ignores them; the real scheduler counts a
+    /// store silent for too long as down.
+    fn store_heartbeat(&self, _stats: StoreStats) {}
 }

@@ -1,0 +1,115 @@
+//! The two transports of [`SchedulerRpc`]: a `labrpc::ClientEnd` to the
+//! scheduler's labrpc service `Scheduler` (the simulation), and the
+//! scheduler's TCP client (`tinykv_scheduler::net`, a real process). Both
+//! carry the scheduler's own messages; the conversions are
+//! [`heartbeat_request`] and [`operator_of`].
+
+use std::fmt::Display;
+
+use labrpc::ClientEnd;
+use tinykv_scheduler::messages::{AskSplitRequest, PutStoreRequest, StoreHeartbeatRequest};
+use tinykv_scheduler::{Store, StoreStats, net, service};
+
+use super::remote::{RemoteScheduler, RpcFuture, SchedulerRpc, heartbeat_request, operator_of};
+use super::{Operator, RegionHeartbeat};
+use crate::Error;
+use crate::meta::Region;
+
+/// A reply of the scheduler over a transport whose failure is `E`: a lost
+/// call is a `Net` error, a refusal the scheduler's own.
+fn flatten<T, E: Display>(
+    reply: Result<Result<T, tinykv_scheduler::Error>, E>,
+) -> Result<T, Error> {
+    match reply {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(refusal)) => Err(Error::Scheduler(refusal)),
+        Err(lost) => Err(Error::Scheduler(tinykv_scheduler::Error::Net(
+            lost.to_string(),
+        ))),
+    }
+}
+
+/// The simulation: calls the `Scheduler` labrpc service.
+impl SchedulerRpc for ClientEnd {
+    fn put_store(&self, store: Store) -> RpcFuture<()> {
+        let end = self.clone();
+        Box::pin(async move {
+            let request = PutStoreRequest { store };
+            flatten(end.call::<service::PutStore>(&request).await)
+        })
+    }
+
+    fn store_heartbeat(&self, stats: StoreStats) -> RpcFuture<()> {
+        let end = self.clone();
+        Box::pin(async move {
+            let request = StoreHeartbeatRequest { stats };
+            flatten(end.call::<service::StoreHeartbeat>(&request).await)
+        })
+    }
+
+    fn region_heartbeat(&self, heartbeat: RegionHeartbeat) -> RpcFuture<Option<Operator>> {
+        let end = self.clone();
+        Box::pin(async move {
+            let request = heartbeat_request(heartbeat);
+            flatten(end.call::<service::RegionHeartbeat>(&request).await).map(operator_of)
+        })
+    }
+
+    fn ask_split(&self, region: Region) -> RpcFuture<(u64, Vec<u64>)> {
+        let end = self.clone();
+        Box::pin(async move {
+            let request = AskSplitRequest { region };
+            let reply = flatten(end.call::<service::AskSplit>(&request).await)?;
+            Ok((reply.new_region_id, reply.new_peer_ids))
+        })
+    }
+}
+
+/// A real process: calls a `tinykv-scheduler` over TCP, each call with
+/// the client's 10 s deadline ([`net::context`]).
+impl SchedulerRpc for net::Client {
+    fn put_store(&self, store: Store) -> RpcFuture<()> {
+        let client = self.clone();
+        Box::pin(async move {
+            let request = PutStoreRequest { store };
+            flatten(client.put_store(net::context(), request).await)
+        })
+    }
+
+    fn store_heartbeat(&self, stats: StoreStats) -> RpcFuture<()> {
+        let client = self.clone();
+        Box::pin(async move {
+            let request = StoreHeartbeatRequest { stats };
+            flatten(client.store_heartbeat(net::context(), request).await)
+        })
+    }
+
+    fn region_heartbeat(&self, heartbeat: RegionHeartbeat) -> RpcFuture<Option<Operator>> {
+        let client = self.clone();
+        Box::pin(async move {
+            let request = heartbeat_request(heartbeat);
+            flatten(client.region_heartbeat(net::context(), request).await).map(operator_of)
+        })
+    }
+
+    fn ask_split(&self, region: Region) -> RpcFuture<(u64, Vec<u64>)> {
+        let client = self.clone();
+        Box::pin(async move {
+            let request = AskSplitRequest { region };
+            let reply = flatten(client.ask_split(net::context(), request).await)?;
+            Ok((reply.new_region_id, reply.new_peer_ids))
+        })
+    }
+}
+
+impl RemoteScheduler {
+    /// Store `store`'s client of the `tinykv-scheduler` at `addr`, over TCP
+    /// (a real process; the store registers on its first call).
+    ///
+    /// # Errors
+    /// `Error::Scheduler(Net(..))` if the scheduler cannot be reached.
+    pub async fn connect(addr: &str, store: Store) -> Result<RemoteScheduler, Error> {
+        let client = net::connect(addr).await.map_err(Error::Scheduler)?;
+        Ok(RemoteScheduler::new(store, client))
+    }
+}
