@@ -11,6 +11,7 @@
 
 pub mod history;
 pub mod multi;
+pub mod real_scheduler;
 pub mod scheduler;
 
 use std::collections::BTreeMap;
@@ -76,8 +77,12 @@ pub struct Cluster {
     ends: Vec<BTreeMap<u64, ClientEnd>>,
     pub stores: Vec<Option<Store>>,
     pub client: Client,
-    /// The mock scheduler every store reports to.
+    /// The mock scheduler every store reports to (with `real`: that only
+    /// watches).
     pub scheduler: Arc<MockScheduler>,
+    /// The real scheduler, if the cluster runs with it
+    /// (`real_scheduler.rs`).
+    pub real: Option<real_scheduler::RealScheduler>,
     /// Every client operation of the scenario.
     pub history: History,
     _dirs: Vec<tempfile::TempDir>,
@@ -455,6 +460,7 @@ impl Cluster {
                 history: history.clone(),
             },
             scheduler,
+            real: None,
             history,
             _dirs: Vec::new(),
         };
@@ -495,7 +501,10 @@ impl Cluster {
     pub fn start(&mut self, s: u64) {
         let (raft, kv) = self.engines[(s - 1) as usize].clone();
         let ends = self.ends[(s - 1) as usize].clone();
-        let scheduler: Arc<dyn SchedulerClient> = self.scheduler.clone();
+        let scheduler: Arc<dyn SchedulerClient> = match &self.real {
+            Some(real) => real.client(s, self.scheduler.clone()),
+            None => self.scheduler.clone(),
+        };
         let store = Store::start(s, raft, kv, ends, self.config, Some(scheduler)).unwrap();
         let server = Server::new();
         server.add_service(store.service());
