@@ -501,10 +501,11 @@ impl Cluster {
     pub fn start(&mut self, s: u64) {
         let (raft, kv) = self.engines[(s - 1) as usize].clone();
         let ends = self.ends[(s - 1) as usize].clone();
-        let scheduler: Arc<dyn SchedulerClient> = match &self.real {
-            Some(real) => real.client(s, self.scheduler.clone()),
-            None => self.scheduler.clone(),
-        };
+        let scheduler: Arc<dyn SchedulerClient> = self.scheduler.clone();
+        let scheduler = self
+            .real
+            .as_ref()
+            .map_or(scheduler, |r| r.client(s, self.scheduler.clone()));
         let store = Store::start(s, raft, kv, ends, self.config, Some(scheduler)).unwrap();
         let server = Server::new();
         server.add_service(store.service());
