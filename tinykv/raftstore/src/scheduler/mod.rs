@@ -12,6 +12,7 @@ mod transport;
 
 pub use remote::{RemoteScheduler, RpcFuture, SchedulerRpc, heartbeat_request, operator_of};
 pub use tinykv_scheduler::StoreStats;
+pub use transport::TcpScheduler;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,10 +1,12 @@
-//! The two transports of [`SchedulerRpc`]: a `labrpc::ClientEnd` to the
+//! The transports of [`SchedulerRpc`]: a `labrpc::ClientEnd` to the
 //! scheduler's labrpc service `Scheduler` (the simulation), and the
-//! scheduler's TCP client (`tinykv_scheduler::net`, a real process). Both
-//! carry the scheduler's own messages; the conversions are
-//! [`heartbeat_request`] and [`operator_of`].
+//! scheduler's TCP client (`tinykv_scheduler::net`, a real process) —
+//! as is, or as [`TcpScheduler`], which connects on first use and again
+//! after a failure. All carry the scheduler's own messages; the
+//! conversions are [`heartbeat_request`] and [`operator_of`].
 
 use std::fmt::Display;
+use std::sync::{Arc, Mutex};
 
 use labrpc::ClientEnd;
 use tinykv_scheduler::messages::{AskSplitRequest, PutStoreRequest, StoreHeartbeatRequest};
@@ -102,14 +104,86 @@ impl SchedulerRpc for net::Client {
     }
 }
 
+/// The `tinykv-scheduler` at an address, over TCP: connected on first use,
+/// and again on the call after one that failed in transport (the
+/// scheduler restarted or the connection broke; a refusal keeps the
+/// connection). A real process's transport.
+#[derive(Clone)]
+pub struct TcpScheduler {
+    addr: String,
+    /// The connection, if one is up.
+    client: Arc<Mutex<Option<net::Client>>>,
+}
+
+impl TcpScheduler {
+    /// The scheduler at `addr`; nothing is connected yet.
+    pub fn new(addr: impl Into<String>) -> TcpScheduler {
+        TcpScheduler {
+            addr: addr.into(),
+            client: Arc::default(),
+        }
+    }
+
+    /// Runs `call` over the connection, connecting first if there is none,
+    /// and drops the connection if the call failed in transport.
+    fn with_client<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(net::Client) -> RpcFuture<T> + Send + 'static,
+    ) -> RpcFuture<T> {
+        let this = self.clone();
+        Box::pin(async move {
+            let existing = this.lock().clone();
+            let client = match existing {
+                Some(client) => client,
+                None => {
+                    let client = net::connect(&this.addr).await.map_err(Error::Scheduler)?;
+                    *this.lock() = Some(client.clone());
+                    client
+                }
+            };
+            let result = call(client).await;
+            if let Err(Error::Scheduler(tinykv_scheduler::Error::Net(_))) = &result {
+                *this.lock() = None;
+            }
+            result
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<net::Client>> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl SchedulerRpc for TcpScheduler {
+    fn put_store(&self, store: Store) -> RpcFuture<()> {
+        self.with_client(move |c| SchedulerRpc::put_store(&c, store))
+    }
+
+    fn store_heartbeat(&self, stats: StoreStats) -> RpcFuture<()> {
+        self.with_client(move |c| SchedulerRpc::store_heartbeat(&c, stats))
+    }
+
+    fn region_heartbeat(&self, heartbeat: RegionHeartbeat) -> RpcFuture<Option<Operator>> {
+        self.with_client(move |c| SchedulerRpc::region_heartbeat(&c, heartbeat))
+    }
+
+    fn ask_split(&self, region: Region) -> RpcFuture<(u64, Vec<u64>)> {
+        self.with_client(move |c| SchedulerRpc::ask_split(&c, region))
+    }
+}
+
 impl RemoteScheduler {
     /// Store `store`'s client of the `tinykv-scheduler` at `addr`, over TCP
-    /// (a real process; the store registers on its first call).
+    /// ([`TcpScheduler`]: reconnected after a failure; the store registers
+    /// on its first call and again with a scheduler that forgot it). A real
+    /// process.
     ///
     /// # Errors
-    /// `Error::Scheduler(Net(..))` if the scheduler cannot be reached.
+    /// `Error::Scheduler(Net(..))` if the scheduler cannot be reached now.
     pub async fn connect(addr: &str, store: Store) -> Result<RemoteScheduler, Error> {
+        let tcp = TcpScheduler::new(addr);
         let client = net::connect(addr).await.map_err(Error::Scheduler)?;
-        Ok(RemoteScheduler::new(store, client))
+        *tcp.lock() = Some(client);
+        Ok(RemoteScheduler::new(store, tcp))
     }
 }

@@ -333,20 +333,56 @@ fn labrpc_transport_reaches_the_real_scheduler() {
     });
 }
 
-/// The TCP transport against a `tinykv-scheduler` server on localhost (a
-/// real process's path: wall time, threads).
-#[test]
-fn tcp_transport_reaches_the_real_scheduler() {
+/// A `tinykv-scheduler` server on `addr` in a runtime of its own (dropping
+/// the runtime kills it, connections and all); returns it, the scheduler
+/// and the address it listens on.
+fn serve_on(addr: &str) -> (tokio::runtime::Runtime, SchedulerServer, String) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let server = SchedulerServer::new(Config::default(), 100, Clock::System);
-        let listener = tinykv_scheduler::net::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let serving = tokio::spawn(tinykv_scheduler::net::serve(listener, server.clone()));
+    let server = SchedulerServer::new(Config::default(), 100, Clock::System);
+    // A restart may find the old listener not yet closed: retry a while.
+    let listener = runtime.block_on(async {
+        let mut tries = 0;
+        loop {
+            match tinykv_scheduler::net::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(e) if tries == 100 => panic!("{e}"),
+                Err(_) => tries += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let addr = listener.local_addr().unwrap().to_string();
+    runtime.spawn(tinykv_scheduler::net::serve(listener, server.clone()));
+    (runtime, server, addr)
+}
+
+/// Polls `done` every 10 ms (wall time) for up to 5 s.
+async fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// The TCP transport against a `tinykv-scheduler` server on localhost (a
+/// real process's path: wall time, threads): every RPC; then a store's
+/// `RemoteScheduler` registers, the scheduler restarts with no memory of
+/// it, and the store reconnects and registers again.
+#[test]
+fn tcp_transport_reaches_the_real_scheduler() {
+    let (first, _, addr) = serve_on("127.0.0.1:0");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(async {
         let rpc = tinykv_scheduler::net::connect(&addr).await.unwrap();
         SchedulerRpc::put_store(&rpc, store(1)).await.unwrap();
         let answer = SchedulerRpc::region_heartbeat(&rpc, heartbeat(7, 5)).await;
@@ -361,21 +397,33 @@ fn tcp_transport_reaches_the_real_scheduler() {
             SchedulerRpc::store_heartbeat(&rpc, stranger).await,
             Err(Error::Scheduler(tinykv_scheduler::Error::UnknownStore(9)))
         );
-        // Through the adapter, until the answer is in.
-        let client = RemoteScheduler::connect(&addr, store(2)).await.unwrap();
-        for _ in 0..500 {
-            client.store_heartbeat(StoreStats::default());
-            if client.is_registered() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(client.is_registered(), "{:?}", client.last_error());
-        serving.abort();
         let unreachable = RemoteScheduler::connect("127.0.0.1:1", store(3)).await;
         assert!(matches!(
             unreachable.err(),
             Some(Error::Scheduler(tinykv_scheduler::Error::Net(_)))
         ));
+        let client = RemoteScheduler::connect(&addr, store(2)).await.unwrap();
+        let registered = eventually(|| {
+            client.store_heartbeat(StoreStats::default());
+            client.is_registered()
+        })
+        .await;
+        assert!(registered, "{:?}", client.last_error());
+        client
+    });
+    // The scheduler restarts on the same address, knowing nothing.
+    first.shutdown_timeout(Duration::from_secs(5));
+    let (_second, restarted, _) = serve_on(&addr);
+    runtime.block_on(async {
+        let stats = StoreStats {
+            store_id: 2,
+            ..StoreStats::default()
+        };
+        let back = eventually(|| {
+            client.store_heartbeat(stats.clone());
+            restarted.cluster().get_store(2).is_some()
+        })
+        .await;
+        assert!(back, "not registered again: {:?}", client.last_error());
     });
 }
