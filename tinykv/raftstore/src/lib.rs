@@ -33,7 +33,8 @@
 //!   [`scheduler::RemoteScheduler`], that client over the real
 //!   scheduler's asynchronous RPCs ([`scheduler::SchedulerRpc`]);
 //!   `transport.rs` those RPCs over labrpc (the simulation) and over the
-//!   scheduler's TCP client (a real process).
+//!   scheduler's TCP client ([`scheduler::TcpScheduler`], reconnecting;
+//!   a real process).
 //! * `store.rs` — [`store::Store`], the thin async layer: peers by region
 //!   id behind one lock, a ticker, region heartbeats, the `Raftstore`
 //!   labrpc service carrying raft messages between stores and client

@@ -19,6 +19,7 @@ fn balance_onto_new_store_p3c() {
         balance_test(Balance {
             nclients: 5,
             unreliable: false,
+            crash: false,
         })
     });
 }
@@ -30,6 +31,20 @@ fn balance_onto_new_store_unreliable_p3c() {
         balance_test(Balance {
             nclients: 5,
             unreliable: true,
+            crash: false,
+        })
+    });
+}
+
+/// As the first, then every store crashes and restarts: the moved regions
+/// survive on the new store, and every store registers again.
+#[test]
+fn balance_onto_new_store_recover_p3c() {
+    labrpc::sim::run(|| {
+        balance_test(Balance {
+            nclients: 5,
+            unreliable: false,
+            crash: true,
         })
     });
 }

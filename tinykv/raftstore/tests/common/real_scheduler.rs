@@ -234,6 +234,9 @@ pub struct Balance {
     /// labrpc's unreliable network (10 % of requests and of replies lost,
     /// delays), scheduler RPCs included, while the clients write.
     pub unreliable: bool,
+    /// Once the moves are done, every store crashes and restarts (each
+    /// registers again) before the checks.
+    pub crash: bool,
 }
 
 /// `RegionMaxSize` / `RegionSplitSize` of the scenario: small, so the
@@ -255,7 +258,8 @@ pub const SETTLE_BUDGET: Duration = Duration::from_secs(10);
 /// [`BALANCE_MIN_REGIONS`] regions; store 4 joins (empty); the real
 /// scheduler must move at least one region onto it within
 /// [`BALANCE_BUDGET`] while the clients keep writing. Then: balancing
-/// stops and the running operators finish; the scheduler's region map
+/// stops and the running operators finish (and with `crash` every store
+/// crashes and restarts); the scheduler's region map
 /// comes to equal what the stores reported (the mock's) and the peers the
 /// stores have (each listed peer exists, no unlisted one is left); store 4
 /// holds at least one region, and every acknowledged put in its regions is
@@ -316,6 +320,15 @@ pub async fn balance_test(b: Balance) {
             "operators still running {SETTLE_BUDGET:?} after balancing stopped"
         );
         sleep(Duration::from_millis(50)).await;
+    }
+    if b.crash {
+        for s in 1..=NEW {
+            c.stop(s);
+        }
+        sleep(ELECTION_TIMEOUT).await;
+        for s in 1..=NEW {
+            c.start(s);
+        }
     }
     // The heartbeats got through: the scheduler has what the stores have.
     let settling = Instant::now();
