@@ -691,6 +691,14 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         }
         EngineKind::Memory => (Arc::new(MemEngine::new()), Arc::new(MemEngine::new())),
     };
+    // On the engines themselves: every bootstrap write synced at once.
+    bootstrap(
+        store_id,
+        &cluster,
+        raft.as_ref(),
+        kv.as_ref(),
+        &args.data_dir,
+    )?;
     let durable = args.engine == EngineKind::Disk && !args.no_sync;
     let stats = Arc::new(Stats::default());
     let kv = Arc::new(KvEngine::new(kv, durable, stats.clone()));
@@ -700,13 +708,6 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         durable,
         stats: stats.clone(),
     });
-    bootstrap(
-        store_id,
-        &cluster,
-        raft.as_ref(),
-        kv.as_ref(),
-        &args.data_dir,
-    )?;
     let ends: BTreeMap<u64, Arc<dyn Transport>> = cluster
         .iter()
         .filter(|&(&id, _)| id != store_id)
