@@ -12,7 +12,7 @@
 //! [`Store`] over the same engines, which opens every live region it finds.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::time::Duration;
@@ -166,6 +166,9 @@ struct Node {
     /// touched region's Ready once, so what queues while a Ready is being
     /// persisted shares the next one (one raft-engine write, one fsync).
     queued: Mutex<Vec<Queued>>,
+    /// Someone is carrying out the queue: a caller that finds it so leaves
+    /// its item to them instead of waiting for the lock.
+    draining: AtomicBool,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
@@ -257,6 +260,7 @@ impl Store {
             scheduler,
             waiters: Arc::default(),
             queued: Mutex::default(),
+            draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             shutdown: Shutdown::new(),
         });
@@ -527,29 +531,61 @@ impl Node {
         self.enqueue(Queued::Propose(request, on_answer))
     }
 
-    /// Queues `item`, then takes the peers' lock and carries out everything
-    /// queued by then — this item, or (when the lock was busy) every item
-    /// that queued meanwhile, each touched region's Ready run once for all
-    /// of them. Under load, the commands and replies that arrive while a
-    /// Ready is persisted go into the next Ready together (a caller that
-    /// finds the queue already emptied by another has nothing left to do).
-    /// In the simulation (one thread) the queue never holds more than the
-    /// one item: the same steps, in the same order, as without a queue.
-    /// `None` if the store is down.
+    /// Queues `item` and makes sure it is carried out: if another caller is
+    /// already carrying out the queue, it will take this item too and this
+    /// caller returns at once; else this caller takes the peers' lock and
+    /// carries out everything queued, each touched region's Ready run once
+    /// for all of it, until the queue stays empty. Under load, the commands
+    /// and replies that arrive while a Ready is persisted go into the next
+    /// Ready together, and no thread but one waits for the lock. In the
+    /// simulation (one thread) the queue never holds more than the one
+    /// item: the same steps, in the same order, as without a queue. `None`
+    /// if the store is down.
     fn enqueue(self: &Arc<Self>, item: Queued) -> Option<()> {
         if self.shutdown.is_triggered() {
             return None;
         }
         self.queue().push(item);
+        loop {
+            if self
+                .draining
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Some(());
+            }
+            let drained = self.drain();
+            self.draining.store(false, Ordering::Release);
+            drained?;
+            // An item queued after the last look, by a caller that saw the
+            // queue being carried out, is ours to carry out.
+            if self.queue().is_empty() {
+                return Some(());
+            }
+        }
+    }
+
+    /// Carries out the queue until it is empty (see [`Node::enqueue`]).
+    fn drain(self: &Arc<Self>) -> Option<()> {
         let mut peers = self.lock()?;
-        let queued = std::mem::take(&mut *self.queue());
+        loop {
+            let queued = std::mem::take(&mut *self.queue());
+            if queued.is_empty() {
+                return Some(());
+            }
+            self.carry_out(&mut peers, queued);
+        }
+    }
+
+    /// Proposes or steps `queued`, runs each touched region's Ready once,
+    /// and answers the commands refused without a proposal.
+    fn carry_out(self: &Arc<Self>, peers: &mut MutexGuard<'_, Peers>, queued: Vec<Queued>) {
         let mut answered = Vec::new();
         let mut touched: Vec<u64> = Vec::new();
         for item in queued {
             match item {
                 Queued::Propose(request, on_answer) => {
-                    if let Some(answer) =
-                        self.propose_one(&mut peers, &request, on_answer, &mut touched)
+                    if let Some(answer) = self.propose_one(peers, &request, on_answer, &mut touched)
                     {
                         answered.push(answer);
                     }
@@ -572,13 +608,11 @@ impl Node {
             }
         }
         for region_id in touched {
-            self.process(&mut peers, region_id, None);
+            self.process(peers, region_id, None);
         }
-        drop(peers);
         for (on_answer, answer) in answered {
             on_answer(answer);
         }
-        Some(())
     }
 
     fn queue(&self) -> MutexGuard<'_, Vec<Queued>> {
