@@ -18,11 +18,12 @@
 //!   [`Transport`](tinykv_txn::client::Transport), so
 //!   `tinykv_txn::Client::new(conn.clone(), conn)` runs Percolator over TCP.
 //! * `raft.rs` — `--store raft`: one store of a raft cluster (the
-//!   raftstore) over TCP on disk: data directory and bootstrap, the engines'
-//!   durability, [`raft::RaftStorage`] (the `Storage` the raw and
-//!   transactional handlers run on), [`raft::TcpPeer`] (the raftstore's
-//!   transport to the other stores); [`Router::service`] serves the
-//!   raftstore's own labrpc service.
+//!   raftstore) over TCP on disk: data directory and bootstrap,
+//!   [`raft::RaftStorage`] (the `Storage` the raw and transactional
+//!   handlers run on), [`raft::TcpPeer`] (the raftstore's transport to the
+//!   other stores); `raft/engines.rs` — the engines' durability (what is
+//!   synced when); [`Router::service`] serves the raftstore's own labrpc
+//!   service.
 //! * `cluster_client.rs` — [`ClusterClient`]: several addresses, follows the
 //!   leader hint in region errors, retries; `tinykv-ctl` and `tinykv-bench`
 //!   use it.
