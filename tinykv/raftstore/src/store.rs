@@ -12,12 +12,12 @@
 //! [`Store`] over the same engines, which opens every live region it finds.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::time::Duration;
 
-use labrpc::{ClientEnd, Service, Shutdown};
+use labrpc::{Service, Shutdown};
 use raft::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Message,
     RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TransferLeaderArgs,
@@ -118,10 +118,27 @@ labrpc::rpc!(
 /// (the in-memory engine copies a CF on the first write under a live view).
 type Waiter = Box<dyn FnOnce(Answer) + Send>;
 
+/// What waits for the peers' lock (see `Node::queued`).
+enum Queued {
+    /// A client's command.
+    Propose(RaftCmdRequest, Waiter),
+    /// Another store's answer to a raft request of peer `from` (or
+    /// `Unreachable`), from peer `to`.
+    Step {
+        region_id: u64,
+        from: u64,
+        to: u64,
+        answer: Message,
+    },
+}
+
 /// Key/value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 mod router;
+mod transport;
+
+pub use transport::{CallFuture, Transport};
 
 /// The peers of one store and what it remembers of destroyed ones.
 #[derive(Default)]
@@ -138,12 +155,20 @@ struct Node {
     store_id: u64,
     peers: Mutex<Peers>,
     /// Ends to the other stores, by store id.
-    ends: BTreeMap<u64, ClientEnd>,
+    ends: BTreeMap<u64, Arc<dyn Transport>>,
     raft_engine: Arc<dyn Engine>,
     kv_engine: Arc<dyn Engine>,
     config: PeerConfig,
     scheduler: Option<Arc<dyn SchedulerClient>>,
     waiters: Arc<Mutex<BTreeMap<u64, Waiter>>>,
+    /// Commands and peers' replies waiting for the peers' lock; whoever
+    /// takes it next proposes or steps all of them and then runs each
+    /// touched region's Ready once, so what queues while a Ready is being
+    /// persisted shares the next one (one raft-engine write, one fsync).
+    queued: Mutex<Vec<Queued>>,
+    /// Someone is carrying out the queue: a caller that finds it so leaves
+    /// its item to them instead of waiting for the lock.
+    draining: AtomicBool,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
@@ -210,7 +235,8 @@ impl Envelope<()> {
 impl Store {
     /// Starts store `store_id` over its engines: a peer for every live
     /// region the kv engine holds (bootstrapped, split or received), with
-    /// `ends` to the other stores (by store id), the configuration, and
+    /// `ends` to the other stores (by store id; labrpc ends in the
+    /// simulation, TCP connections in `tinykv-server`), the configuration, and
     /// the scheduler to report to (none: no heartbeats, no splits); spawns
     /// its ticker.
     ///
@@ -220,7 +246,7 @@ impl Store {
         store_id: u64,
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
-        ends: BTreeMap<u64, ClientEnd>,
+        ends: BTreeMap<u64, Arc<dyn Transport>>,
         config: PeerConfig,
         scheduler: Option<Arc<dyn SchedulerClient>>,
     ) -> Result<Store, Error> {
@@ -233,6 +259,8 @@ impl Store {
             config,
             scheduler,
             waiters: Arc::default(),
+            queued: Mutex::default(),
+            draining: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             shutdown: Shutdown::new(),
         });
@@ -277,6 +305,7 @@ impl Store {
     /// Stops the store: it answers nothing more and its tasks end.
     pub fn kill(&self) {
         self.node.shutdown.trigger();
+        self.node.queue().clear();
         self.node
             .waiters
             .lock()
@@ -312,6 +341,20 @@ impl Store {
             .filter(|p| p.storage().is_initialised())
             .map(|p| p.region().clone())
             .collect()
+    }
+
+    /// Proposes `request` (a client's command) to its region's peer here;
+    /// `on_answer` runs once with the answer: the responses (with the read
+    /// view of a `Snap`), or a region error (at once for a region this
+    /// store lacks, a peer that does not lead, a stale epoch). False (and
+    /// `on_answer` dropped unrun) when the store is down. A command that
+    /// lost its place may never be answered: callers time out.
+    pub fn propose(
+        &self,
+        request: RaftCmdRequest,
+        on_answer: impl FnOnce(Answer) + Send + 'static,
+    ) -> bool {
+        self.node.propose(request, Box::new(on_answer)).is_some()
     }
 
     /// Region `region_id`'s peer here, if any.
@@ -485,7 +528,107 @@ impl Node {
     /// peer answers it (at once for a region this store lacks). `None` if
     /// the store is down.
     fn propose(self: &Arc<Self>, request: RaftCmdRequest, on_answer: Waiter) -> Option<()> {
+        self.enqueue(Queued::Propose(request, on_answer))
+    }
+
+    /// Queues `item` and makes sure it is carried out: if another caller is
+    /// already carrying out the queue, it will take this item too and this
+    /// caller returns at once; else this caller takes the peers' lock and
+    /// carries out everything queued, each touched region's Ready run once
+    /// for all of it, until the queue stays empty. Under load, the commands
+    /// and replies that arrive while a Ready is persisted go into the next
+    /// Ready together, and no thread but one waits for the lock. In the
+    /// simulation (one thread) the queue never holds more than the one
+    /// item: the same steps, in the same order, as without a queue. `None`
+    /// if the store is down.
+    fn enqueue(self: &Arc<Self>, item: Queued) -> Option<()> {
+        if self.shutdown.is_triggered() {
+            return None;
+        }
+        self.queue().push(item);
+        loop {
+            if self
+                .draining
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Some(());
+            }
+            let drained = self.drain();
+            self.draining.store(false, Ordering::Release);
+            drained?;
+            // An item queued after the last look, by a caller that saw the
+            // queue being carried out, is ours to carry out.
+            if self.queue().is_empty() {
+                return Some(());
+            }
+        }
+    }
+
+    /// Carries out the queue until it is empty (see [`Node::enqueue`]).
+    fn drain(self: &Arc<Self>) -> Option<()> {
         let mut peers = self.lock()?;
+        loop {
+            let queued = std::mem::take(&mut *self.queue());
+            if queued.is_empty() {
+                return Some(());
+            }
+            self.carry_out(&mut peers, queued);
+        }
+    }
+
+    /// Proposes or steps `queued`, runs each touched region's Ready once,
+    /// and answers the commands refused without a proposal.
+    fn carry_out(self: &Arc<Self>, peers: &mut MutexGuard<'_, Peers>, queued: Vec<Queued>) {
+        let mut answered = Vec::new();
+        let mut touched: Vec<u64> = Vec::new();
+        for item in queued {
+            match item {
+                Queued::Propose(request, on_answer) => {
+                    if let Some(answer) = self.propose_one(peers, &request, on_answer, &mut touched)
+                    {
+                        answered.push(answer);
+                    }
+                }
+                Queued::Step {
+                    region_id,
+                    from,
+                    to,
+                    answer,
+                } => {
+                    if let Some(peer) = peers.by_region.get_mut(&region_id)
+                        && peer.meta().id == from
+                    {
+                        let _ = peer.step(to, answer);
+                        if !touched.contains(&region_id) {
+                            touched.push(region_id);
+                        }
+                    }
+                }
+            }
+        }
+        for region_id in touched {
+            self.process(peers, region_id, None);
+        }
+        for (on_answer, answer) in answered {
+            on_answer(answer);
+        }
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Vec<Queued>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Proposes one command to its peer (its region joins `touched`); a
+    /// refusal that needs no proposal is returned, to be answered once the
+    /// lock is released.
+    fn propose_one(
+        &self,
+        peers: &mut Peers,
+        request: &RaftCmdRequest,
+        on_answer: Waiter,
+        touched: &mut Vec<u64>,
+    ) -> Option<(Waiter, Answer)> {
         let region_id = request.header.region_id;
         let refusal = match &request.admin {
             Some(AdminRequest::ChangePeer {
@@ -499,34 +642,33 @@ impl Node {
             _ => None,
         };
         let Some(peer) = peers.by_region.get_mut(&region_id) else {
-            drop(peers);
-            on_answer(Answer {
+            let answer = Answer {
                 id: 0,
                 result: Err(Error::RegionNotFound { region_id }),
                 snapshot: None,
                 term: 0,
-            });
-            return Some(());
+            };
+            return Some((on_answer, answer));
         };
         if let Some(error) = refusal {
-            let term = peer.term();
-            drop(peers);
-            on_answer(Answer {
+            let answer = Answer {
                 id: 0,
                 result: Err(error),
                 snapshot: None,
-                term,
-            });
-            return Some(());
+                term: peer.term(),
+            };
+            return Some((on_answer, answer));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.waiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, on_answer);
-        peer.propose(id, &request);
-        self.process(&mut peers, region_id, None);
-        Some(())
+        peer.propose(id, request);
+        if !touched.contains(&region_id) {
+            touched.push(region_id);
+        }
+        None
     }
 
     /// Proposes an admin command nobody waits for on `region_id`'s peer.
@@ -691,13 +833,12 @@ async fn send(node: Arc<Node>, envelope: Envelope<Message>) {
         Ok(None) => return,
         Err(_) => Message::Unreachable(sent),
     };
-    let Some(mut peers) = node.lock() else { return };
-    if let Some(peer) = peers.by_region.get_mut(&region_id)
-        && peer.meta().id == from.id
-    {
-        let _ = peer.step(to.id, answer);
-        node.process(&mut peers, region_id, None);
-    }
+    let _ = node.enqueue(Queued::Step {
+        region_id,
+        from: from.id,
+        to: to.id,
+        answer,
+    });
 }
 
 async fn ticker(node: Arc<Node>) {
