@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::cluster::{Cluster, Config};
+use crate::region::RegionInfo;
+use crate::store::StoreInfo;
 use crate::messages::{
     AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
@@ -122,6 +124,16 @@ impl SchedulerServer {
     /// `GetRegion` (by key; none if no region holds it).
     pub fn get_region(&self, key: Vec<u8>) -> Result<Option<GetRegionResponse>, Error> {
         Ok(self.cluster().region_by_key(&key))
+    }
+
+    /// `ListRegions`: every cached region with its leader, by id.
+    pub fn list_regions(&self) -> Result<Vec<RegionInfo>, Error> {
+        Ok(self.cluster().regions().iter().cloned().collect())
+    }
+
+    /// `ListStores`: every registered store with its statistics, by id.
+    pub fn list_stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        Ok(self.cluster().stores().cloned().collect())
     }
 
     /// `AskSplit`.
