@@ -26,6 +26,12 @@
 //!   against tinykv or etcd, a progress bar, throughput and latency
 //!   percentiles; `etcd.rs` — its etcd v3 client (the JSON gateway over
 //!   HTTP/1.1); `scripts/bench-vs-etcd.sh` runs both side by side.
+//! * `cluster/` — `tinykv-cluster`: a scheduler and N raft stores as child
+//!   processes on loopback ([`cluster::Cluster`]), optionally with the
+//!   stores' links through `proxy.rs`, a fault injector needing no root
+//!   ([`proxy::Mesh`]: per ordered pair of stores, drop / blackhole /
+//!   delay, i.e. partitions, set at run time).
+//! * `ctl_cluster.rs` — `tinykv-ctl regions|stores`: the scheduler's tables.
 //!
 //! ## Invariants
 //! * A write (raw put/delete, a transactional command) is acknowledged only
@@ -56,7 +62,10 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
+pub mod ctl_cluster;
 pub mod etcd;
+pub mod proxy;
 pub mod serve;
 pub mod tso;
 pub mod wire;
