@@ -103,6 +103,31 @@ impl Service {
     }
 }
 
+impl Service {
+    /// The names of its methods (without the service's), in order.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        self.methods.keys().map(String::as_str)
+    }
+
+    /// Runs the handler of `method` (`"Service.Method"`) on encoded
+    /// arguments: the future of the encoded reply (a declined call is
+    /// [`RpcError::Disconnected`]), or `None` for a method this service does
+    /// not have. For serving a service over another transport (TinyKV's
+    /// TCP server); the simulated network dispatches through [`Server`].
+    pub fn call(
+        &self,
+        method: &str,
+        args: Vec<u8>,
+    ) -> Option<BoxFuture<'static, Result<Vec<u8>, RpcError>>> {
+        let (service, name) = split_method(method)?;
+        if service != self.name {
+            return None;
+        }
+        let handler = self.methods.get(name)?;
+        Some(handler(args))
+    }
+}
+
 /// A simulated server: several services behind one name in the network.
 ///
 /// Cloning gives another handle to the same server. The network tells a

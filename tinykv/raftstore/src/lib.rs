@@ -30,7 +30,11 @@
 //! * `store.rs` — [`store::Store`], the thin async layer: peers by region
 //!   id behind one lock, a ticker, region heartbeats, the `Raftstore`
 //!   labrpc service carrying raft messages between stores and client
-//!   commands (framework); `store/router.rs` — **student code (p3b)**:
+//!   commands (framework); `store/transport.rs` — [`store::Transport`],
+//!   how a store reaches the others: labrpc ends in the simulation, TCP
+//!   connections in `tinykv-server --store raft` (framework); commands that
+//!   queue while a Ready is persisted are proposed together into the next
+//!   one; `store/router.rs` — **student code (p3b)**:
 //!   routing, lazy peer creation, tombstones, removed senders, and the
 //!   store's side of peer events.
 //!

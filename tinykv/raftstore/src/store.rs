@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use std::time::Duration;
 
-use labrpc::{ClientEnd, Service, Shutdown};
+use labrpc::{Service, Shutdown};
 use raft::{
     AppendEntriesArgs, AppendEntriesReply, InstallSnapshotArgs, InstallSnapshotReply, Message,
     RequestVoteArgs, RequestVoteReply, TimeoutNowArgs, TransferLeaderArgs,
@@ -122,6 +122,9 @@ type Waiter = Box<dyn FnOnce(Answer) + Send>;
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 mod router;
+mod transport;
+
+pub use transport::{CallFuture, Transport};
 
 /// The peers of one store and what it remembers of destroyed ones.
 #[derive(Default)]
@@ -138,12 +141,16 @@ struct Node {
     store_id: u64,
     peers: Mutex<Peers>,
     /// Ends to the other stores, by store id.
-    ends: BTreeMap<u64, ClientEnd>,
+    ends: BTreeMap<u64, Arc<dyn Transport>>,
     raft_engine: Arc<dyn Engine>,
     kv_engine: Arc<dyn Engine>,
     config: PeerConfig,
     scheduler: Option<Arc<dyn SchedulerClient>>,
     waiters: Arc<Mutex<BTreeMap<u64, Waiter>>>,
+    /// Commands waiting for the peers' lock; whoever takes it next proposes
+    /// all of them, so proposals that queue while a Ready is being
+    /// persisted share the next Ready (one raft-engine write, one fsync).
+    queued: Mutex<Vec<(RaftCmdRequest, Waiter)>>,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
@@ -210,7 +217,8 @@ impl Envelope<()> {
 impl Store {
     /// Starts store `store_id` over its engines: a peer for every live
     /// region the kv engine holds (bootstrapped, split or received), with
-    /// `ends` to the other stores (by store id), the configuration, and
+    /// `ends` to the other stores (by store id; labrpc ends in the
+    /// simulation, TCP connections in `tinykv-server`), the configuration, and
     /// the scheduler to report to (none: no heartbeats, no splits); spawns
     /// its ticker.
     ///
@@ -220,7 +228,7 @@ impl Store {
         store_id: u64,
         raft_engine: Arc<dyn Engine>,
         kv_engine: Arc<dyn Engine>,
-        ends: BTreeMap<u64, ClientEnd>,
+        ends: BTreeMap<u64, Arc<dyn Transport>>,
         config: PeerConfig,
         scheduler: Option<Arc<dyn SchedulerClient>>,
     ) -> Result<Store, Error> {
@@ -233,6 +241,7 @@ impl Store {
             config,
             scheduler,
             waiters: Arc::default(),
+            queued: Mutex::default(),
             next_id: AtomicU64::new(1),
             shutdown: Shutdown::new(),
         });
@@ -277,6 +286,7 @@ impl Store {
     /// Stops the store: it answers nothing more and its tasks end.
     pub fn kill(&self) {
         self.node.shutdown.trigger();
+        self.node.queue().clear();
         self.node
             .waiters
             .lock()
@@ -312,6 +322,20 @@ impl Store {
             .filter(|p| p.storage().is_initialised())
             .map(|p| p.region().clone())
             .collect()
+    }
+
+    /// Proposes `request` (a client's command) to its region's peer here;
+    /// `on_answer` runs once with the answer: the responses (with the read
+    /// view of a `Snap`), or a region error (at once for a region this
+    /// store lacks, a peer that does not lead, a stale epoch). False (and
+    /// `on_answer` dropped unrun) when the store is down. A command that
+    /// lost its place may never be answered: callers time out.
+    pub fn propose(
+        &self,
+        request: RaftCmdRequest,
+        on_answer: impl FnOnce(Answer) + Send + 'static,
+    ) -> bool {
+        self.node.propose(request, Box::new(on_answer)).is_some()
     }
 
     /// Region `region_id`'s peer here, if any.
@@ -484,8 +508,50 @@ impl Node {
     /// Proposes `request` to its region's peer; `on_answer` runs when the
     /// peer answers it (at once for a region this store lacks). `None` if
     /// the store is down.
+    ///
+    /// The command is queued, then proposed with every other queued one
+    /// by whoever holds the peers' lock next (this caller, or one that
+    /// took the lock first): under load, the commands that arrive while a
+    /// Ready is persisted go into the next Ready together. In the
+    /// simulation (one thread) the queue never holds more than this one.
     fn propose(self: &Arc<Self>, request: RaftCmdRequest, on_answer: Waiter) -> Option<()> {
+        if self.shutdown.is_triggered() {
+            return None;
+        }
+        self.queue().push((request, on_answer));
         let mut peers = self.lock()?;
+        let queued = std::mem::take(&mut *self.queue());
+        let mut answered = Vec::new();
+        let mut touched: Vec<u64> = Vec::new();
+        for (request, on_answer) in queued {
+            if let Some(answer) = self.propose_one(&mut peers, &request, on_answer, &mut touched) {
+                answered.push(answer);
+            }
+        }
+        for region_id in touched {
+            self.process(&mut peers, region_id, None);
+        }
+        drop(peers);
+        for (on_answer, answer) in answered {
+            on_answer(answer);
+        }
+        Some(())
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Vec<(RaftCmdRequest, Waiter)>> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Proposes one command to its peer (its region joins `touched`); a
+    /// refusal that needs no proposal is returned, to be answered once the
+    /// lock is released.
+    fn propose_one(
+        &self,
+        peers: &mut Peers,
+        request: &RaftCmdRequest,
+        on_answer: Waiter,
+        touched: &mut Vec<u64>,
+    ) -> Option<(Waiter, Answer)> {
         let region_id = request.header.region_id;
         let refusal = match &request.admin {
             Some(AdminRequest::ChangePeer {
@@ -499,34 +565,33 @@ impl Node {
             _ => None,
         };
         let Some(peer) = peers.by_region.get_mut(&region_id) else {
-            drop(peers);
-            on_answer(Answer {
+            let answer = Answer {
                 id: 0,
                 result: Err(Error::RegionNotFound { region_id }),
                 snapshot: None,
                 term: 0,
-            });
-            return Some(());
+            };
+            return Some((on_answer, answer));
         };
         if let Some(error) = refusal {
-            let term = peer.term();
-            drop(peers);
-            on_answer(Answer {
+            let answer = Answer {
                 id: 0,
                 result: Err(error),
                 snapshot: None,
-                term,
-            });
-            return Some(());
+                term: peer.term(),
+            };
+            return Some((on_answer, answer));
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.waiters
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, on_answer);
-        peer.propose(id, &request);
-        self.process(&mut peers, region_id, None);
-        Some(())
+        peer.propose(id, request);
+        if !touched.contains(&region_id) {
+            touched.push(region_id);
+        }
+        None
     }
 
     /// Proposes an admin command nobody waits for on `region_id`'s peer.

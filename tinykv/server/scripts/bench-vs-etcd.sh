@@ -4,13 +4,16 @@
 # by the same tool (tinykv-bench) with the same workload: puts of 256-byte
 # values from 1 client, then from 64.
 #
-# Note: tinykv here is ONE standalone server (Project 1), not yet a 3-store
-# raft cluster; etcd replicates every write to a majority of 3 members. The
-# comparison says what the single-node storage path costs against a real
-# replicated store, not yet raft against raft.
+# By default tinykv is ONE standalone server (Project 1); with --raft it is
+# a 3-store raft cluster (`--store raft`, fsync on), raft against raft; etcd
+# replicates every write to a majority of 3 members.
 #
-#   tinykv/server/scripts/bench-vs-etcd.sh [--install] [--total N] [--dir DIR] [--bin DIR]
+#   tinykv/server/scripts/bench-vs-etcd.sh [--install] [--raft] [--no-etcd] [--total N] [--dir DIR] [--bin DIR]
 #
+#   --raft       3 tinykv-server --store raft processes instead of one
+#                standalone server (ports TINYKV_BASE_PORT+1..+3, default
+#                20261..20263)
+#   --no-etcd    measure tinykv only (etcd need not be installed)
 #   --install    apt-get install -y etcd-server etcd-client first (as root)
 #   --total N    operations per run (default 5000)
 #   --dir DIR    where the data goes, kept afterwards (default: a fresh
@@ -24,6 +27,8 @@
 set -euo pipefail
 
 install=0
+raft=0
+etcd=1
 total=5000
 dir=""
 bin=""
@@ -33,7 +38,9 @@ while [ $# -gt 0 ]; do
         --total) total="${2:?--total needs a number}"; shift ;;
         --dir) dir="${2:?--dir needs a path}"; shift ;;
         --bin) bin="${2:?--bin needs a directory}"; shift ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --raft) raft=1 ;;
+        --no-etcd) etcd=0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "bench-vs-etcd: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -46,7 +53,7 @@ if [ "$install" = 1 ]; then
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y etcd-server etcd-client
 fi
-if ! command -v etcd > /dev/null; then
+if [ "$etcd" = 1 ] && ! command -v etcd > /dev/null; then
     echo "bench-vs-etcd: etcd is not installed; run with --install (Debian: etcd-server etcd-client)" >&2
     exit 1
 fi
@@ -90,6 +97,7 @@ for i in 1 2 3; do
     cluster="${cluster:+$cluster,}m$i=http://127.0.0.1:$peer"
 done
 for i in 1 2 3; do
+    [ "$etcd" = 1 ] || break
     client=$((base + 2 * (i - 1)))
     peer=$((client + 1))
     endpoints="${endpoints:+$endpoints,}http://127.0.0.1:$client"
@@ -102,35 +110,65 @@ for i in 1 2 3; do
         --initial-cluster-token "bench-$$" > "$dir/etcd-m$i.log" 2>&1 &
     pids+=($!)
 done
-for _ in $(seq 100); do
-    if ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health > /dev/null 2>&1; then
-        break
+if [ "$etcd" = 1 ]; then
+    for _ in $(seq 100); do
+        if ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health > /dev/null 2>&1; then
+            break
+        fi
+        sleep 0.2
+    done
+    if ! ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health; then
+        echo "bench-vs-etcd: the etcd cluster did not become healthy; see $dir/etcd-m*.log" >&2
+        exit 1
     fi
-    sleep 0.2
-done
-if ! ETCDCTL_API=3 etcdctl --endpoints "$endpoints" endpoint health; then
-    echo "bench-vs-etcd: the etcd cluster did not become healthy; see $dir/etcd-m*.log" >&2
-    exit 1
 fi
 
-"$bin/tinykv-server" --store standalone --engine disk --data-dir "$dir/tinykv" \
-    --addr 127.0.0.1:0 > "$dir/tinykv.out" 2> "$dir/tinykv.log" &
-pids+=($!)
+# Waits for the address line of the server writing to $1.
+address_of() {
+    local a=""
+    for _ in $(seq 100); do
+        a="$(awk '/listening on/ {print $4; exit}' "$1")"
+        [ -n "$a" ] && break
+        sleep 0.1
+    done
+    echo "$a"
+}
 addr=""
-for _ in $(seq 100); do
-    addr="$(awk '/listening on/ {print $4; exit}' "$dir/tinykv.out")"
-    [ -n "$addr" ] && break
-    sleep 0.1
-done
-if [ -z "$addr" ]; then
-    echo "bench-vs-etcd: tinykv-server did not start; see $dir/tinykv.log" >&2
-    exit 1
+if [ "$raft" = 1 ]; then
+    tbase="${TINYKV_BASE_PORT:-20260}"
+    members="1=127.0.0.1:$((tbase + 1)),2=127.0.0.1:$((tbase + 2)),3=127.0.0.1:$((tbase + 3))"
+    for i in 1 2 3; do
+        "$bin/tinykv-server" --store raft --store-id "$i" --addr "127.0.0.1:$((tbase + i))" \
+            --cluster "$members" --engine disk --data-dir "$dir/tinykv-$i" \
+            > "$dir/tinykv-$i.out" 2> "$dir/tinykv-$i.log" &
+        pids+=($!)
+    done
+    for i in 1 2 3; do
+        a="$(address_of "$dir/tinykv-$i.out")"
+        if [ -z "$a" ]; then
+            echo "bench-vs-etcd: tinykv-server store $i did not start; see $dir/tinykv-$i.log" >&2
+            exit 1
+        fi
+        addr="${addr:+$addr,}$a"
+    done
+    kind="3 raft stores"
+else
+    "$bin/tinykv-server" --store standalone --engine disk --data-dir "$dir/tinykv" \
+        --addr 127.0.0.1:0 > "$dir/tinykv.out" 2> "$dir/tinykv.log" &
+    pids+=($!)
+    addr="$(address_of "$dir/tinykv.out")"
+    if [ -z "$addr" ]; then
+        echo "bench-vs-etcd: tinykv-server did not start; see $dir/tinykv.log" >&2
+        exit 1
+    fi
+    kind="standalone"
 fi
-echo "etcd: $endpoints   tinykv: $addr (standalone, disk, synced)"
+echo "etcd: ${endpoints:-not run}   tinykv: $addr ($kind, disk, synced)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 
 for clients in 1 64; do
     for t in tinykv etcd; do
+        if [ "$t" = etcd ] && [ "$etcd" = 0 ]; then continue; fi
         if [ "$t" = tinykv ]; then ep="$addr"; else ep="$endpoints"; fi
         "$bin/tinykv-bench" --target "$t" --endpoints "$ep" --workload put \
             --clients "$clients" --value-size 256 --total "$total" --no-progress \
@@ -138,3 +176,9 @@ for clients in 1 64; do
     done
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$raft" = 1 ]; then
+    for pid in "${pids[@]}"; do kill "$pid" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    pids=()
+    cat "$dir"/tinykv-*.log | grep stopped || true
+fi

@@ -19,7 +19,7 @@ use tinykv_storage::raw::{RawGetRequest, RawPutRequest};
 use tinykv_storage::service::{RawGet, RawPut};
 
 use crate::etcd::Gateway;
-use crate::{Connection, Error};
+use crate::{ClusterClient, Error};
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,7 +53,9 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "tinykv")]
     pub target: Target,
     /// Where it listens, comma-separated: HOST:PORT for tinykv, client URLs
-    /// (http://HOST:PORT) for etcd. Client i uses endpoint i mod their number.
+    /// (http://HOST:PORT) for etcd. Client i uses endpoint i mod their
+    /// number; against a tinykv raft cluster (several endpoints) it then
+    /// follows the leader.
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:20160")]
     pub endpoints: Vec<String>,
     /// The operations.
@@ -114,14 +116,18 @@ fn seconds(text: &str) -> Result<Duration, String> {
 
 /// One client's connection.
 enum Store {
-    Tinykv(Connection),
+    Tinykv(ClusterClient),
     Etcd(Gateway),
 }
 
 impl Store {
-    async fn connect(target: Target, endpoint: &str) -> Result<Store, Error> {
+    /// Client `c`'s store: for tinykv, a client of every endpoint (a raft
+    /// cluster's stores) starting with endpoint `c` mod their number and
+    /// following the leader.
+    async fn connect(target: Target, endpoints: &[String], c: usize) -> Result<Store, Error> {
+        let endpoint = endpoints[c % endpoints.len()].trim();
         Ok(match target {
-            Target::Tinykv => Store::Tinykv(Connection::connect(endpoint).await?),
+            Target::Tinykv => Store::Tinykv(ClusterClient::new(endpoints, c)?),
             Target::Etcd => Store::Etcd(Gateway::connect(endpoint).await?),
         })
     }
@@ -259,7 +265,7 @@ pub async fn run(args: &BenchArgs) -> Result<Report, Error> {
     let mut stores = Vec::new();
     for c in 0..args.clients as usize {
         let endpoint = args.endpoints[c % args.endpoints.len()].trim();
-        let connect = Store::connect(args.target, endpoint);
+        let connect = Store::connect(args.target, &args.endpoints, c);
         let mut store = match tokio::time::timeout(args.connect_timeout, connect).await {
             Ok(store) => store?,
             Err(_) => {

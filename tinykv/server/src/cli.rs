@@ -18,7 +18,7 @@ use tinykv_txn::proto::{KeyError, ScanRequest};
 use tinykv_txn::service::KvScan;
 use tinykv_txn::{Client, TxnServer};
 
-use crate::{Connection, Error, Router, WallTso};
+use crate::{ClusterClient, Error, Router, WallTso};
 
 /// Exit code of a request the server refused or a failure to reach it.
 const FAILED: u8 = 1;
@@ -32,6 +32,9 @@ const ABORTED: u8 = 4;
 pub enum StoreKind {
     /// One engine, no replication (Project 1).
     Standalone,
+    /// One store of a raft cluster (Projects 2–3): `--store-id`,
+    /// `--cluster` name the cluster.
+    Raft,
 }
 
 /// Which engine holds the data.
@@ -49,7 +52,7 @@ pub enum EngineKind {
 #[command(
     name = "tinykv-server",
     version,
-    about = "TinyKV server (standalone: raw and transactional APIs, timestamp oracle)"
+    about = "TinyKV server (raw and transactional APIs, timestamp oracle): standalone, or one store of a raft cluster"
 )]
 pub struct ServerArgs {
     /// The storage to serve.
@@ -68,12 +71,26 @@ pub struct ServerArgs {
     /// may then lose acknowledged writes).
     #[arg(long)]
     pub no_sync: bool,
+    /// (raft) This store's id, one of `--cluster`'s.
+    #[arg(long, required_if_eq("store", "raft"), value_parser = clap::value_parser!(u64).range(1..))]
+    pub store_id: Option<u64>,
+    /// (raft) Every store of the cluster: `1=HOST:PORT,2=HOST:PORT,…`. A
+    /// fresh store bootstraps region 1 with a peer on each.
+    #[arg(long, required_if_eq("store", "raft"), value_parser = crate::raft::parse_cluster)]
+    pub cluster: Option<std::collections::BTreeMap<u64, String>>,
+    /// (raft) The scheduler, HOST:PORT (region heartbeats, splits); without
+    /// it the store runs alone with its peers.
+    #[arg(long)]
+    pub scheduler: Option<String>,
 }
 
 /// Runs `tinykv-server`.
 pub fn server_main() -> ExitCode {
     let args = ServerArgs::parse();
     init_tracing();
+    if args.store == StoreKind::Raft {
+        return raft_server_main(&args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,6 +144,70 @@ pub fn server_main() -> ExitCode {
     }
 }
 
+/// `tinykv-server --store raft`: one store of a raft cluster
+/// ([`crate::raft`]).
+fn raft_server_main(args: &ServerArgs) -> ExitCode {
+    // The store persists a Ready under its lock on whichever thread steps
+    // it: more workers than cores keep the connections moving meanwhile.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(4);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                "tinykv-server",
+                Error::Io(format!("cannot start runtime: {e}")),
+            );
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .map_err(|e| Error::Net(format!("cannot listen on {}: {e}", args.addr)))?;
+        let node = crate::raft::open(args)?;
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| args.addr.clone());
+        println!(
+            "tinykv-server listening on {addr} (store raft {}, engine {:?}, data {})",
+            args.store_id.unwrap_or_default(),
+            args.engine,
+            args.data_dir.display()
+        );
+        let router = node.router.clone();
+        tokio::select! {
+            biased;
+            () = stop_signal() => {}
+            () = crate::serve(listener, router) => {}
+        }
+        node.store.kill();
+        Ok::<_, Error>(node.stats)
+    });
+    // Waiting handlers end within their apply timeout; the engines close
+    // with the last handle.
+    runtime.shutdown_timeout(crate::raft::APPLY_TIMEOUT * 2);
+    match result {
+        Ok(stats) => {
+            eprintln!(
+                "tinykv-server: stopped ({})",
+                crate::raft::stop_line(&stats)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ Error::Usage(_)) => {
+            eprintln!("tinykv-server: error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => fail("tinykv-server", e),
+    }
+}
+
 /// Opens the engine and builds the three services over it; also returns
 /// the disk engine's group commit, for its figures at the stop.
 fn open_server(args: &ServerArgs) -> Result<(Router, Option<Arc<GroupCommit>>), Error> {
@@ -175,9 +256,10 @@ async fn stop_signal() {
 #[derive(Debug, Parser)]
 #[command(name = "tinykv-ctl", version, about = "Talk to a tinykv-server")]
 pub struct CtlArgs {
-    /// The server's address, HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:20160")]
-    pub addr: String,
+    /// The server's address, HOST:PORT; for a raft cluster, several,
+    /// comma-separated (requests follow the leader).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:20160")]
+    pub addr: Vec<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -303,7 +385,7 @@ async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
     if let CtlCommand::Cluster(command) = args.command {
         return crate::ctl_cluster::run(command).await;
     }
-    let conn = Connection::connect(&args.addr).await?;
+    let conn = ClusterClient::new(&args.addr, 0)?;
     match args.command {
         CtlCommand::Raw(command) => raw(&conn, command).await,
         CtlCommand::Txn(command) => txn(conn, command).await,
@@ -321,7 +403,7 @@ fn refused(error: String) -> Result<ExitCode, Error> {
     Ok(ExitCode::from(FAILED))
 }
 
-async fn raw(conn: &Connection, command: RawCommand) -> Result<ExitCode, Error> {
+async fn raw(conn: &ClusterClient, command: RawCommand) -> Result<ExitCode, Error> {
     match command {
         RawCommand::Get { key, cf } => {
             let req = RawGetRequest {
@@ -381,7 +463,7 @@ async fn raw(conn: &Connection, command: RawCommand) -> Result<ExitCode, Error> 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn txn(conn: Connection, command: TxnCommand) -> Result<ExitCode, Error> {
+async fn txn(conn: ClusterClient, command: TxnCommand) -> Result<ExitCode, Error> {
     let client = Client::new(conn.clone(), conn.clone());
     let mut txn = client.begin().await?;
     match command {
@@ -435,7 +517,7 @@ async fn txn(conn: Connection, command: TxnCommand) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn commit(client: &Client<Connection>, txn: tinykv_txn::Txn) -> Result<ExitCode, Error> {
+async fn commit(client: &Client<ClusterClient>, txn: tinykv_txn::Txn) -> Result<ExitCode, Error> {
     let start_ts = txn.start_ts();
     if client.commit(txn).await? {
         println!("committed (start {start_ts})");

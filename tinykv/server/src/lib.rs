@@ -17,10 +17,19 @@
 //!   number of callers; it is the transaction client's
 //!   [`Transport`](tinykv_txn::client::Transport), so
 //!   `tinykv_txn::Client::new(conn.clone(), conn)` runs Percolator over TCP.
+//! * `raft.rs` — `--store raft`: one store of a raft cluster (the
+//!   raftstore) over TCP on disk: data directory and bootstrap, the engines'
+//!   durability, [`raft::RaftStorage`] (the `Storage` the raw and
+//!   transactional handlers run on), [`raft::TcpPeer`] (the raftstore's
+//!   transport to the other stores); [`Router::service`] serves the
+//!   raftstore's own labrpc service.
+//! * `cluster_client.rs` — [`ClusterClient`]: several addresses, follows the
+//!   leader hint in region errors, retries; `tinykv-ctl` and `tinykv-bench`
+//!   use it.
 //! * `tso.rs` — [`WallTso`], the standalone oracle: wall-clock physical
 //!   part, a synced high-water mark so timestamps keep increasing across
 //!   crashes.
-//! * `cli.rs` — the binaries: `tinykv-server --store standalone …` and
+//! * `cli.rs` — the binaries: `tinykv-server --store standalone|raft …` and
 //!   `tinykv-ctl raw …|txn …|tso`.
 //! * `bench.rs` — `tinykv-bench`: put/get/mixed workloads from N clients
 //!   against tinykv or etcd, a progress bar, throughput and latency
@@ -53,7 +62,9 @@
 //! clean SIGTERM restart), `tests/txn.rs` (the transactional API and the
 //! ctl's `txn` commands on both engines, concurrent bank transfers),
 //! `tests/bench.rs` (`tinykv-bench`'s flags, a short run, its etcd mode
-//! against a fake gateway).
+//! against a fake gateway), `tests/raft_cluster.rs` (three `--store raft`
+//! processes: the leader killed with `kill -9`, writes going on, the store
+//! restarted from its data directory, every acknowledged write read back).
 //! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
 //! the engine called directly, and committed transactions per second.
 
@@ -63,14 +74,17 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod cluster_client;
 pub mod ctl_cluster;
 pub mod etcd;
 pub mod proxy;
+pub mod raft;
 pub mod serve;
 pub mod tso;
 pub mod wire;
 
 pub use client::Connection;
+pub use cluster_client::ClusterClient;
 pub use serve::{Mode, Router, serve};
 pub use tso::WallTso;
 

@@ -8,14 +8,21 @@
 //! only reads (RawGet, KvGet, …) runs right in the reader task — a hop to
 //! another thread would cost more than the read. One that writes may wait
 //! for an fsync or a latch, so it runs on tokio's blocking pool and never
-//! stalls the connection. A request the server cannot parse or route gets
+//! stalls the connection. An async handler (a labrpc [`Service`]'s, e.g.
+//! the raftstore's `Raftstore` service carrying raft messages between
+//! stores) is polled once in the reader task — most finish right there, in
+//! the order their requests arrived — and otherwise continues in a task of
+//! its own. A request the server cannot parse or route gets
 //! an error reply; a frame it cannot even read closes the connection. No
 //! input makes it panic.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
-use labrpc::Rpc;
+use labrpc::{Rpc, Service};
 use tinykv_storage::RawServer;
 use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
 use tinykv_txn::TxnServer;
@@ -36,10 +43,20 @@ pub enum Mode {
 
 type Handler = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
 
+/// The encoded reply of an async handler, or why there is none.
+type ReplyFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+type AsyncHandler = Arc<dyn Fn(Vec<u8>) -> ReplyFuture + Send + Sync>;
+
+#[derive(Clone)]
+enum Route {
+    Sync(Mode, Handler),
+    Async(AsyncHandler),
+}
+
 /// The methods a server answers.
 #[derive(Clone, Default)]
 pub struct Router {
-    methods: BTreeMap<&'static str, (Mode, Handler)>,
+    methods: BTreeMap<String, Route>,
 }
 
 impl Router {
@@ -59,7 +76,32 @@ impl Router {
                 .map_err(|e| format!("{}: cannot decode the arguments: {e}", R::METHOD))?;
             Ok(labrpc::to_bytes(&handler(args)))
         });
-        self.methods.insert(R::METHOD, (mode, erased));
+        self.methods
+            .insert(R::METHOD.to_string(), Route::Sync(mode, erased));
+        self
+    }
+
+    /// Answers every method of a labrpc `service` with its own (async)
+    /// handlers — the same service the simulation serves, over TCP. A
+    /// handler that declines (a killed store) is an error reply, which the
+    /// caller takes as a lost call.
+    pub fn service(mut self, service: Service) -> Router {
+        let service = Arc::new(service);
+        let names: Vec<String> = service
+            .methods()
+            .map(|m| format!("{}.{m}", service.name()))
+            .collect();
+        for name in names {
+            let (service, method) = (service.clone(), name.clone());
+            let handler: AsyncHandler = Arc::new(move |args| match service.call(&method, args) {
+                Some(reply) => Box::pin(async move { reply.await.map_err(|e| e.to_string()) }),
+                None => {
+                    let why = format!("unknown method {method}");
+                    Box::pin(async move { Err(why) })
+                }
+            });
+            self.methods.insert(name, Route::Async(handler));
+        }
         self
     }
 
@@ -110,7 +152,8 @@ impl Router {
 
     /// The names of the methods it answers, for error messages.
     fn names(&self) -> String {
-        self.methods.keys().copied().collect::<Vec<_>>().join(", ")
+        let names: Vec<&str> = self.methods.keys().map(String::as_str).collect();
+        names.join(", ")
     }
 }
 
@@ -170,7 +213,7 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
             }
         };
         let id = req.id;
-        let Some((mode, handler)) = router.methods.get(req.method) else {
+        let Some(route) = router.methods.get(req.method) else {
             let why = format!(
                 "unknown method {:?} (this server answers {})",
                 req.method,
@@ -179,9 +222,26 @@ async fn connection(stream: TcpStream, router: Arc<Router>) {
             wire::put_reply(&mut out, id, Err(&why));
             continue;
         };
-        match mode {
-            Mode::Inline => put_reply(&mut out, id, handler(req.args)),
-            Mode::Blocking => {
+        match route {
+            Route::Async(handler) => {
+                let mut reply = handler(req.args.to_vec());
+                // Most finish at once (a raft message is stepped and
+                // answered synchronously): answer in order, no task.
+                match reply.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                    Poll::Ready(reply) => put_reply(&mut out, id, reply),
+                    Poll::Pending => {
+                        let outbox = outbox.clone();
+                        tokio::spawn(async move {
+                            let reply = reply.await;
+                            let mut out = Vec::new();
+                            put_reply(&mut out, id, reply);
+                            outbox.send(&out);
+                        });
+                    }
+                }
+            }
+            Route::Sync(Mode::Inline, handler) => put_reply(&mut out, id, handler(req.args)),
+            Route::Sync(Mode::Blocking, handler) => {
                 let (handler, args, outbox) = (handler.clone(), req.args.to_vec(), outbox.clone());
                 tokio::spawn(async move {
                     let reply = match tokio::task::spawn_blocking(move || handler(&args)).await {

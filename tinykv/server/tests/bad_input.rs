@@ -4,6 +4,8 @@
 mod common;
 
 use common::{ServerProc, ctl, runtime, server_exits, stderr, stdout};
+use std::path::Path;
+
 use tinykv_server::{Connection, Error, wire};
 use tinykv_storage::raw::{MAX_KEY_LEN, MAX_VALUE_LEN, RawGetRequest, RawPutRequest};
 use tinykv_storage::service::{RawGet, RawPut};
@@ -288,4 +290,78 @@ fn malformed_requests_are_refused_and_the_server_goes_on() {
     let out = ctl(&addr, &["txn", "put", "k", "v", "odd"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("KEY VALUE pairs"), "{}", stderr(&out));
+}
+
+/// `--store raft` with bad input: a port in use, a `--cluster` list without
+/// this store, a malformed list, another store's data directory, a
+/// standalone server's, a corrupt one — each a clear message and a
+/// non-zero exit, never a panic.
+#[test]
+fn a_raft_store_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let addrs = common::free_addrs(2);
+    let cluster = format!("1={},2={}", addrs[0], addrs[1]);
+    let data = dir.path().join("store1");
+    let data = data.to_str().unwrap();
+    let raft = |id: &'static str, addr: &str, cluster: &str, data: &str| -> std::process::Output {
+        server_exits(&[
+            "--store",
+            "raft",
+            "--store-id",
+            id,
+            "--addr",
+            addr,
+            "--cluster",
+            cluster,
+            "--data-dir",
+            data,
+        ])
+    };
+    let refused = |out: &std::process::Output, code: i32, says: &str| {
+        let err = stderr(out);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(err.contains(says), "expected {says:?} in: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+
+    let out = raft("3", &addrs[0], &cluster, data);
+    refused(&out, 2, "--cluster does not list store 3");
+    let out = raft("1", &addrs[0], "1=nowhere", data);
+    refused(&out, 2, "is not HOST:PORT");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let out = raft("1", &taken_addr, &cluster, data);
+    refused(&out, 1, "cannot listen on");
+    drop(taken);
+
+    // Store 1 bootstraps its directory, then stops.
+    let mut store = ServerProc::start_with(&[
+        "--store",
+        "raft",
+        "--store-id",
+        "1",
+        "--addr",
+        &addrs[0],
+        "--cluster",
+        &cluster,
+        "--data-dir",
+        data,
+    ]);
+    store.kill9();
+    let out = raft("2", &addrs[1], &cluster, data);
+    refused(&out, 1, "holds store 1, not store 2");
+
+    // A standalone server's directory is not a raft store's.
+    let standalone = dir.path().join("standalone");
+    drop(ServerProc::start(&standalone));
+    let out = raft("1", &addrs[0], &cluster, standalone.to_str().unwrap());
+    refused(&out, 1, "not a tinykv data directory");
+
+    // A corrupt kv engine, and a marker of another layout.
+    std::fs::write(Path::new(data).join("kv").join("kv.redb"), b"garbage").unwrap();
+    let out = raft("1", &addrs[0], &cluster, data);
+    refused(&out, 1, "error:");
+    std::fs::write(Path::new(data).join(tinykv_server::raft::MARKER), b"v99").unwrap();
+    let out = raft("1", &addrs[0], &cluster, data);
+    refused(&out, 1, "another layout");
 }

@@ -24,7 +24,7 @@ use scheduler::MockScheduler;
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
 use tinykv_raftstore::scheduler::SchedulerClient;
-use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store};
+use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store, Transport};
 use tinykv_raftstore::{Error, PeerConfig, bootstrap_region};
 use tinykv_storage::{Cf, DiskEngine, Engine, MemEngine};
 use tokio::time::{Instant, sleep};
@@ -494,7 +494,10 @@ impl Cluster {
 
     pub fn start(&mut self, s: u64) {
         let (raft, kv) = self.engines[(s - 1) as usize].clone();
-        let ends = self.ends[(s - 1) as usize].clone();
+        let ends = self.ends[(s - 1) as usize]
+            .iter()
+            .map(|(&t, end)| (t, Arc::new(end.clone()) as Arc<dyn Transport>))
+            .collect();
         let scheduler: Arc<dyn SchedulerClient> = self.scheduler.clone();
         let store = Store::start(s, raft, kv, ends, self.config, Some(scheduler)).unwrap();
         let server = Server::new();

@@ -26,17 +26,23 @@ impl ServerProc {
 
     /// Starts a standalone server on `engine` (`disk` or `memory`).
     pub fn start_on(data: &Path, engine: &str) -> ServerProc {
+        let data = data.to_str().unwrap();
+        ServerProc::start_with(&[
+            "--store",
+            "standalone",
+            "--engine",
+            engine,
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            data,
+        ])
+    }
+
+    /// Starts `tinykv-server ARGS…` and waits for its address line.
+    pub fn start_with(args: &[&str]) -> ServerProc {
         let mut child = Command::new(SERVER)
-            .args([
-                "--store",
-                "standalone",
-                "--engine",
-                engine,
-                "--addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -59,6 +65,15 @@ impl ServerProc {
         ServerProc { child, addr }
     }
 
+    /// SIGTERM, and wait for the process to be gone: its exit status and
+    /// what it wrote to stderr is not captured (inherited).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -70,6 +85,18 @@ impl Drop for ServerProc {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// `n` free loopback addresses (bound and released: another process
+/// could take one in between, which the tests accept).
+pub fn free_addrs(n: usize) -> Vec<String> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().to_string())
+        .collect()
 }
 
 /// Runs `tinykv-ctl --addr ADDR ARGS…`.

@@ -1,0 +1,790 @@
+//! `tinykv-server --store raft`: one store of a raft cluster (the
+//! raftstore of Projects 2–3) as a real process, its peers reached over
+//! TCP, its two engines on disk.
+//!
+//! * Data directory: `DIR/raft` (the raft engine: logs and raft states)
+//!   and `DIR/kv` (the kv engine: data, apply and region states), two
+//!   redb directories, and a marker file ([`MARKER`]). The store's id is
+//!   recorded in the kv engine (`STORE_IDENT_KEY`); a directory of another
+//!   store, not ours, or unreadable is refused.
+//! * First start: region 1 over the whole key space with one peer on every
+//!   `--cluster` store (peer id = store id, epoch 1/1), as the reference's
+//!   test cluster bootstraps. A restart rebuilds every peer from the
+//!   engines.
+//! * Durability ([`RaftEngine`], [`KvEngine`]): every raft-engine write of
+//!   a Ready is synced — a command is acknowledged only once its entry is
+//!   committed, i.e. synced in the raft log of a majority. Applying
+//!   (kv-engine writes) is not synced each time: a crash may lose applied
+//!   state, never a committed entry, and the restart applies the entries
+//!   again from the log. The kv engine is synced before every raft-engine
+//!   write, so a compaction's truncated state is durable before the log
+//!   entries it drops are (the log always covers what the kv engine may
+//!   have lost).
+//! * [`RaftStorage`] is the reference's `RaftStorage`: the
+//!   [`Storage`] the raw and transactional handlers (unchanged) run on. A
+//!   write is one command proposed and waited for until it applies; a
+//!   reader is a `Snap` command's read view. Both block, so the handlers
+//!   run on the blocking pool. A refusal (not leader, stale, timeout) is a
+//!   region error: it goes back in the reply's `region_error`, with
+//!   `[leader: store N at HOST:PORT]` when the leader is known
+//!   ([`crate::cluster_client`] follows it).
+//! * Raft messages between stores: the raftstore's own `Raftstore`
+//!   service, served by [`Router::service`] and called through [`TcpPeer`]
+//!   (a [`Transport`]).
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use labrpc::RpcError;
+use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
+use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::scheduler::SchedulerClient;
+use tinykv_raftstore::store::{CallFuture, Store, Transport};
+use tinykv_raftstore::{Answer, PeerConfig, bootstrap_region, keys};
+use tinykv_storage::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
+use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
+use tinykv_storage::{
+    Cf, Context, DiskEngine, Engine, MemEngine, Modify, RawServer, Snapshot, Storage, WriteBatch,
+    WriteOptions,
+};
+use tinykv_txn::TxnServer;
+use tinykv_txn::service::*;
+
+use crate::cli::{EngineKind, ServerArgs};
+use crate::cluster_client::not_leader_text;
+use crate::{Connection, Error, Mode, Router, WallTso};
+
+/// The marker file of a raft store's data directory.
+pub const MARKER: &str = "TINYKV-RAFTSTORE";
+const MARKER_TEXT: &str = "tinykv raftstore data directory; raft/ and kv/ engines; layout 1\n";
+
+/// How long a command waits to be applied before its caller gets a
+/// region error (and retries).
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a raft message to another store may take before it counts as
+/// lost.
+pub const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses `--cluster 1=HOST:PORT,2=HOST:PORT,…`.
+pub fn parse_cluster(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut cluster = BTreeMap::new();
+    for item in text.split(',') {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not STORE_ID=HOST:PORT"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("{id:?} is not a store id"))?;
+        let addr = addr.trim();
+        if id == 0 {
+            return Err("store ids start at 1".into());
+        }
+        if addr.is_empty() || !addr.contains(':') {
+            return Err(format!("store {id}: {addr:?} is not HOST:PORT"));
+        }
+        if cluster.insert(id, addr.to_string()).is_some() {
+            return Err(format!("store {id} is listed twice"));
+        }
+    }
+    Ok(cluster)
+}
+
+/// Figures of a running store, printed when it stops.
+#[derive(Default)]
+pub struct Stats {
+    /// Client commands proposed (writes and reads).
+    pub commands: AtomicU64,
+    /// Synced raft-engine writes (one per persisted Ready).
+    pub raft_syncs: AtomicU64,
+    /// Kv-engine syncs.
+    pub kv_syncs: AtomicU64,
+}
+
+/// The kv engine: writes are not synced one by one; [`KvEngine::sync`]
+/// makes everything written so far durable.
+pub struct KvEngine {
+    inner: Arc<dyn Engine>,
+    dirty: AtomicBool,
+    durable: bool,
+    stats: Arc<Stats>,
+}
+
+/// A key of ours in the kv engine's meta CF, rewritten by each sync so the
+/// synced commit is never empty.
+const KV_SYNC_KEY: &[u8] = b"\x7ftinykv-server/kv-sync";
+
+impl KvEngine {
+    /// Syncs the writes made since the last sync, if any.
+    ///
+    /// # Errors
+    /// The engine's.
+    pub fn sync(&self) -> Result<(), tinykv_storage::Error> {
+        if !self.durable || !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Meta, KV_SYNC_KEY, b"synced".to_vec());
+        let result = self.inner.write(&batch, WriteOptions::SYNC);
+        match &result {
+            Ok(()) => {
+                self.stats.kv_syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.dirty.store(true, Ordering::Release),
+        }
+        result
+    }
+}
+
+impl Engine for KvEngine {
+    fn write(&self, batch: &WriteBatch, _opts: WriteOptions) -> Result<(), tinykv_storage::Error> {
+        self.dirty.store(true, Ordering::Release);
+        self.inner.write(batch, WriteOptions::NO_SYNC)
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, tinykv_storage::Error> {
+        self.inner.snapshot()
+    }
+}
+
+/// The raft engine: syncs the kv engine first, then writes as asked
+/// (unsynced under `--no-sync`).
+pub struct RaftEngine {
+    inner: Arc<dyn Engine>,
+    kv: Arc<KvEngine>,
+    durable: bool,
+    stats: Arc<Stats>,
+}
+
+impl Engine for RaftEngine {
+    fn write(&self, batch: &WriteBatch, opts: WriteOptions) -> Result<(), tinykv_storage::Error> {
+        self.kv.sync()?;
+        let opts = if self.durable {
+            opts
+        } else {
+            WriteOptions::NO_SYNC
+        };
+        self.inner.write(batch, opts)?;
+        if opts.sync {
+            self.stats.raft_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Box<dyn Snapshot>, tinykv_storage::Error> {
+        self.inner.snapshot()
+    }
+}
+
+/// The way to another store: one pipelined TCP connection, opened on
+/// demand and again after it broke (not more than every
+/// [`RECONNECT_EVERY`] while the store is down).
+#[derive(Clone)]
+pub struct TcpPeer {
+    link: Arc<Link>,
+}
+
+struct Link {
+    addr: String,
+    conn: tokio::sync::Mutex<(Option<Connection>, Option<Instant>)>,
+}
+
+/// How often a store that refuses connections is tried again.
+pub const RECONNECT_EVERY: Duration = Duration::from_millis(200);
+
+impl TcpPeer {
+    /// The way to the store at `addr`; connects on the first call.
+    pub fn new(addr: &str) -> TcpPeer {
+        TcpPeer {
+            link: Arc::new(Link {
+                addr: addr.to_string(),
+                conn: tokio::sync::Mutex::new((None, None)),
+            }),
+        }
+    }
+}
+
+impl Link {
+    async fn connection(&self) -> Option<Connection> {
+        let mut guard = self.conn.lock().await;
+        if let Some(conn) = &guard.0 {
+            return Some(conn.clone());
+        }
+        if guard.1.is_some_and(|after| Instant::now() < after) {
+            return None;
+        }
+        let connect = Connection::connect(&self.addr);
+        match tokio::time::timeout(Duration::from_secs(1), connect).await {
+            Ok(Ok(conn)) => {
+                guard.0 = Some(conn.clone());
+                Some(conn)
+            }
+            _ => {
+                guard.1 = Some(Instant::now() + RECONNECT_EVERY);
+                None
+            }
+        }
+    }
+
+    async fn forget(&self) {
+        self.conn.lock().await.0 = None;
+    }
+}
+
+impl Transport for TcpPeer {
+    fn call_bytes(&self, method: &'static str, args: Vec<u8>) -> CallFuture {
+        let link = self.link.clone();
+        Box::pin(async move {
+            let lost = || RpcError::Disconnected {
+                method: method.to_string(),
+            };
+            let conn = link.connection().await.ok_or_else(lost)?;
+            match tokio::time::timeout(PEER_CALL_TIMEOUT, conn.call_bytes(method, &args)).await {
+                Ok(Ok(reply)) => Ok(reply),
+                // Declined (the store is stopping, or no reply to give).
+                Ok(Err(Error::Remote(_))) | Err(_) => Err(lost()),
+                Ok(Err(_)) => {
+                    link.forget().await;
+                    Err(lost())
+                }
+            }
+        })
+    }
+}
+
+thread_local! {
+    /// The region error of the last storage call on this thread (the
+    /// handlers run on the blocking pool, one request per thread at a
+    /// time): how a refusal gets from [`RaftStorage`], under the unchanged
+    /// handlers, into the reply's `region_error`.
+    static REGION_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn region_error(text: String) -> tinykv_storage::Error {
+    REGION_ERROR.with(|e| *e.borrow_mut() = Some(text.clone()));
+    tinykv_storage::Error::Db(format!("region error: {text}"))
+}
+
+/// Runs a handler; the region error its storage calls met, if any.
+fn regional<T>(handler: impl FnOnce() -> T) -> (T, Option<String>) {
+    REGION_ERROR.with(|e| e.borrow_mut().take());
+    let reply = handler();
+    (reply, REGION_ERROR.with(|e| e.borrow_mut().take()))
+}
+
+/// The reference's `RaftStorage`: the [`Storage`] of one store's peers.
+#[derive(Clone)]
+pub struct RaftStorage {
+    store: Store,
+    cluster: Arc<BTreeMap<u64, String>>,
+    stats: Arc<Stats>,
+}
+
+impl RaftStorage {
+    /// Storage over `store`; `cluster` names the stores' addresses for
+    /// leader hints.
+    pub fn new(store: Store, cluster: BTreeMap<u64, String>, stats: Arc<Stats>) -> RaftStorage {
+        RaftStorage {
+            store,
+            cluster: Arc::new(cluster),
+            stats,
+        }
+    }
+
+    /// The header of a command for `ctx`: its region, or (a client that
+    /// does not route: `region_id` 0) the region here holding `key` (the
+    /// first region for a read without a key).
+    fn header(
+        &self,
+        ctx: &Context,
+        key: Option<&[u8]>,
+    ) -> Result<CmdHeader, tinykv_storage::Error> {
+        let regions = self.store.regions();
+        let holds = |r: &Region, k: &[u8]| {
+            r.start_key.as_slice() <= k && (r.end_key.is_empty() || k < r.end_key.as_slice())
+        };
+        let region = if ctx.region_id != 0 {
+            regions.iter().find(|r| r.id == ctx.region_id)
+        } else {
+            match key {
+                Some(k) => regions.iter().find(|r| holds(r, k)),
+                None => regions.iter().min_by(|a, b| a.start_key.cmp(&b.start_key)),
+            }
+        };
+        let Some(region) = region else {
+            return Err(region_error(format!(
+                "region {} not found on this store",
+                ctx.region_id
+            )));
+        };
+        let Some(peer) = self.store.peer_of(region.id) else {
+            return Err(region_error(format!("region {} not found", region.id)));
+        };
+        let region_epoch = if ctx.region_id != 0 {
+            RegionEpoch {
+                conf_ver: ctx.conf_ver,
+                version: ctx.version,
+            }
+        } else {
+            region.region_epoch
+        };
+        Ok(CmdHeader {
+            region_id: region.id,
+            peer,
+            region_epoch,
+            term: ctx.term,
+        })
+    }
+
+    /// Proposes `request` and waits until it applies.
+    fn run(&self, request: RaftCmdRequest) -> Result<Answer, tinykv_storage::Error> {
+        self.stats.commands.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let proposed = self.store.propose(request, move |answer| {
+            let _ = tx.send(answer);
+        });
+        if !proposed {
+            return Err(region_error("the store is stopping".into()));
+        }
+        let answer = match rx.recv_timeout(APPLY_TIMEOUT) {
+            Ok(answer) => answer,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                return Err(region_error(format!(
+                    "timeout: the command was not applied within {APPLY_TIMEOUT:?}"
+                )));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(region_error(
+                    "the command was dropped (peer stopped)".into(),
+                ));
+            }
+        };
+        if let Err(e) = &answer.result {
+            let text = match e {
+                tinykv_raftstore::Error::NotLeader {
+                    leader: Some(leader),
+                    ..
+                } => match self.cluster.get(&leader.store_id) {
+                    Some(addr) => not_leader_text(&e.to_string(), leader.store_id, addr),
+                    None => e.to_string(),
+                },
+                _ => e.to_string(),
+            };
+            return Err(region_error(text));
+        }
+        Ok(answer)
+    }
+}
+
+impl Storage for RaftStorage {
+    fn write(&self, ctx: &Context, batch: WriteBatch) -> Result<(), tinykv_storage::Error> {
+        let mut requests = Vec::with_capacity(batch.len());
+        for modify in batch.into_modifies() {
+            requests.push(match modify {
+                Modify::Put { cf, key, value } => Request::Put { cf, key, value },
+                Modify::Delete { cf, key } => Request::Delete { cf, key },
+                Modify::DeleteRange { .. } => {
+                    return Err(tinykv_storage::Error::Db(
+                        "a range delete cannot be proposed to the raftstore".into(),
+                    ));
+                }
+            });
+        }
+        let Some(first) = requests.first() else {
+            return Ok(());
+        };
+        let header = self.header(ctx, first.key())?;
+        self.run(RaftCmdRequest::new(header, requests)).map(|_| ())
+    }
+
+    fn reader(&self, ctx: &Context) -> Result<Box<dyn Snapshot>, tinykv_storage::Error> {
+        let header = self.header(ctx, None)?;
+        let answer = self.run(RaftCmdRequest::new(header, vec![Request::Snap]))?;
+        match (answer.snapshot, answer.result) {
+            (Some(view), Ok(responses))
+                if matches!(responses.first(), Some(Response::Snap { .. })) =>
+            {
+                Ok(view)
+            }
+            _ => Err(region_error("the read gave no view".into())),
+        }
+    }
+}
+
+/// Opens (or creates) `dir` as a raft store's data directory.
+fn open_dir(dir: &Path) -> Result<(), Error> {
+    let not_ours = |reason: String| {
+        Error::Storage(tinykv_storage::Error::NotOurs {
+            dir: dir.display().to_string(),
+            reason,
+        })
+    };
+    let io = |e: std::io::Error| Error::Io(format!("{}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let marker = dir.join(MARKER);
+    match std::fs::read_to_string(&marker) {
+        Ok(text) if text == MARKER_TEXT => return Ok(()),
+        Ok(_) => return Err(not_ours(format!("{MARKER} names another layout"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    if std::fs::read_dir(dir).map_err(io)?.next().is_some() {
+        return Err(not_ours(format!(
+            "it is not empty and has no {MARKER} file (a standalone server's, or not tinykv's)"
+        )));
+    }
+    std::fs::write(&marker, MARKER_TEXT).map_err(io)
+}
+
+/// Checks the store id recorded in `kv` (or, on a fresh store, bootstraps
+/// region 1 over `cluster` and records `store_id`).
+fn bootstrap(
+    store_id: u64,
+    cluster: &BTreeMap<u64, String>,
+    raft: &dyn Engine,
+    kv: &dyn Engine,
+    dir: &Path,
+) -> Result<(), Error> {
+    if let Some(ident) = kv.snapshot()?.get_cf(Cf::Meta, &keys::STORE_IDENT_KEY)? {
+        let recorded = <[u8; 8]>::try_from(ident.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::Io(format!("{}: corrupt store ident", dir.display())))?;
+        if recorded != store_id {
+            return Err(Error::Storage(tinykv_storage::Error::NotOurs {
+                dir: dir.display().to_string(),
+                reason: format!("it holds store {recorded}, not store {store_id}"),
+            }));
+        }
+        return Ok(());
+    }
+    let region = Region {
+        id: 1,
+        start_key: Vec::new(),
+        end_key: Vec::new(),
+        region_epoch: RegionEpoch {
+            conf_ver: 1,
+            version: 1,
+        },
+        peers: cluster
+            .keys()
+            .map(|&id| Peer { id, store_id: id })
+            .collect(),
+    };
+    bootstrap_region(raft, kv, &region).map_err(|e| Error::Io(e.to_string()))?;
+    let mut batch = WriteBatch::new();
+    batch.put(
+        Cf::Meta,
+        keys::STORE_IDENT_KEY,
+        store_id.to_be_bytes().to_vec(),
+    );
+    kv.write(&batch, WriteOptions::SYNC)?;
+    Ok(())
+}
+
+/// The scheduler hook: `--scheduler ADDR` must be reachable; the client
+/// adapter (`tinykv_raftstore::scheduler::RemoteScheduler`) is wired here.
+fn connect_scheduler(addr: &str) -> Result<Option<Arc<dyn SchedulerClient>>, Error> {
+    use std::net::ToSocketAddrs;
+    let sockets: Vec<_> = addr
+        .to_socket_addrs()
+        .map_err(|e| Error::Net(format!("scheduler address {addr}: {e}")))?
+        .collect();
+    let reachable = sockets
+        .iter()
+        .any(|s| std::net::TcpStream::connect_timeout(s, Duration::from_secs(2)).is_ok());
+    if !reachable {
+        return Err(Error::Net(format!(
+            "cannot reach the scheduler at {addr} (is tinykv-scheduler running?)"
+        )));
+    }
+    // HOOK: return Some(Arc::new(RemoteScheduler::connect(addr)?)) once
+    // the adapter exists; until then the store runs without heartbeats.
+    tracing::warn!("scheduler at {addr} is reachable, but its client is not wired yet");
+    Ok(None)
+}
+
+/// A running raft store and what its server serves.
+pub struct RaftNode {
+    /// The store.
+    pub store: Store,
+    /// The raw and transactional APIs, the oracle and the `Raftstore`
+    /// service.
+    pub router: Router,
+    /// Its figures.
+    pub stats: Arc<Stats>,
+}
+
+/// Opens the store's engines (bootstrapping a fresh one), starts the store
+/// and builds its router. Must run inside the server's runtime.
+///
+/// # Errors
+/// Bad flags ([`Error::Usage`]), a data directory that is not this
+/// store's, engine failures.
+pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
+    let store_id = args
+        .store_id
+        .ok_or_else(|| Error::Usage("--store raft needs --store-id".into()))?;
+    let cluster = args
+        .cluster
+        .clone()
+        .ok_or_else(|| Error::Usage("--store raft needs --cluster".into()))?;
+    if !cluster.contains_key(&store_id) {
+        return Err(Error::Usage(format!(
+            "--cluster does not list store {store_id} (it lists {})",
+            cluster
+                .keys()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let scheduler = match &args.scheduler {
+        Some(addr) => connect_scheduler(addr)?,
+        None => None,
+    };
+    let (raft, kv): (Arc<dyn Engine>, Arc<dyn Engine>) = match args.engine {
+        EngineKind::Disk => {
+            open_dir(&args.data_dir)?;
+            let dir: PathBuf = args.data_dir.clone();
+            (
+                Arc::new(DiskEngine::open(dir.join("raft"))?),
+                Arc::new(DiskEngine::open(dir.join("kv"))?),
+            )
+        }
+        EngineKind::Memory => (Arc::new(MemEngine::new()), Arc::new(MemEngine::new())),
+    };
+    let durable = args.engine == EngineKind::Disk && !args.no_sync;
+    let stats = Arc::new(Stats::default());
+    let kv = Arc::new(KvEngine {
+        inner: kv,
+        dirty: AtomicBool::new(false),
+        durable,
+        stats: stats.clone(),
+    });
+    let raft: Arc<dyn Engine> = Arc::new(RaftEngine {
+        inner: raft,
+        kv: kv.clone(),
+        durable,
+        stats: stats.clone(),
+    });
+    bootstrap(
+        store_id,
+        &cluster,
+        raft.as_ref(),
+        kv.as_ref(),
+        &args.data_dir,
+    )?;
+    let ends: BTreeMap<u64, Arc<dyn Transport>> = cluster
+        .iter()
+        .filter(|&(&id, _)| id != store_id)
+        .map(|(&id, addr)| (id, Arc::new(TcpPeer::new(addr)) as Arc<dyn Transport>))
+        .collect();
+    let config = PeerConfig {
+        raft_log_gc_count_limit: 10_000,
+        raft_log_gc_ticks: 10,
+        ..PeerConfig::default()
+    };
+    let kv_engine: Arc<dyn Engine> = kv;
+    let store = Store::start(store_id, raft.clone(), kv_engine, ends, config, scheduler)
+        .map_err(|e| Error::Io(format!("{}: {e}", args.data_dir.display())))?;
+    let tso = WallTso::open(durable.then(|| raft.clone()))?;
+    let storage = Arc::new(RaftStorage::new(store.clone(), cluster, stats.clone()));
+    let router = raw_routes(Router::new(), RawServer::new(storage.clone()));
+    let router = txn_routes(router, TxnServer::new(storage))
+        .tso(tso)
+        .service(store.service());
+    Ok(RaftNode {
+        store,
+        router,
+        stats,
+    })
+}
+
+/// The raw API over the raftstore: every handler on the blocking pool (a
+/// read waits for its Snap to apply), region errors moved into
+/// `region_error`.
+fn raw_routes(router: Router, raw: RawServer) -> Router {
+    let (get, put, delete, scan) = (raw.clone(), raw.clone(), raw.clone(), raw);
+    router
+        .handle::<RawGet>(Mode::Blocking, move |req: RawGetRequest| {
+            match regional(|| get.raw_get(req)) {
+                (_, Some(e)) => tinykv_storage::raw::RawGetResponse {
+                    region_error: Some(e),
+                    ..Default::default()
+                },
+                (reply, None) => reply,
+            }
+        })
+        .handle::<RawScan>(Mode::Blocking, move |req: RawScanRequest| {
+            match regional(|| scan.raw_scan(req)) {
+                (_, Some(e)) => tinykv_storage::raw::RawScanResponse {
+                    region_error: Some(e),
+                    ..Default::default()
+                },
+                (reply, None) => reply,
+            }
+        })
+        .handle::<RawPut>(Mode::Blocking, move |req: RawPutRequest| {
+            match regional(|| put.raw_put(req)) {
+                (_, Some(e)) => tinykv_storage::raw::RawPutResponse {
+                    region_error: Some(e),
+                    ..Default::default()
+                },
+                (reply, None) => reply,
+            }
+        })
+        .handle::<RawDelete>(
+            Mode::Blocking,
+            move |req: RawDeleteRequest| match regional(|| delete.raw_delete(req)) {
+                (_, Some(e)) => tinykv_storage::raw::RawDeleteResponse {
+                    region_error: Some(e),
+                    ..Default::default()
+                },
+                (reply, None) => reply,
+            },
+        )
+}
+
+/// The transactional API over the raftstore, as [`raw_routes`].
+fn txn_routes(router: Router, txn: TxnServer) -> Router {
+    macro_rules! route {
+        ($router:expr, $($rpc:ident => $method:ident),* $(,)?) => {{
+            let router = $router;
+            $(
+                let server = txn.clone();
+                let router = router.handle::<$rpc>(Mode::Blocking, move |req| {
+                    match regional(|| server.$method(req)) {
+                        (_, Some(e)) => with_region_error(e),
+                        (reply, None) => reply.map_err(|e| e.to_string()),
+                    }
+                });
+            )*
+            router
+        }};
+    }
+    route!(router,
+        KvGet => kv_get,
+        KvScan => kv_scan,
+        KvPrewrite => kv_prewrite,
+        KvCommit => kv_commit,
+        KvCheckTxnStatus => kv_check_txn_status,
+        KvBatchRollback => kv_batch_rollback,
+        KvResolveLock => kv_resolve_lock,
+    )
+}
+
+/// A transactional reply's `region_error` field.
+trait RegionErrorField {
+    fn region_error(&mut self) -> &mut Option<String>;
+}
+
+macro_rules! region_error_field {
+    ($($t:ident),*) => {$(
+        impl RegionErrorField for tinykv_txn::proto::$t {
+            fn region_error(&mut self) -> &mut Option<String> {
+                &mut self.region_error
+            }
+        }
+    )*};
+}
+
+region_error_field!(
+    GetResponse,
+    ScanResponse,
+    PrewriteResponse,
+    CommitResponse,
+    CheckTxnStatusResponse,
+    BatchRollbackResponse,
+    ResolveLockResponse
+);
+
+/// A reply that only carries region error `text`.
+fn with_region_error<T: Default + RegionErrorField>(text: String) -> Result<T, String> {
+    let mut reply = T::default();
+    *reply.region_error() = Some(text);
+    Ok(reply)
+}
+
+/// The store's figures for the stop line.
+pub fn stop_line(stats: &Stats) -> String {
+    format!(
+        "{} client commands, {} synced raft-engine writes, {} kv-engine syncs",
+        stats.commands.load(Ordering::Relaxed),
+        stats.raft_syncs.load(Ordering::Relaxed),
+        stats.kv_syncs.load(Ordering::Relaxed),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_lists_parse_and_refuse() {
+        let c = parse_cluster("1=127.0.0.1:1, 2=h:2,3=[::1]:3").unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[&2], "h:2");
+        assert_eq!(c[&3], "[::1]:3");
+        for bad in ["", "1", "x=h:1", "0=h:1", "1=h", "1=h:1,1=h:2", "1="] {
+            assert!(parse_cluster(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    labrpc::rpc!(Echo = "Echo.Say": String => String);
+    labrpc::rpc!(Silent = "Echo.Silent": () => ());
+
+    /// A labrpc service served over TCP by [`Router::service`] and called
+    /// through [`TcpPeer`]: replies come back, a declined call is a lost
+    /// one, and so is a call to a store that is down — until it is back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_labrpc_service_runs_over_tcp() {
+        let service = labrpc::Service::new("Echo")
+            .handle::<Echo, _, _>(|s| async move {
+                tokio::task::yield_now().await;
+                format!("{s}!")
+            })
+            .handle_or_decline::<Silent, _, _>(|()| async { None });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let peer: Arc<dyn Transport> = Arc::new(TcpPeer::new(&addr));
+        let lost = RpcError::Disconnected {
+            method: Echo::METHOD.into(),
+        };
+        // Nobody listens yet: lost, at once.
+        drop(listener);
+        assert_eq!(peer.call::<Echo>(&"hi".into()).await, Err(lost.clone()));
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        let server = tokio::spawn(crate::serve(listener, Router::new().service(service)));
+        tokio::time::sleep(RECONNECT_EVERY).await;
+        let calls: Vec<_> = (0..20)
+            .map(|i| {
+                let peer = peer.clone();
+                tokio::spawn(async move { peer.call::<Echo>(&format!("hi{i}")).await })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap(), Ok(format!("hi{i}!")));
+        }
+        assert_eq!(
+            peer.call::<Silent>(&()).await,
+            Err(RpcError::Disconnected {
+                method: Silent::METHOD.into()
+            })
+        );
+        server.abort();
+    }
+
+    #[test]
+    fn region_errors_reach_the_caller_once() {
+        let (reply, error) = regional(|| {
+            let _ = region_error("not leader".into());
+            7
+        });
+        assert_eq!((reply, error.as_deref()), (7, Some("not leader")));
+        assert_eq!(regional(|| 8), (8, None));
+    }
+}
