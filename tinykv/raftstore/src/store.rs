@@ -118,6 +118,20 @@ labrpc::rpc!(
 /// (the in-memory engine copies a CF on the first write under a live view).
 type Waiter = Box<dyn FnOnce(Answer) + Send>;
 
+/// What waits for the peers' lock (see `Node::queued`).
+enum Queued {
+    /// A client's command.
+    Propose(RaftCmdRequest, Waiter),
+    /// Another store's answer to a raft request of peer `from` (or
+    /// `Unreachable`), from peer `to`.
+    Step {
+        region_id: u64,
+        from: u64,
+        to: u64,
+        answer: Message,
+    },
+}
+
 /// Key/value pairs, in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -147,10 +161,11 @@ struct Node {
     config: PeerConfig,
     scheduler: Option<Arc<dyn SchedulerClient>>,
     waiters: Arc<Mutex<BTreeMap<u64, Waiter>>>,
-    /// Commands waiting for the peers' lock; whoever takes it next proposes
-    /// all of them, so proposals that queue while a Ready is being
-    /// persisted share the next Ready (one raft-engine write, one fsync).
-    queued: Mutex<Vec<(RaftCmdRequest, Waiter)>>,
+    /// Commands and peers' replies waiting for the peers' lock; whoever
+    /// takes it next proposes or steps all of them and then runs each
+    /// touched region's Ready once, so what queues while a Ready is being
+    /// persisted shares the next one (one raft-engine write, one fsync).
+    queued: Mutex<Vec<Queued>>,
     next_id: AtomicU64,
     shutdown: Shutdown,
 }
@@ -508,24 +523,52 @@ impl Node {
     /// Proposes `request` to its region's peer; `on_answer` runs when the
     /// peer answers it (at once for a region this store lacks). `None` if
     /// the store is down.
-    ///
-    /// The command is queued, then proposed with every other queued one
-    /// by whoever holds the peers' lock next (this caller, or one that
-    /// took the lock first): under load, the commands that arrive while a
-    /// Ready is persisted go into the next Ready together. In the
-    /// simulation (one thread) the queue never holds more than this one.
     fn propose(self: &Arc<Self>, request: RaftCmdRequest, on_answer: Waiter) -> Option<()> {
+        self.enqueue(Queued::Propose(request, on_answer))
+    }
+
+    /// Queues `item`, then takes the peers' lock and carries out everything
+    /// queued by then — this item, or (when the lock was busy) every item
+    /// that queued meanwhile, each touched region's Ready run once for all
+    /// of them. Under load, the commands and replies that arrive while a
+    /// Ready is persisted go into the next Ready together (a caller that
+    /// finds the queue already emptied by another has nothing left to do).
+    /// In the simulation (one thread) the queue never holds more than the
+    /// one item: the same steps, in the same order, as without a queue.
+    /// `None` if the store is down.
+    fn enqueue(self: &Arc<Self>, item: Queued) -> Option<()> {
         if self.shutdown.is_triggered() {
             return None;
         }
-        self.queue().push((request, on_answer));
+        self.queue().push(item);
         let mut peers = self.lock()?;
         let queued = std::mem::take(&mut *self.queue());
         let mut answered = Vec::new();
         let mut touched: Vec<u64> = Vec::new();
-        for (request, on_answer) in queued {
-            if let Some(answer) = self.propose_one(&mut peers, &request, on_answer, &mut touched) {
-                answered.push(answer);
+        for item in queued {
+            match item {
+                Queued::Propose(request, on_answer) => {
+                    if let Some(answer) =
+                        self.propose_one(&mut peers, &request, on_answer, &mut touched)
+                    {
+                        answered.push(answer);
+                    }
+                }
+                Queued::Step {
+                    region_id,
+                    from,
+                    to,
+                    answer,
+                } => {
+                    if let Some(peer) = peers.by_region.get_mut(&region_id)
+                        && peer.meta().id == from
+                    {
+                        let _ = peer.step(to, answer);
+                        if !touched.contains(&region_id) {
+                            touched.push(region_id);
+                        }
+                    }
+                }
             }
         }
         for region_id in touched {
@@ -538,7 +581,7 @@ impl Node {
         Some(())
     }
 
-    fn queue(&self) -> MutexGuard<'_, Vec<(RaftCmdRequest, Waiter)>> {
+    fn queue(&self) -> MutexGuard<'_, Vec<Queued>> {
         self.queued.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -755,13 +798,12 @@ async fn send(node: Arc<Node>, envelope: Envelope<Message>) {
         Ok(None) => return,
         Err(_) => Message::Unreachable(sent),
     };
-    let Some(mut peers) = node.lock() else { return };
-    if let Some(peer) = peers.by_region.get_mut(&region_id)
-        && peer.meta().id == from.id
-    {
-        let _ = peer.step(to.id, answer);
-        node.process(&mut peers, region_id, None);
-    }
+    let _ = node.enqueue(Queued::Step {
+        region_id,
+        from: from.id,
+        to: to.id,
+        answer,
+    });
 }
 
 async fn ticker(node: Arc<Node>) {

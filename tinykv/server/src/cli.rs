@@ -151,7 +151,7 @@ fn raft_server_main(args: &ServerArgs) -> ExitCode {
     // it: more workers than cores keep the connections moving meanwhile.
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .max(4);
+        .max(8);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()

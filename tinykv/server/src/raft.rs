@@ -13,13 +13,16 @@
 //!   engines.
 //! * Durability ([`RaftEngine`], [`KvEngine`]): every raft-engine write of
 //!   a Ready is synced — a command is acknowledged only once its entry is
-//!   committed, i.e. synced in the raft log of a majority. Applying
-//!   (kv-engine writes) is not synced each time: a crash may lose applied
+//!   committed, i.e. synced in the raft log of a majority (and the commit
+//!   index is synced before anything is applied). Applying a normal
+//!   command (kv-engine writes) is not synced: a crash may lose applied
 //!   state, never a committed entry, and the restart applies the entries
-//!   again from the log. The kv engine is synced before every raft-engine
-//!   write, so a compaction's truncated state is durable before the log
-//!   entries it drops are (the log always covers what the kv engine may
-//!   have lost).
+//!   again from the log. The kv engine is synced before any raft-engine
+//!   write that deletes (compaction, a snapshot, a destroyed peer), so a
+//!   compaction's truncated state is durable before the log entries it
+//!   drops are: the log always covers what the kv engine may have lost. A
+//!   kv batch that changes a region (split, membership, snapshot, destroy)
+//!   is synced at once.
 //! * [`RaftStorage`] is the reference's `RaftStorage`: the
 //!   [`Storage`] the raw and transactional handlers (unchanged) run on. A
 //!   write is one command proposed and waited for until it applies; a
@@ -35,8 +38,8 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use labrpc::RpcError;
@@ -105,48 +108,137 @@ pub struct Stats {
     pub kv_syncs: AtomicU64,
 }
 
-/// The kv engine: writes are not synced one by one; [`KvEngine::sync`]
-/// makes everything written so far durable.
+/// The kv engine: a normal apply's writes are neither synced nor even
+/// committed one by one — they gather in memory and go to the engine as
+/// one (unsynced) write when something reads the engine, when
+/// [`KvEngine::sync`] is called, or once [`KV_BUFFER_BATCHES`] gathered.
+/// Reads see every write made before them (a read flushes first), batches
+/// stay atomic and in order (a crash loses a suffix of them, as unsynced
+/// writes may be lost anyway), and each applied entry costs no engine
+/// transaction of its own.
 pub struct KvEngine {
     inner: Arc<dyn Engine>,
+    /// Writes made and not yet handed to the engine, and how many batches.
+    buffer: Mutex<(WriteBatch, usize)>,
+    /// Written to the engine unsynced since the last sync.
     dirty: AtomicBool,
     durable: bool,
     stats: Arc<Stats>,
 }
+
+/// How many applied batches the kv engine gathers at most before writing
+/// them.
+pub const KV_BUFFER_BATCHES: usize = 256;
 
 /// A key of ours in the kv engine's meta CF, rewritten by each sync so the
 /// synced commit is never empty.
 const KV_SYNC_KEY: &[u8] = b"\x7ftinykv-server/kv-sync";
 
 impl KvEngine {
-    /// Syncs the writes made since the last sync, if any.
+    fn new(inner: Arc<dyn Engine>, durable: bool, stats: Arc<Stats>) -> KvEngine {
+        KvEngine {
+            inner,
+            buffer: Mutex::new((WriteBatch::new(), 0)),
+            dirty: AtomicBool::new(false),
+            durable,
+            stats,
+        }
+    }
+
+    /// Writes what gathered, with `then` appended, as one engine write
+    /// with `opts`; holds the buffer's lock throughout so writes reach the
+    /// engine in order.
+    fn flush_with(
+        &self,
+        then: Option<&WriteBatch>,
+        opts: WriteOptions,
+    ) -> Result<(), tinykv_storage::Error> {
+        let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        if buffer.1 == 0 && then.is_none() && !opts.sync {
+            return Ok(());
+        }
+        let mut batch = std::mem::take(&mut buffer.0);
+        buffer.1 = 0;
+        if let Some(then) = then {
+            for modify in then.modifies() {
+                batch.push(modify.clone());
+            }
+        }
+        if opts.sync {
+            batch.put(Cf::Meta, KV_SYNC_KEY, b"synced".to_vec());
+        }
+        self.inner.write(&batch, opts)?;
+        if opts.sync {
+            self.dirty.store(false, Ordering::Release);
+            self.stats.kv_syncs.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.dirty.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Makes every write so far durable (nothing to do if it is).
     ///
     /// # Errors
     /// The engine's.
     pub fn sync(&self) -> Result<(), tinykv_storage::Error> {
-        if !self.durable || !self.dirty.swap(false, Ordering::AcqRel) {
+        if !self.durable {
+            return self.flush_with(None, WriteOptions::NO_SYNC);
+        }
+        let gathered = self.buffer.lock().unwrap_or_else(|e| e.into_inner()).1 > 0;
+        if !gathered && !self.dirty.load(Ordering::Acquire) {
             return Ok(());
         }
-        let mut batch = WriteBatch::new();
-        batch.put(Cf::Meta, KV_SYNC_KEY, b"synced".to_vec());
-        let result = self.inner.write(&batch, WriteOptions::SYNC);
-        match &result {
-            Ok(()) => {
-                self.stats.kv_syncs.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => self.dirty.store(true, Ordering::Release),
-        }
-        result
+        self.flush_with(None, WriteOptions::SYNC)
     }
+}
+
+impl Drop for KvEngine {
+    fn drop(&mut self) {
+        // A clean stop keeps what was applied.
+        let _ = self.sync();
+    }
+}
+
+/// Whether a kv batch changes a region's shape or state (a split, a
+/// membership change, an installed snapshot, a destroyed peer): such a
+/// batch is synced at once, as the reference's apply syncs admin commands.
+fn changes_regions(batch: &WriteBatch) -> bool {
+    batch.modifies().iter().any(|m| match m {
+        Modify::DeleteRange { .. } => true,
+        Modify::Put { cf, key, .. } | Modify::Delete { cf, key } => {
+            *cf == Cf::Meta && key.starts_with(&[keys::LOCAL_PREFIX, 0x03])
+        }
+    })
 }
 
 impl Engine for KvEngine {
     fn write(&self, batch: &WriteBatch, _opts: WriteOptions) -> Result<(), tinykv_storage::Error> {
-        self.dirty.store(true, Ordering::Release);
-        self.inner.write(batch, WriteOptions::NO_SYNC)
+        if changes_regions(batch) {
+            // At once, and durable (with every write before it).
+            let opts = if self.durable {
+                WriteOptions::SYNC
+            } else {
+                WriteOptions::NO_SYNC
+            };
+            return self.flush_with(Some(batch), opts);
+        }
+        let full = {
+            let mut buffer = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            for modify in batch.modifies() {
+                buffer.0.push(modify.clone());
+            }
+            buffer.1 += 1;
+            buffer.1 >= KV_BUFFER_BATCHES
+        };
+        if full {
+            self.flush_with(None, WriteOptions::NO_SYNC)?;
+        }
+        Ok(())
     }
 
     fn snapshot(&self) -> Result<Box<dyn Snapshot>, tinykv_storage::Error> {
+        self.flush_with(None, WriteOptions::NO_SYNC)?;
         self.inner.snapshot()
     }
 }
@@ -162,7 +254,15 @@ pub struct RaftEngine {
 
 impl Engine for RaftEngine {
     fn write(&self, batch: &WriteBatch, opts: WriteOptions) -> Result<(), tinykv_storage::Error> {
-        self.kv.sync()?;
+        // Log entries may go (compaction, a snapshot, a destroyed peer)
+        // only once what was applied from them is durable.
+        let deletes = batch
+            .modifies()
+            .iter()
+            .any(|m| !matches!(m, Modify::Put { .. }));
+        if deletes {
+            self.kv.sync()?;
+        }
         let opts = if self.durable {
             opts
         } else {
@@ -282,7 +382,14 @@ pub struct RaftStorage {
     store: Store,
     cluster: Arc<BTreeMap<u64, String>>,
     stats: Arc<Stats>,
+    /// The store's regions and its peer in each, as last read (the store's
+    /// lock is busy while a Ready is persisted: not taken per command).
+    regions: Arc<Mutex<Option<(Instant, Vec<(Region, Peer)>)>>>,
 }
+
+/// How long [`RaftStorage`] routes by a list of regions it read (a region
+/// error drops the list at once).
+pub const REGION_CACHE_FOR: Duration = Duration::from_secs(1);
 
 impl RaftStorage {
     /// Storage over `store`; `cluster` names the stores' addresses for
@@ -292,7 +399,26 @@ impl RaftStorage {
             store,
             cluster: Arc::new(cluster),
             stats,
+            regions: Arc::default(),
         }
+    }
+
+    /// The store's initialised regions and its peer in each.
+    fn regions(&self) -> Vec<(Region, Peer)> {
+        let mut cache = self.regions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read, regions)) = &*cache
+            && read.elapsed() < REGION_CACHE_FOR
+        {
+            return regions.clone();
+        }
+        let regions: Vec<(Region, Peer)> = self
+            .store
+            .regions()
+            .into_iter()
+            .filter_map(|r| self.store.peer_of(r.id).map(|p| (r, p)))
+            .collect();
+        *cache = Some((Instant::now(), regions.clone()));
+        regions
     }
 
     /// The header of a command for `ctx`: its region, or (a client that
@@ -303,26 +429,26 @@ impl RaftStorage {
         ctx: &Context,
         key: Option<&[u8]>,
     ) -> Result<CmdHeader, tinykv_storage::Error> {
-        let regions = self.store.regions();
+        let regions = self.regions();
         let holds = |r: &Region, k: &[u8]| {
             r.start_key.as_slice() <= k && (r.end_key.is_empty() || k < r.end_key.as_slice())
         };
-        let region = if ctx.region_id != 0 {
-            regions.iter().find(|r| r.id == ctx.region_id)
+        let found = if ctx.region_id != 0 {
+            regions.iter().find(|(r, _)| r.id == ctx.region_id)
         } else {
             match key {
-                Some(k) => regions.iter().find(|r| holds(r, k)),
-                None => regions.iter().min_by(|a, b| a.start_key.cmp(&b.start_key)),
+                Some(k) => regions.iter().find(|(r, _)| holds(r, k)),
+                None => regions
+                    .iter()
+                    .min_by(|a, b| a.0.start_key.cmp(&b.0.start_key)),
             }
         };
-        let Some(region) = region else {
+        let Some((region, peer)) = found.cloned() else {
+            *self.regions.lock().unwrap_or_else(|e| e.into_inner()) = None;
             return Err(region_error(format!(
                 "region {} not found on this store",
                 ctx.region_id
             )));
-        };
-        let Some(peer) = self.store.peer_of(region.id) else {
-            return Err(region_error(format!("region {} not found", region.id)));
         };
         let region_epoch = if ctx.region_id != 0 {
             RegionEpoch {
@@ -364,6 +490,14 @@ impl RaftStorage {
             }
         };
         if let Err(e) = &answer.result {
+            if matches!(
+                e,
+                tinykv_raftstore::Error::EpochNotMatch { .. }
+                    | tinykv_raftstore::Error::RegionNotFound { .. }
+                    | tinykv_raftstore::Error::KeyNotInRegion { .. }
+            ) {
+                *self.regions.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
             let text = match e {
                 tinykv_raftstore::Error::NotLeader {
                     leader: Some(leader),
@@ -557,20 +691,7 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         }
         EngineKind::Memory => (Arc::new(MemEngine::new()), Arc::new(MemEngine::new())),
     };
-    let durable = args.engine == EngineKind::Disk && !args.no_sync;
-    let stats = Arc::new(Stats::default());
-    let kv = Arc::new(KvEngine {
-        inner: kv,
-        dirty: AtomicBool::new(false),
-        durable,
-        stats: stats.clone(),
-    });
-    let raft: Arc<dyn Engine> = Arc::new(RaftEngine {
-        inner: raft,
-        kv: kv.clone(),
-        durable,
-        stats: stats.clone(),
-    });
+    // On the engines themselves: every bootstrap write synced at once.
     bootstrap(
         store_id,
         &cluster,
@@ -578,6 +699,15 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         kv.as_ref(),
         &args.data_dir,
     )?;
+    let durable = args.engine == EngineKind::Disk && !args.no_sync;
+    let stats = Arc::new(Stats::default());
+    let kv = Arc::new(KvEngine::new(kv, durable, stats.clone()));
+    let raft: Arc<dyn Engine> = Arc::new(RaftEngine {
+        inner: raft,
+        kv: kv.clone(),
+        durable,
+        stats: stats.clone(),
+    });
     let ends: BTreeMap<u64, Arc<dyn Transport>> = cluster
         .iter()
         .filter(|&(&id, _)| id != store_id)
