@@ -1,5 +1,6 @@
 //! `tinykv-ctl regions` and `tinykv-ctl stores`: the scheduler's view of
-//! a cluster, as tables. They ask the scheduler (`--scheduler HOST:PORT`),
+//! a cluster, as tables; and `tinykv-ctl fault`, a client of
+//! `tinykv-cluster --faults`' fault control. They ask the scheduler (`--scheduler HOST:PORT`),
 //! not the stores: what they print is what the stores last reported in
 //! their heartbeats (a region's leader reports the region; each store
 //! reports itself).
@@ -28,6 +29,18 @@ pub enum ClusterCommand {
         #[arg(long)]
         scheduler: String,
     },
+    /// Sends one command to `tinykv-cluster --faults`' fault control:
+    /// `isolate STORE FAULT`, `link FROM TO FAULT`, `pair A B FAULT`,
+    /// `heal` or `status`, FAULT being `drop`, `blackhole`, `delay MS` or
+    /// `pass` (see `tinykv_server::proxy`).
+    Fault {
+        /// The control address tinykv-cluster printed, HOST:PORT.
+        #[arg(long)]
+        control: String,
+        /// The command's words.
+        #[arg(required = true, num_args = 1..)]
+        command: Vec<String>,
+    },
 }
 
 /// Runs one of the commands.
@@ -51,8 +64,33 @@ pub async fn run(command: ClusterCommand) -> Result<ExitCode, Error> {
                 .map_err(remote)?;
             print!("{}", store_table(&stores, wall_ms()));
         }
+        ClusterCommand::Fault { control, command } => return fault(&control, &command).await,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line to the fault control, its one-line answer printed.
+async fn fault(control: &str, command: &[String]) -> Result<ExitCode, Error> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let net = |e: std::io::Error| Error::Net(format!("fault control at {control}: {e}"));
+    let mut stream = tokio::net::TcpStream::connect(control).await.map_err(net)?;
+    let line = format!("{}\n", command.join(" "));
+    stream.write_all(line.as_bytes()).await.map_err(net)?;
+    let mut answer = String::new();
+    tokio::io::BufReader::new(stream)
+        .read_line(&mut answer)
+        .await
+        .map_err(net)?;
+    match answer.trim_end().strip_prefix("ok") {
+        Some(rest) => {
+            println!("{}", rest.trim_start());
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("tinykv-ctl: {}", answer.trim_end());
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 fn remote(e: tinykv_scheduler::Error) -> Error {

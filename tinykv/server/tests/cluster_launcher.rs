@@ -18,6 +18,8 @@ struct Launcher {
     child: Child,
     endpoints: String,
     scheduler: String,
+    /// The fault control's address (with `--faults`).
+    faults: String,
 }
 
 impl Drop for Launcher {
@@ -50,7 +52,7 @@ fn start(args: &[&str]) -> Launcher {
             }
         }
     });
-    let (mut endpoints, mut scheduler) = (String::new(), String::new());
+    let (mut endpoints, mut scheduler, mut faults) = (String::new(), String::new(), String::new());
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
@@ -61,6 +63,9 @@ fn start(args: &[&str]) -> Launcher {
         if let Some(s) = line.strip_prefix("scheduler: ") {
             scheduler = s.to_string();
         }
+        if let Some(f) = line.strip_prefix("faults: ") {
+            faults = f.split_whitespace().next().unwrap_or_default().to_string();
+        }
         if line.starts_with("tinykv-cluster ready") {
             break;
         }
@@ -69,6 +74,7 @@ fn start(args: &[&str]) -> Launcher {
         child,
         endpoints,
         scheduler,
+        faults,
     }
 }
 
@@ -121,7 +127,13 @@ fn free_ports(n: u16) -> u16 {
 fn serves_ctl_and_stops_everything_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cluster");
-    let mut l = start(&["--stores", "3", "--data-dir", data.to_str().unwrap()]);
+    let mut l = start(&[
+        "--stores",
+        "3",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--faults",
+    ]);
     let stores: Vec<String> = l.endpoints.split(',').map(String::from).collect();
     assert_eq!(stores.len(), 3, "endpoints {:?}", l.endpoints);
 
@@ -135,6 +147,18 @@ fn serves_ctl_and_stops_everything_on_sigterm() {
     assert!(String::from_utf8_lossy(&table.stdout).starts_with("STORE"));
     let table = ctl(&["regions", "--scheduler", &l.scheduler]);
     assert!(table.status.success(), "regions: {table:?}");
+
+    // The fault control: cut store 1 off, then heal.
+    let fault = |words: &[&str]| {
+        let out = ctl(&[&["fault", "--control", &l.faults][..], words].concat());
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    assert_eq!(fault(&["isolate", "1", "drop"]), (Some(0), "store 1 drop".into()));
+    assert_eq!(fault(&["status"]).1, "1->2 drop, 1->3 drop, 2->1 drop, 3->1 drop");
+    assert_eq!(fault(&["isolate", "9", "drop"]).0, Some(1));
+    assert_eq!(fault(&["heal"]), (Some(0), "healed".into()));
+    let put = ctl(&["--addr", &l.endpoints, "raw", "put", "after", "heal"]);
+    assert!(put.status.success(), "put after the heal: {put:?}");
 
     let term = Command::new("kill")
         .args(["-TERM", &l.child.id().to_string()])

@@ -55,8 +55,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "process")]
     pub scheduler: SchedulerMode,
     /// Route the stores' traffic to each other through fault-injecting
-    /// proxies, controlled by text commands on a printed port (`echo
-    /// 'isolate 2 drop' | nc HOST PORT`; see `tinykv_server::proxy`).
+    /// proxies, controlled by one-line commands on a printed port
+    /// (`tinykv-ctl fault --control HOST:PORT isolate 2 drop`, or `nc`; see
+    /// `tinykv_server::proxy`).
     #[arg(long)]
     pub faults: bool,
     /// Where the binaries are (default: next to tinykv-cluster).
@@ -143,7 +144,7 @@ fn serve(spec: Spec, faults: bool) -> Result<(), Error> {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Net(e.to_string()))?;
-        println!("faults: echo 'isolate 1 drop' | nc {} {}", addr.ip(), addr.port());
+        println!("faults: {addr} (tinykv-ctl fault --control {addr} isolate 1 drop|heal|status)");
         if let Some(mesh) = cluster.mesh() {
             cluster
                 .runtime()
