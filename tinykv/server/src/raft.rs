@@ -12,12 +12,16 @@
 //!   test cluster bootstraps. A restart rebuilds every peer from the
 //!   engines.
 //! * Durability ([`RaftEngine`], [`KvEngine`]): every raft-engine write of
-//!   a Ready is synced — a command is acknowledged only once its entry is
-//!   committed, i.e. synced in the raft log of a majority (and the commit
-//!   index is synced before anything is applied). Applying a normal
-//!   command (kv-engine writes) is not synced: a crash may lose applied
-//!   state, never a committed entry, and the restart applies the entries
-//!   again from the log. The kv engine is synced before any raft-engine
+//!   a Ready that appends entries or changes the term or vote is synced —
+//!   a command is acknowledged only once its entry is committed, i.e.
+//!   synced in the raft log of a majority. A write that only moves the
+//!   commit index is not synced (raft needs no durable commit index), but
+//!   the raft engine is always synced before the kv engine is, so a
+//!   restart never finds more applied than committed. Applying a normal
+//!   command (kv-engine writes) is not synced, nor even written at once
+//!   (the writes gather and go to the engine as one, before any read): a
+//!   crash may lose applied state, never a committed entry, and the
+//!   restart applies the entries again from the log. The kv engine is synced before any raft-engine
 //!   write that deletes (compaction, a snapshot, a destroyed peer), so a
 //!   compaction's truncated state is durable before the log entries it
 //!   drops are: the log always covers what the kv engine may have lost. A
@@ -44,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use labrpc::RpcError;
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
-use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::meta::{Peer, RaftLocalState, Region, RegionEpoch};
 use tinykv_raftstore::scheduler::SchedulerClient;
 use tinykv_raftstore::store::{CallFuture, Store, Transport};
 use tinykv_raftstore::{Answer, PeerConfig, bootstrap_region, keys};
@@ -122,6 +126,8 @@ pub struct KvEngine {
     buffer: Mutex<(WriteBatch, usize)>,
     /// Written to the engine unsynced since the last sync.
     dirty: AtomicBool,
+    /// The raft engine's unsynced writes: synced before this engine is.
+    raft: Arc<RaftDirty>,
     durable: bool,
     stats: Arc<Stats>,
 }
@@ -135,11 +141,17 @@ pub const KV_BUFFER_BATCHES: usize = 256;
 const KV_SYNC_KEY: &[u8] = b"\x7ftinykv-server/kv-sync";
 
 impl KvEngine {
-    fn new(inner: Arc<dyn Engine>, durable: bool, stats: Arc<Stats>) -> KvEngine {
+    fn new(
+        inner: Arc<dyn Engine>,
+        raft: Arc<RaftDirty>,
+        durable: bool,
+        stats: Arc<Stats>,
+    ) -> KvEngine {
         KvEngine {
             inner,
             buffer: Mutex::new((WriteBatch::new(), 0)),
             dirty: AtomicBool::new(false),
+            raft,
             durable,
             stats,
         }
@@ -165,6 +177,8 @@ impl KvEngine {
             }
         }
         if opts.sync {
+            // Never more applied than committed on disk.
+            self.raft.sync()?;
             batch.put(Cf::Meta, KV_SYNC_KEY, b"synced".to_vec());
         }
         self.inner.write(&batch, opts)?;
@@ -243,13 +257,99 @@ impl Engine for KvEngine {
     }
 }
 
-/// The raft engine: syncs the kv engine first, then writes as asked
-/// (unsynced under `--no-sync`).
+/// The raft engine: a write that changes entries, the term or the vote is
+/// synced; one that only moves a region's commit index is not (raft needs
+/// no durable commit index; the restart learns it again) — but the raft
+/// engine is synced before the kv engine ever is, so a restart never finds
+/// more applied than committed. A write that deletes log entries first
+/// syncs the kv engine. Unsynced under `--no-sync`.
 pub struct RaftEngine {
     inner: Arc<dyn Engine>,
     kv: Arc<KvEngine>,
+    /// Unsynced writes since the last sync (shared with the kv engine).
+    dirty: Arc<RaftDirty>,
     durable: bool,
     stats: Arc<Stats>,
+    /// The raft state last written, by its key.
+    states: Mutex<BTreeMap<Vec<u8>, RaftLocalState>>,
+}
+
+/// The raft engine's unsynced writes, as the kv engine sees them: it syncs
+/// them before syncing itself.
+pub struct RaftDirty {
+    engine: Arc<dyn Engine>,
+    dirty: AtomicBool,
+}
+
+/// A key of ours in the raft engine's meta CF, written by a bare sync.
+const RAFT_SYNC_KEY: &[u8] = b"\x7ftinykv-server/raft-sync";
+
+impl RaftDirty {
+    /// Syncs the raft engine if it has unsynced writes.
+    fn sync(&self) -> Result<(), tinykv_storage::Error> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(Cf::Meta, RAFT_SYNC_KEY, b"synced".to_vec());
+        let result = self.engine.write(&batch, WriteOptions::SYNC);
+        if result.is_err() {
+            self.dirty.store(true, Ordering::Release);
+        }
+        result
+    }
+}
+
+impl RaftEngine {
+    /// Whether `batch` only moves a region's commit index.
+    fn commit_only(&self, batch: &WriteBatch) -> bool {
+        let [
+            Modify::Put {
+                cf: Cf::Meta,
+                key,
+                value,
+            },
+        ] = batch.modifies()
+        else {
+            return false;
+        };
+        let states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = states.get(key) else {
+            return false;
+        };
+        let Ok(new) = tinykv_raftstore::meta::decode::<RaftLocalState>(key, value) else {
+            return false;
+        };
+        (
+            old.last_index,
+            old.last_term,
+            old.hard_state.term,
+            old.hard_state.vote,
+        ) == (
+            new.last_index,
+            new.last_term,
+            new.hard_state.term,
+            new.hard_state.vote,
+        )
+    }
+
+    /// Remembers the raft states `batch` wrote.
+    fn remember(&self, batch: &WriteBatch) {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        for modify in batch.modifies() {
+            if let Modify::Put {
+                cf: Cf::Meta,
+                key,
+                value,
+            } = modify
+                && key.len() == 11
+                && key.starts_with(&[keys::LOCAL_PREFIX, 0x02])
+                && let Ok(state) = tinykv_raftstore::meta::decode::<RaftLocalState>(key, value)
+            {
+                states.insert(key.clone(), state);
+            }
+        }
+    }
 }
 
 impl Engine for RaftEngine {
@@ -263,15 +363,16 @@ impl Engine for RaftEngine {
         if deletes {
             self.kv.sync()?;
         }
-        let opts = if self.durable {
-            opts
-        } else {
-            WriteOptions::NO_SYNC
-        };
+        let sync = self.durable && opts.sync && !self.commit_only(batch);
+        let opts = WriteOptions { sync };
         self.inner.write(batch, opts)?;
-        if opts.sync {
+        if sync {
+            self.dirty.dirty.store(false, Ordering::Release);
             self.stats.raft_syncs.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.dirty.dirty.store(true, Ordering::Release);
         }
+        self.remember(batch);
         Ok(())
     }
 
@@ -701,12 +802,23 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
     )?;
     let durable = args.engine == EngineKind::Disk && !args.no_sync;
     let stats = Arc::new(Stats::default());
-    let kv = Arc::new(KvEngine::new(kv, durable, stats.clone()));
+    let raft_dirty = Arc::new(RaftDirty {
+        engine: raft.clone(),
+        dirty: AtomicBool::new(false),
+    });
+    let kv = Arc::new(KvEngine::new(
+        kv,
+        raft_dirty.clone(),
+        durable,
+        stats.clone(),
+    ));
     let raft: Arc<dyn Engine> = Arc::new(RaftEngine {
         inner: raft,
         kv: kv.clone(),
+        dirty: raft_dirty,
         durable,
         stats: stats.clone(),
+        states: Mutex::default(),
     });
     let ends: BTreeMap<u64, Arc<dyn Transport>> = cluster
         .iter()
