@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use crate::Error;
 use crate::cluster::{Cluster, Config};
-use crate::region::RegionInfo;
-use crate::store::StoreInfo;
 use crate::messages::{
     AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
 };
+use crate::region::RegionInfo;
+use crate::store::StoreInfo;
 
 /// How often the balance scheduler runs (the reference's minimum
 /// balance-region interval is 10 ms and grows while it finds nothing; a

@@ -120,11 +120,13 @@ fn key(bytes: &[u8], empty: &str) -> String {
 /// The region table, sorted by start key.
 pub fn region_table(mut regions: Vec<RegionInfo>) -> String {
     regions.sort_by(|a, b| a.meta.start_key.cmp(&b.meta.start_key));
-    let mut rows = vec![[
-        "REGION", "START", "END", "EPOCH", "LEADER", "PEERS", "PENDING",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = vec![
+        [
+            "REGION", "START", "END", "EPOCH", "LEADER", "PEERS", "PENDING",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for r in &regions {
         let leader = match r.leader {
             Some(p) => format!("{}@{}", p.id, p.store_id),
@@ -158,17 +160,19 @@ pub fn region_table(mut regions: Vec<RegionInfo>) -> String {
 
 /// The store table, by id; `now_ms` dates the heartbeats.
 pub fn store_table(stores: &[StoreInfo], now_ms: u64) -> String {
-    let mut rows = vec![[
-        "STORE",
-        "ADDRESS",
-        "STATE",
-        "LEADERS",
-        "REGIONS",
-        "PENDING",
-        "HEARTBEAT",
-    ]
-    .map(String::from)
-    .to_vec()];
+    let mut rows = vec![
+        [
+            "STORE",
+            "ADDRESS",
+            "STATE",
+            "LEADERS",
+            "REGIONS",
+            "PENDING",
+            "HEARTBEAT",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for s in stores {
         let age = now_ms.saturating_sub(s.last_heartbeat_ms);
         rows.push(vec![
@@ -259,6 +263,9 @@ mod tests {
              1      127.0.0.1:20161  Up     2        3        0        2.5s ago\n\
              1 stores\n"
         );
-        assert_eq!(store_table(&[], 0), "STORE  ADDRESS  STATE  LEADERS  REGIONS  PENDING  HEARTBEAT\n0 stores\n");
+        assert_eq!(
+            store_table(&[], 0),
+            "STORE  ADDRESS  STATE  LEADERS  REGIONS  PENDING  HEARTBEAT\n0 stores\n"
+        );
     }
 }

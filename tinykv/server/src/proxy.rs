@@ -392,8 +392,13 @@ pub fn control(faults: &Faults<'_>, command: &str) -> Result<String, Error> {
             } else {
                 faults.set_pair(a, b, fault)
             };
-            done.then(|| format!("{a}{}{b} {fault}", if *verb == "link" { "->" } else { "<->" }))
-                .ok_or_else(unknown)
+            done.then(|| {
+                format!(
+                    "{a}{}{b} {fault}",
+                    if *verb == "link" { "->" } else { "<->" }
+                )
+            })
+            .ok_or_else(unknown)
         }
         _ => Err(Error::Usage(format!(
             "unknown command {command:?}: isolate STORE FAULT | link FROM TO FAULT | pair A B FAULT | heal | status"

@@ -45,7 +45,10 @@ async fn round_trip(stream: &mut TcpStream, msg: &[u8], within: Duration) -> Opt
 /// Whether the proxy closed `stream` (end of stream or reset) within `within`.
 async fn closed(stream: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 16];
-    matches!(timeout(within, stream.read(&mut buf)).await, Ok(Ok(0) | Err(_)))
+    matches!(
+        timeout(within, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
 }
 
 #[tokio::test]
@@ -55,7 +58,10 @@ async fn pass_forwards_both_ways() {
         .unwrap();
     let mut c = TcpStream::connect(link.addr()).await.unwrap();
     for msg in [&b"hello"[..], &[7u8; 5000][..]] {
-        assert_eq!(round_trip(&mut c, msg, QUIET * 4).await.as_deref(), Some(msg));
+        assert_eq!(
+            round_trip(&mut c, msg, QUIET * 4).await.as_deref(),
+            Some(msg)
+        );
     }
 }
 
@@ -75,7 +81,10 @@ async fn delay_adds_latency_each_way_on_open_connections() {
         Some(&b"slow"[..])
     );
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(120), "delayed round trip took {took:?}");
+    assert!(
+        took >= Duration::from_millis(120),
+        "delayed round trip took {took:?}"
+    );
     link.set(Fault::Pass);
     let start = Instant::now();
     assert!(round_trip(&mut c, b"fast", QUIET).await.is_some());
@@ -101,7 +110,10 @@ async fn blackhole_swallows_then_heal_closes_the_torn_connection() {
     link.set(Fault::Pass);
     // Bytes were lost in the middle of their streams: closed, not resumed.
     assert!(closed(&mut c, QUIET * 4).await, "torn connection kept open");
-    assert!(closed(&mut c2, QUIET * 4).await, "torn connection kept open");
+    assert!(
+        closed(&mut c2, QUIET * 4).await,
+        "torn connection kept open"
+    );
     assert!(round_trip(&mut idle, b"intact", QUIET * 4).await.is_some());
     let mut c3 = TcpStream::connect(link.addr()).await.unwrap();
     assert!(round_trip(&mut c3, b"after", QUIET * 4).await.is_some());
@@ -115,7 +127,10 @@ async fn drop_closes_open_and_new_connections_until_healed() {
     let mut c = TcpStream::connect(link.addr()).await.unwrap();
     assert!(round_trip(&mut c, b"before", QUIET).await.is_some());
     link.set(Fault::Drop);
-    assert!(closed(&mut c, QUIET * 4).await, "open connection survived a drop");
+    assert!(
+        closed(&mut c, QUIET * 4).await,
+        "open connection survived a drop"
+    );
     let mut c2 = TcpStream::connect(link.addr()).await.unwrap();
     assert!(closed(&mut c2, QUIET * 4).await, "new connection accepted");
     link.set(Fault::Pass);
@@ -183,8 +198,14 @@ async fn control_commands() {
     }
     let mesh = Mesh::start(&stores).await.unwrap();
     let faults = mesh.faults();
-    assert_eq!(control(&faults, "isolate 2 blackhole").unwrap(), "store 2 blackhole");
-    assert_eq!(control(&faults, "link 1 3 delay 20").unwrap(), "1->3 delay 20ms");
+    assert_eq!(
+        control(&faults, "isolate 2 blackhole").unwrap(),
+        "store 2 blackhole"
+    );
+    assert_eq!(
+        control(&faults, "link 1 3 delay 20").unwrap(),
+        "1->3 delay 20ms"
+    );
     assert_eq!(control(&faults, "pair 1 3 drop").unwrap(), "1<->3 drop");
     assert_eq!(
         control(&faults, "status").unwrap(),

@@ -151,10 +151,19 @@ fn serves_ctl_and_stops_everything_on_sigterm() {
     // The fault control: cut store 1 off, then heal.
     let fault = |words: &[&str]| {
         let out = ctl(&[&["fault", "--control", &l.faults][..], words].concat());
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
     };
-    assert_eq!(fault(&["isolate", "1", "drop"]), (Some(0), "store 1 drop".into()));
-    assert_eq!(fault(&["status"]).1, "1->2 drop, 1->3 drop, 2->1 drop, 3->1 drop");
+    assert_eq!(
+        fault(&["isolate", "1", "drop"]),
+        (Some(0), "store 1 drop".into())
+    );
+    assert_eq!(
+        fault(&["status"]).1,
+        "1->2 drop, 1->3 drop, 2->1 drop, 3->1 drop"
+    );
     assert_eq!(fault(&["isolate", "9", "drop"]).0, Some(1));
     assert_eq!(fault(&["heal"]), (Some(0), "healed".into()));
     let put = ctl(&["--addr", &l.endpoints, "raw", "put", "after", "heal"]);

@@ -197,7 +197,11 @@ impl Driver {
             if let Some(id) = self.rt.block_on(probe_leader(&self.addrs())) {
                 return id;
             }
-            assert!(Instant::now() < give_up, "no leader for 20 s{}", self.logs());
+            assert!(
+                Instant::now() < give_up,
+                "no leader for 20 s{}",
+                self.logs()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -225,7 +229,9 @@ impl Driver {
         self.cluster
             .restart(id)
             .unwrap_or_else(|e| panic!("restarting {role} store {id}: {e}"));
-        self.progress(&format!("kill -9 of the {role} (store {id}) and its restart"));
+        self.progress(&format!(
+            "kill -9 of the {role} (store {id}) and its restart"
+        ));
     }
 
     fn partition(&mut self, fault: Fault) {
@@ -234,7 +240,9 @@ impl Driver {
         assert!(faults.isolate(leader, fault));
         std::thread::sleep(PARTITION);
         self.cluster.faults().unwrap().heal();
-        self.progress(&format!("isolating the leader (store {leader}, {fault}) and healing"));
+        self.progress(&format!(
+            "isolating the leader (store {leader}, {fault}) and healing"
+        ));
     }
 
     fn logs(&self) -> String {
@@ -252,7 +260,9 @@ impl Driver {
         ));
         for (id, addr) in self.addrs() {
             let probe = self.rt.block_on(async {
-                let conn = Connection::connect(&addr).await.map_err(|e| e.to_string())?;
+                let conn = Connection::connect(&addr)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let req = RawGetRequest {
                     key: b"probe".to_vec(),
                     cf: "default".into(),
@@ -323,7 +333,12 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         let leader = d.leader();
         d.kill_and_restart(leader, "leader");
         let leader = d.leader();
-        let follower = d.cluster.ids().into_iter().find(|&id| id != leader).unwrap();
+        let follower = d
+            .cluster
+            .ids()
+            .into_iter()
+            .find(|&id| id != leader)
+            .unwrap();
         d.kill_and_restart(follower, "follower");
         eprintln!(
             "kill9_cluster: round {} done at {:.1?}, {} writes acknowledged",
@@ -349,15 +364,17 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         for j in 0..KEYS_PER_CLIENT {
             let k = key(c, j);
             let call = shared.now();
-            let v = d
-                .rt
-                .block_on(get(&reader, &k))
-                .unwrap_or_else(|e| panic!("final read of {k} failed: {e}{}", d.logs()));
+            let v =
+                d.rt.block_on(get(&reader, &k))
+                    .unwrap_or_else(|e| panic!("final read of {k} failed: {e}{}", d.logs()));
             let ret = shared.now();
             if let Some(&acked) = last_acked.get(&k)
                 && seq_of(&v).is_none_or(|s| s < acked)
             {
-                lost.push(format!("{k}: acknowledged {} but read {v:?}", value(c, acked)));
+                lost.push(format!(
+                    "{k}: acknowledged {} but read {v:?}",
+                    value(c, acked)
+                ));
             }
             let op = Operation::new(CLIENTS, KvInput::get(&k), call, KvOutput::new(v), ret);
             shared.ops.lock().unwrap().push(op);
@@ -387,7 +404,10 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         CheckResult::Ok => None,
         CheckResult::Illegal => {
             let path = visualize_temp(&KvModel, &info).unwrap();
-            Some(format!("the history is not linearizable; see {}", path.display()))
+            Some(format!(
+                "the history is not linearizable; see {}",
+                path.display()
+            ))
         }
         CheckResult::Unknown => Some("the linearizability check ran out of budget".into()),
     };

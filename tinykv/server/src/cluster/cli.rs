@@ -157,7 +157,10 @@ fn serve(spec: Spec, faults: bool) -> Result<(), Error> {
         println!("     tinykv-ctl regions --scheduler {addr}");
     }
     println!("     tinykv-bench --endpoints {endpoints}");
-    println!("tinykv-cluster ready: {} stores; Ctrl-C stops them", cluster.ids().len());
+    println!(
+        "tinykv-cluster ready: {} stores; Ctrl-C stops them",
+        cluster.ids().len()
+    );
     let mut reported = std::collections::BTreeSet::new();
     let runtime = cluster.runtime().handle().clone();
     runtime.block_on(async {

@@ -109,9 +109,8 @@ impl Cluster {
                 )));
             }
         }
-        std::fs::create_dir_all(&spec.data_dir).map_err(|e| {
-            Error::Io(format!("cannot create {}: {e}", spec.data_dir.display()))
-        })?;
+        std::fs::create_dir_all(&spec.data_dir)
+            .map_err(|e| Error::Io(format!("cannot create {}: {e}", spec.data_dir.display())))?;
         let ports = ports(spec.base_port, spec.stores + 1)?;
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let runtime = tokio::runtime::Builder::new_multi_thread()
