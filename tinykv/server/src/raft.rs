@@ -485,8 +485,11 @@ pub struct RaftStorage {
     stats: Arc<Stats>,
     /// The store's regions and its peer in each, as last read (the store's
     /// lock is busy while a Ready is persisted: not taken per command).
-    regions: Arc<Mutex<Option<(Instant, Vec<(Region, Peer)>)>>>,
+    regions: Arc<Mutex<Option<(Instant, Regions)>>>,
 }
+
+/// A store's regions and its peer in each.
+type Regions = Vec<(Region, Peer)>;
 
 /// How long [`RaftStorage`] routes by a list of regions it read (a region
 /// error drops the list at once).
@@ -975,6 +978,8 @@ mod tests {
             assert!(parse_cluster(bad).is_err(), "{bad:?} parsed");
         }
     }
+
+    use labrpc::Rpc;
 
     labrpc::rpc!(Echo = "Echo.Say": String => String);
     labrpc::rpc!(Silent = "Echo.Silent": () => ());
