@@ -11,6 +11,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const LAUNCHER: &str = env!("CARGO_BIN_EXE_tinykv-cluster");
+
+/// One launch at a time: each picks free ports and releases them just
+/// before its children bind them, and another test probing ports in that
+/// moment could take one.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 const CTL: &str = env!("CARGO_BIN_EXE_tinykv-ctl");
 
 /// A running launcher and what its ready banner said.
@@ -125,6 +134,7 @@ fn free_ports(n: u16) -> u16 {
 
 #[test]
 fn serves_ctl_and_stops_everything_on_sigterm() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cluster");
     let mut l = start(&[
@@ -195,6 +205,7 @@ fn serves_ctl_and_stops_everything_on_sigterm() {
 
 #[test]
 fn missing_binaries_are_named() {
+    let _serial = serial();
     let empty = tempfile::tempdir().unwrap();
     let out = run(&["--bin-dir", empty.path().to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -206,6 +217,7 @@ fn missing_binaries_are_named() {
 
 #[test]
 fn a_port_in_use_is_refused() {
+    let _serial = serial();
     let base = free_ports(4);
     let _taken = TcpListener::bind(("127.0.0.1", base + 2)).unwrap();
     let out = run(&["--base-port", &base.to_string()]);
@@ -222,6 +234,7 @@ fn a_port_in_use_is_refused() {
 
 #[test]
 fn a_store_that_cannot_start_stops_the_others() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     // Store 2's data directory is a file: it exits at start.

@@ -111,7 +111,8 @@ impl Cluster {
         }
         std::fs::create_dir_all(&spec.data_dir)
             .map_err(|e| Error::Io(format!("cannot create {}: {e}", spec.data_dir.display())))?;
-        let ports = ports(spec.base_port, spec.stores + 1)?;
+        let mut held = ports(spec.base_port, spec.stores + 1)?;
+        let ports = held.iter().map(port_of).collect::<Result<Vec<_>, _>>()?;
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -136,6 +137,9 @@ impl Cluster {
             spec,
         };
         let sched_addr = loopback(ports[0]);
+        // Released now for the scheduler; the stores' below.
+        let store_ports = held.split_off(1);
+        drop(held);
         match cluster.spec.scheduler {
             SchedulerKind::None => {}
             SchedulerKind::InProcess => {
@@ -193,6 +197,7 @@ impl Cluster {
             );
         }
         // All at once, then wait: the stores find each other while they start.
+        drop(store_ports);
         for id in 1..=cluster.spec.stores {
             cluster.spawn_store(id)?;
         }
@@ -315,32 +320,35 @@ impl Cluster {
 }
 
 /// `n` loopback ports: `base..base+n`, each checked free; or, without a
-/// base, `n` ports the system finds free.
-fn ports(base: Option<u16>, n: u64) -> Result<Vec<u16>, Error> {
+/// base, `n` ports the system finds free. Each is returned bound: the
+/// caller releases a port just before its child binds it, so nothing this
+/// process binds meanwhile (the proxies) can take it.
+fn ports(base: Option<u16>, n: u64) -> Result<Vec<TcpListener>, Error> {
     match base {
         Some(base) => {
             let mut out = Vec::new();
             for i in 0..n {
                 let port = u16::try_from(u64::from(base) + i)
                     .map_err(|_| Error::Usage(format!("--base-port {base} + {n} passes 65535")))?;
-                TcpListener::bind(("127.0.0.1", port))
-                    .map_err(|e| Error::Net(format!("port {port} is not free: {e}")))?;
-                out.push(port);
+                out.push(
+                    TcpListener::bind(("127.0.0.1", port))
+                        .map_err(|e| Error::Net(format!("port {port} is not free: {e}")))?,
+                );
             }
             Ok(out)
         }
-        None => {
-            // Held together so they differ; released for the children.
-            let held = (0..n)
-                .map(|_| TcpListener::bind("127.0.0.1:0"))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Net(format!("no free port: {e}")))?;
-            held.iter()
-                .map(|l| l.local_addr().map(|a| a.port()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| Error::Net(format!("no free port: {e}")))
-        }
+        None => (0..n)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Net(format!("no free port: {e}"))),
     }
+}
+
+fn port_of(listener: &TcpListener) -> Result<u16, Error> {
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| Error::Net(format!("no free port: {e}")))
 }
 
 /// A scheduler served on the current runtime until it is dropped.
