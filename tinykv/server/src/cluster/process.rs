@@ -199,3 +199,60 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
         .map(|l| format!("    {l}\n"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(name: &str, script: &str, log: &Path) -> Proc {
+        let args = vec!["-c".to_string(), script.to_string()];
+        Proc::spawn(name, Path::new("/bin/sh"), &args, log).unwrap()
+    }
+
+    #[test]
+    fn sigterm_first_then_sigkill_for_the_stubborn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut polite = sh(
+            "polite",
+            "echo listening on a; exec sleep 30",
+            &dir.path().join("a"),
+        );
+        let mut stubborn = sh(
+            "stubborn",
+            "trap '' TERM; echo listening on b; while true; do sleep 0.05; done",
+            &dir.path().join("b"),
+        );
+        assert_eq!(
+            polite.wait_ready(Duration::from_secs(5)).unwrap(),
+            "listening on a"
+        );
+        assert_eq!(
+            stubborn.wait_ready(Duration::from_secs(5)).unwrap(),
+            "listening on b"
+        );
+        let started = Instant::now();
+        let killed = stop_all([&mut polite, &mut stubborn], Duration::from_millis(300));
+        assert_eq!(killed, ["stubborn"]);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(polite.exited().is_some() && stubborn.exited().is_some());
+    }
+
+    #[test]
+    fn a_child_dying_at_start_is_an_error_quoting_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut p = sh("store 9", "echo 'cannot listen: in use' >&2; exit 1", &log);
+        let e = p
+            .wait_ready(Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("store 9 exited at start"), "{e}");
+        assert!(e.contains("cannot listen: in use"), "{e}");
+        let mut silent = sh("quiet", "sleep 30", &log);
+        let e = silent
+            .wait_ready(Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("quiet not listening after"), "{e}");
+    }
+}
