@@ -10,6 +10,9 @@
 //!   byte counts. Arguments and replies are always serialized, so no memory
 //!   is shared between peers. The fault model, with every number, is
 //!   documented in [`network`].
+//! * [`Service::call`] runs one of a service's handlers on encoded
+//!   arguments, so the same service can be served over another transport
+//!   (TinyKV's raftstore over TCP in `tinykv-server`).
 //! * [`rpc!`] declares a typed RPC once; [`ClientEnd::call`] and
 //!   [`Service::handle`] both name it, so argument and reply types are
 //!   checked at compile time.

@@ -74,6 +74,7 @@ pub fn region_error_of(method: &str, reply: &[u8]) -> Option<String> {
 #[derive(Clone)]
 pub struct ClusterClient {
     inner: Arc<Inner>,
+    retry_for: Duration,
 }
 
 struct Inner {
@@ -104,7 +105,14 @@ impl ClusterClient {
                 conns,
                 leader,
             }),
+            retry_for: RETRY_FOR,
         })
+    }
+
+    /// The same client, retrying for `limit` instead of [`RETRY_FOR`].
+    pub fn retry_for(mut self, limit: Duration) -> ClusterClient {
+        self.retry_for = limit;
+        self
     }
 
     /// The addresses.
@@ -134,8 +142,8 @@ impl ClusterClient {
     }
 
     /// Calls `method` with encoded `args` on the leader: its encoded reply
-    /// (with no region error), or the last failure once [`RETRY_FOR`] has
-    /// passed. A reply the server refused (an unknown method, arguments it
+    /// (with no region error), or the last failure once [`RETRY_FOR`] (or
+    /// what [`retry_for`](Self::retry_for) set) has passed. A reply the server refused (an unknown method, arguments it
     /// cannot decode) is returned at once; so is a failure to reach the
     /// only address there is (nothing else to try).
     pub async fn call_bytes(&self, method: &str, args: &[u8]) -> Result<Vec<u8>, Error> {
@@ -177,7 +185,7 @@ impl ClusterClient {
                     }
                 },
             };
-            if started.elapsed() >= RETRY_FOR {
+            if started.elapsed() >= self.retry_for {
                 return Err(failure);
             }
             tried += 1;

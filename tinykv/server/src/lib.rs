@@ -64,14 +64,16 @@
 //! `tests/bench.rs` (`tinykv-bench`'s flags, a short run, its etcd mode
 //! against a fake gateway), `tests/raft_cluster.rs` (three `--store raft`
 //! processes: the leader killed with `kill -9`, writes going on, the store
-//! restarted from its data directory, every acknowledged write read back),
-//! `tests/kill9_cluster.rs` (a 3-store cluster through the proxies: rounds
-//! of `kill -9` of the leader then a follower, the leader partitioned;
-//! recorded clients, no acknowledged write lost, a linearizable history;
-//! `KILL9_ROUNDS`), `tests/cluster_launcher.rs` (`tinykv-cluster` up,
-//! serving, partitioned and healed, stopped by SIGTERM; its refusals),
-//! `tests/ctl_cluster.rs` (`tinykv-ctl regions|stores` against a
-//! scheduler). The proxies' faults are unit-tested in `proxy_tests.rs`.
+//! restarted from its data directory, every acknowledged write read back;
+//! all three killed at once under 16 writers, every acknowledged write
+//! back after the restart), `tests/kill9_cluster.rs` (a 3-store cluster
+//! through the proxies: rounds of `kill -9` of the leader then a follower,
+//! the leader partitioned; recorded clients, no acknowledged write lost, a
+//! linearizable history; `KILL9_ROUNDS`), `tests/cluster_launcher.rs`
+//! (`tinykv-cluster` up, serving, partitioned and healed, stopped by
+//! SIGTERM; its refusals), `tests/ctl_cluster.rs` (`tinykv-ctl
+//! regions|stores` against a scheduler). The proxies' faults are
+//! unit-tested in `proxy_tests.rs`.
 //! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
 //! the engine called directly, and committed transactions per second.
 
