@@ -258,3 +258,51 @@ fn a_store_that_cannot_start_stops_the_others() {
     }
     assert!(Path::new(&data.join("store-2.log")).is_file());
 }
+
+/// The default: the scheduler as a `tinykv-scheduler` child process. Its
+/// binary belongs to another crate: `cargo test --workspace` (CI) builds it
+/// next to ours; a run of this crate alone may not have it, and says so.
+#[test]
+fn a_scheduler_process_serves_and_stops_with_the_stores() {
+    let _serial = serial();
+    let bin_dir = Path::new(LAUNCHER).parent().unwrap();
+    if !bin_dir.join("tinykv-scheduler").is_file() {
+        eprintln!("skipped: no tinykv-scheduler in {}", bin_dir.display());
+        return;
+    }
+    let mut child = Command::new(LAUNCHER)
+        .args(["--stores", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut scheduler = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(s) = line.strip_prefix("scheduler: ") {
+            scheduler = s.to_string();
+        }
+        if line.starts_with("tinykv-cluster ready") {
+            break;
+        }
+    }
+    assert!(
+        !scheduler.is_empty(),
+        "tinykv-cluster ended before its ready line"
+    );
+    assert!(listening(&scheduler), "scheduler {scheduler:?}");
+    let table = ctl(&["stores", "--scheduler", &scheduler]);
+    assert!(table.status.success(), "stores: {table:?}");
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let out = wait_output(child, Duration::from_secs(20));
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        !listening(&scheduler),
+        "the scheduler outlived the launcher"
+    );
+}
