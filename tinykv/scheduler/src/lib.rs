@@ -28,7 +28,8 @@
 //! * `server.rs` — [`SchedulerServer`]: the cluster behind a lock with a
 //!   [`Clock`], and the scheduling loop.
 //! * `service.rs` — the labrpc `Scheduler` service; `net.rs` — the tarpc
-//!   server and client; `cli.rs` — the `tinykv-scheduler` binary.
+//!   server and client (both also list every region and store, for
+//!   `tinykv-ctl regions|stores`); `cli.rs` — the `tinykv-scheduler` binary.
 //!
 //! ## Invariants
 //! * Cached region ranges are pairwise disjoint, and a region is in the

@@ -13,7 +13,9 @@ use crate::messages::{
     AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
 };
+use crate::region::RegionInfo;
 use crate::server::SchedulerServer;
+use crate::store::StoreInfo;
 
 /// Largest frame either side accepts (a region heartbeat is small; this
 /// bounds what a bad client can make the server buffer).
@@ -39,6 +41,10 @@ pub trait SchedulerRpc {
     async fn get_region(key: Vec<u8>) -> Result<Option<GetRegionResponse>, Error>;
     /// See [`SchedulerServer::ask_split`].
     async fn ask_split(req: AskSplitRequest) -> Result<AskSplitResponse, Error>;
+    /// See [`SchedulerServer::list_regions`].
+    async fn list_regions() -> Result<Vec<RegionInfo>, Error>;
+    /// See [`SchedulerServer::list_stores`].
+    async fn list_stores() -> Result<Vec<StoreInfo>, Error>;
 }
 
 /// The per-connection handler: every call is a short critical section, so
@@ -87,6 +93,12 @@ impl SchedulerRpc for Handler {
         req: AskSplitRequest,
     ) -> Result<AskSplitResponse, Error> {
         self.0.ask_split(req)
+    }
+    async fn list_regions(self, _: tarpc::context::Context) -> Result<Vec<RegionInfo>, Error> {
+        self.0.list_regions()
+    }
+    async fn list_stores(self, _: tarpc::context::Context) -> Result<Vec<StoreInfo>, Error> {
+        self.0.list_stores()
     }
 }
 

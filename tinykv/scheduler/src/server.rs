@@ -11,6 +11,8 @@ use crate::messages::{
     AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
 };
+use crate::region::RegionInfo;
+use crate::store::StoreInfo;
 
 /// How often the balance scheduler runs (the reference's minimum
 /// balance-region interval is 10 ms and grows while it finds nothing; a
@@ -122,6 +124,16 @@ impl SchedulerServer {
     /// `GetRegion` (by key; none if no region holds it).
     pub fn get_region(&self, key: Vec<u8>) -> Result<Option<GetRegionResponse>, Error> {
         Ok(self.cluster().region_by_key(&key))
+    }
+
+    /// `ListRegions`: every cached region with its leader, by id.
+    pub fn list_regions(&self) -> Result<Vec<RegionInfo>, Error> {
+        Ok(self.cluster().regions().iter().cloned().collect())
+    }
+
+    /// `ListStores`: every registered store with its statistics, by id.
+    pub fn list_stores(&self) -> Result<Vec<StoreInfo>, Error> {
+        Ok(self.cluster().stores().cloned().collect())
     }
 
     /// `AskSplit`.

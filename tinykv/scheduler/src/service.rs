@@ -11,7 +11,9 @@ use crate::messages::{
     AskSplitRequest, AskSplitResponse, GetRegionResponse, PutStoreRequest, RegionHeartbeatRequest,
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
 };
+use crate::region::RegionInfo;
 use crate::server::SchedulerServer;
+use crate::store::StoreInfo;
 
 labrpc::rpc!(
     /// `Scheduler.PutStore`.
@@ -41,6 +43,14 @@ labrpc::rpc!(
 labrpc::rpc!(
     /// `Scheduler.AskSplit`.
     pub AskSplit = "Scheduler.AskSplit": AskSplitRequest => Result<AskSplitResponse, Error>
+);
+labrpc::rpc!(
+    /// `Scheduler.ListRegions` (every cached region, by id).
+    pub ListRegions = "Scheduler.ListRegions": () => Result<Vec<RegionInfo>, Error>
+);
+labrpc::rpc!(
+    /// `Scheduler.ListStores` (every registered store, by id).
+    pub ListStores = "Scheduler.ListStores": () => Result<Vec<StoreInfo>, Error>
 );
 
 impl SchedulerServer {
@@ -79,6 +89,20 @@ impl SchedulerServer {
             .handle::<AskSplit, _, _>(move |req| {
                 let reply = f.ask_split(req);
                 async move { reply }
+            })
+            .handle::<ListRegions, _, _>({
+                let g = self.clone();
+                move |()| {
+                    let reply = g.list_regions();
+                    async move { reply }
+                }
+            })
+            .handle::<ListStores, _, _>({
+                let g = self.clone();
+                move |()| {
+                    let reply = g.list_stores();
+                    async move { reply }
+                }
             })
     }
 }

@@ -148,6 +148,19 @@ fn serves_ids_timestamps_and_heartbeats() {
             .unwrap();
         assert_eq!(got.region, region);
 
+        // The tables `tinykv-ctl regions` and `stores` print.
+        let regions = c.list_regions(ctx()).await.unwrap().unwrap();
+        assert_eq!(regions.len(), 1);
+        assert_eq!(regions[0].meta, region);
+        assert_eq!(regions[0].leader, Some(peers[0]));
+        let stores = c.list_stores(ctx()).await.unwrap().unwrap();
+        let ids: Vec<u64> = stores.iter().map(|s| s.meta.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(stores[0].meta.address, "s1");
+        assert_eq!(stores[0].leader_count, 1, "store 1 leads region 2");
+        assert_eq!(stores[1].leader_count, 0);
+        assert_eq!(stores[1].region_count, 1);
+
         // Bad input: typed refusals, the server keeps serving.
         let stats = StoreStats {
             store_id: 42,

@@ -277,6 +277,9 @@ pub enum CtlCommand {
     Txn(TxnCommand),
     /// Prints a fresh timestamp from the server's oracle.
     Tso,
+    /// The scheduler's tables (`regions`, `stores`): see [`crate::ctl_cluster`].
+    #[command(flatten)]
+    Cluster(crate::ctl_cluster::ClusterCommand),
 }
 
 /// `tinykv-ctl txn …`. Keys and values are UTF-8 text, printed escaped.
@@ -379,10 +382,14 @@ pub fn ctl_main() -> ExitCode {
 }
 
 async fn ctl(args: CtlArgs) -> Result<ExitCode, Error> {
+    if let CtlCommand::Cluster(command) = args.command {
+        return crate::ctl_cluster::run(command).await;
+    }
     let conn = ClusterClient::new(&args.addr, 0)?;
     match args.command {
         CtlCommand::Raw(command) => raw(&conn, command).await,
         CtlCommand::Txn(command) => txn(conn, command).await,
+        CtlCommand::Cluster(command) => crate::ctl_cluster::run(command).await,
         CtlCommand::Tso => {
             let client = Client::new(conn.clone(), conn);
             println!("{}", client.get_timestamp().await?);

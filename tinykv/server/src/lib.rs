@@ -36,6 +36,12 @@
 //!   against tinykv or etcd, a progress bar, throughput and latency
 //!   percentiles; `etcd.rs` — its etcd v3 client (the JSON gateway over
 //!   HTTP/1.1); `scripts/bench-vs-etcd.sh` runs both side by side.
+//! * `cluster/` — `tinykv-cluster`: a scheduler and N raft stores as child
+//!   processes on loopback ([`cluster::Cluster`]), optionally with the
+//!   stores' links through `proxy.rs`, a fault injector needing no root
+//!   ([`proxy::Mesh`]: per ordered pair of stores, drop / blackhole /
+//!   delay, i.e. partitions, set at run time).
+//! * `ctl_cluster.rs` — `tinykv-ctl regions|stores`: the scheduler's tables.
 //!
 //! ## Invariants
 //! * A write (raw put/delete, a transactional command) is acknowledged only
@@ -61,7 +67,14 @@
 //! processes: the leader killed with `kill -9`, writes going on, the store
 //! restarted from its data directory, every acknowledged write read back;
 //! all three killed at once under 16 writers, every acknowledged write
-//! back after the restart).
+//! back after the restart), `tests/kill9_cluster.rs` (a 3-store cluster
+//! through the proxies: rounds of `kill -9` of the leader then a follower,
+//! the leader partitioned; recorded clients, no acknowledged write lost, a
+//! linearizable history; `KILL9_ROUNDS`), `tests/cluster_launcher.rs`
+//! (`tinykv-cluster` up, serving, partitioned and healed, stopped by
+//! SIGTERM; its refusals), `tests/ctl_cluster.rs` (`tinykv-ctl
+//! regions|stores` against a scheduler). The proxies' faults are
+//! unit-tested in `proxy_tests.rs`.
 //! `cargo bench -p tinykv-server` measures RawGet/RawPut over TCP against
 //! the engine called directly, and committed transactions per second.
 
@@ -70,8 +83,11 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod cluster_client;
+pub mod ctl_cluster;
 pub mod etcd;
+pub mod proxy;
 pub mod raft;
 pub mod serve;
 pub mod tso;
