@@ -49,9 +49,10 @@ use std::time::{Duration, Instant};
 use labrpc::RpcError;
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
-use tinykv_raftstore::scheduler::SchedulerClient;
+use tinykv_raftstore::scheduler::{RemoteScheduler, SchedulerClient, TcpScheduler};
 use tinykv_raftstore::store::{CallFuture, Store, Transport};
 use tinykv_raftstore::{Answer, PeerConfig, bootstrap_region, keys};
+use tinykv_scheduler::{Store as SchedulerStore, StoreState};
 use tinykv_storage::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
 use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
 use tinykv_storage::{
@@ -458,9 +459,16 @@ fn bootstrap(
     Ok(())
 }
 
-/// The scheduler hook: `--scheduler ADDR` must be reachable; the client
-/// adapter (`tinykv_raftstore::scheduler::RemoteScheduler`) is wired here.
-fn connect_scheduler(addr: &str) -> Result<Option<Arc<dyn SchedulerClient>>, Error> {
+/// The store's client of the scheduler at `addr`: it must be reachable at
+/// start (a clear error otherwise); afterwards the client registers the
+/// store, reports its regions and statistics, asks for split ids, and
+/// reconnects on its own if the scheduler restarts
+/// ([`RemoteScheduler`] over [`TcpScheduler`]).
+fn connect_scheduler(
+    addr: &str,
+    store_id: u64,
+    store_addr: &str,
+) -> Result<Option<Arc<dyn SchedulerClient>>, Error> {
     use std::net::ToSocketAddrs;
     let sockets: Vec<_> = addr
         .to_socket_addrs()
@@ -474,10 +482,15 @@ fn connect_scheduler(addr: &str) -> Result<Option<Arc<dyn SchedulerClient>>, Err
             "cannot reach the scheduler at {addr} (is tinykv-scheduler running?)"
         )));
     }
-    // HOOK: return Some(Arc::new(RemoteScheduler::connect(addr)?)) once
-    // the adapter exists; until then the store runs without heartbeats.
-    tracing::warn!("scheduler at {addr} is reachable, but its client is not wired yet");
-    Ok(None)
+    let store = SchedulerStore {
+        id: store_id,
+        address: store_addr.to_string(),
+        state: StoreState::Up,
+    };
+    Ok(Some(Arc::new(RemoteScheduler::new(
+        store,
+        TcpScheduler::new(addr),
+    ))))
 }
 
 /// A running raft store and what its server serves.
@@ -516,7 +529,7 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         )));
     }
     let scheduler = match &args.scheduler {
-        Some(addr) => connect_scheduler(addr)?,
+        Some(addr) => connect_scheduler(addr, store_id, &cluster[&store_id])?,
         None => None,
     };
     let (raft, kv): (Arc<dyn Engine>, Arc<dyn Engine>) = match args.engine {

@@ -113,6 +113,25 @@ fn ctl(args: &[&str]) -> Output {
     Command::new(CTL).args(args).output().unwrap()
 }
 
+/// Polls `tinykv-ctl TABLE --scheduler ADDR` until `ready` holds for its
+/// output (10 s at most: the stores heartbeat every 100 ms); returns it.
+fn wait_for_table(scheduler: &str, table: &str, ready: impl Fn(&str) -> bool) -> String {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ctl(&[table, "--scheduler", scheduler]);
+        assert!(out.status.success(), "{table}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if ready(&text) {
+            return text;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "the scheduler's {table} table is still not what the stores report:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn listening(addr: &str) -> bool {
     TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(200)).is_ok()
 }
@@ -292,8 +311,22 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
         "tinykv-cluster ended before its ready line"
     );
     assert!(listening(&scheduler), "scheduler {scheduler:?}");
-    let table = ctl(&["stores", "--scheduler", &scheduler]);
-    assert!(table.status.success(), "stores: {table:?}");
+    // The stores report to the scheduler process: all three registered,
+    // each holding region 1, whose leader heartbeats it with its 3 peers.
+    let stores = wait_for_table(&scheduler, "stores", |t| {
+        t.lines().filter(|l| l.contains(" Up ")).count() == 3
+            && t.contains("3 stores")
+            && t.lines().skip(1).take(3).all(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols.get(4) == Some(&"1")
+            })
+    });
+    assert!(stores.contains("3 stores"), "{stores}");
+    let regions = wait_for_table(&scheduler, "regions", |t| {
+        t.lines()
+            .any(|l| l.starts_with("1 ") && l.contains("1@1,2@2,3@3") && !l.contains(" - "))
+    });
+    assert!(regions.contains("1 regions"), "{regions}");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
