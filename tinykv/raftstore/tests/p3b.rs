@@ -276,7 +276,6 @@ fn split_unreliable_recover_p3b() {
 
 /// `TestSplitConfChangeSnapshotUnreliableRecover3B` (5; U C S100 CC SP).
 #[test]
-#[ignore = "known failure (1 of 80 seeds, LAB_SEED=26): a peer removal does not show within 5 s; not yet diagnosed"]
 fn split_conf_change_snapshot_unreliable_recover_p3b() {
     Generic::new(5)
         .unreliable()
@@ -289,7 +288,6 @@ fn split_conf_change_snapshot_unreliable_recover_p3b() {
 
 /// `TestSplitConfChangeSnapshotUnreliableRecoverConcurrentPartition3B` (5; U C P S100 CC SP).
 #[test]
-#[ignore = "known failure (2 of 80 seeds, LAB_SEED=21 and 60): a conf change of a split-off region does not show 5 s after the heal; not yet diagnosed"]
 fn split_conf_change_snapshot_unreliable_recover_concurrent_partition_p3b() {
     Generic::new(5)
         .unreliable()

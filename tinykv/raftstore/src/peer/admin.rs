@@ -196,6 +196,16 @@ impl Peer {
                 store_id: p.store_id,
             })
             .collect();
+        tracing::debug!(
+            target: "raftstore::event",
+            region = region.id,
+            peer = self.meta.id,
+            store = self.meta.store_id,
+            new_region = right.id,
+            split_key = ?String::from_utf8_lossy(&right.start_key),
+            version = left.region_epoch.version,
+            "split applied"
+        );
         self.storage.set_region(left.clone());
         self.storage.write_region_state(kv_wb, PeerState::Normal);
         let right_state = RegionLocalState {
