@@ -498,6 +498,15 @@ impl Node {
                     store_id: peer.store_id,
                 })
             }
+            // A new region id this store knows: its state would be overwritten.
+            Some(AdminRequest::Split { new_region_id, .. })
+                if peers.by_region.contains_key(new_region_id)
+                    || peers.tombstones.contains_key(new_region_id) =>
+            {
+                Some(Error::InvalidAdmin {
+                    reason: format!("region {new_region_id} exists"),
+                })
+            }
             _ => None,
         };
         let Some(peer) = peers.by_region.get_mut(&region_id) else {
