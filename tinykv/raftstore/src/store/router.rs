@@ -229,6 +229,13 @@ impl Node {
                 let Ok((new_region_id, new_peer_ids)) = scheduler.ask_split(peer.region()) else {
                     return;
                 };
+                tracing::debug!(
+                    store = self.store_id,
+                    region_id,
+                    new_region_id,
+                    split_key = ?String::from_utf8_lossy(&split_key),
+                    "proposes a split"
+                );
                 let admin = AdminRequest::Split {
                     split_key,
                     new_region_id,
