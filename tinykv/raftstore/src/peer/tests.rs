@@ -749,14 +749,17 @@ fn a_crash_between_a_split_and_its_early_peers_raft_state_keeps_the_vote() {
         })
     };
     let granted = |messages: Vec<(u64, Message)>| {
-        messages.into_iter().any(|(_, m)| {
-            matches!(m, Message::RequestVoteReply(_, r) if r.vote_granted)
-        })
+        messages
+            .into_iter()
+            .any(|(_, m)| matches!(m, Message::RequestVoteReply(_, r) if r.vote_granted))
     };
     let first = if store == 1 { 102 } else { 101 };
     let second = 100 + (1..=3).find(|&s| s != store && 100 + s != first).unwrap();
     assert!(early.step(first, vote(first)));
-    assert!(granted(early.handle_ready().unwrap()), "the early peer votes");
+    assert!(
+        granted(early.handle_ready().unwrap()),
+        "the early peer votes"
+    );
     // The split applies everywhere (its kv batch), then the crash: the
     // early peer is gone and its raft state was not rewritten.
     let request = RaftCmdRequest::admin(
@@ -767,7 +770,9 @@ fn a_crash_between_a_split_and_its_early_peers_raft_state_keeps_the_vote() {
             new_peer_ids: vec![101, 102, 103],
         },
     );
-    let answer = c.request_on(leader, request).expect("the split is answered");
+    let answer = c
+        .request_on(leader, request)
+        .expect("the split is answered");
     assert!(answer.result.is_ok(), "split refused: {:?}", answer.result);
     c.rounds(5);
     drop(early);
