@@ -75,7 +75,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// The 6.5840 configuration: [`ELECTION_TICKS`], [`HEARTBEAT_TICKS`], no no-op.
+    /// The 6.5840 configuration: [`ELECTION_TICKS`], [`HEARTBEAT_TICKS`], no no-op,
+    /// votes for members only.
     pub fn lab() -> Config {
         Config {
             election_ticks: ELECTION_TICKS.start,

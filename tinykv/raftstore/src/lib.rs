@@ -79,7 +79,8 @@
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
 //! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`,
 //! log GC), the snapshot unit tests, the peer tests over a deterministic
-//! in-memory network of stores, and the 2B/2C/3B scenarios (`tests/p2b.rs`,
+//! in-memory network of stores (`peer/tests.rs`; 3B admin input and the
+//! split/early-peer crash window in `peer/tests/admin.rs`), and the 2B/2C/3B scenarios (`tests/p2b.rs`,
 //! `tests/p2c.rs`, `tests/p3b.rs`, with a mock scheduler) over labrpc in
 //! virtual time, each history checked for linearizability.
 
