@@ -87,10 +87,8 @@ impl Default for PeerConfig {
 /// The raft configuration of a raftstore peer: the reference's 2 heartbeat
 /// and 10 election ticks (timeouts drawn from `[10, 20)`), a no-op entry
 /// from every new leader so it can commit (and answer) at once, and votes
-/// for candidates this peer's configuration does not list yet (seeds 33,
-/// 61 and 89 of conf_change_snapshot_unreliable_recover_concurrent_partition_p3b:
-/// region {12, 15}, where 12 had not applied the AddNode of 15 and 15 had
-/// the longer log, elected nobody).
+/// for candidates not yet in this peer's configuration (a region {12, 15}
+/// whose peer 12 had not applied AddNode 15 elected nobody).
 pub fn raft_config() -> Config {
     Config {
         election_ticks: 10,
@@ -152,12 +150,9 @@ pub struct Peer {
     gc_elapsed: u32,
     /// The last CompactLog this peer proposed: (term, compact index).
     compact_proposed: Option<(u64, u64)>,
-    /// The compact index of the last CompactLog this peer applied
-    /// ([`RAFT_INIT_LOG_INDEX`](crate::meta::RAFT_INIT_LOG_INDEX) before
-    /// one, and after a restart): how far the region's logs are known to be
-    /// trimmed. A peer that joined by snapshot has a short log of its own
-    /// while the others may still hold everything since their last
-    /// CompactLog.
+    /// The compact index of the last CompactLog this peer applied (the
+    /// initial index before one): how far the region's logs are known to
+    /// be trimmed, whatever this peer's own log (a snapshot shortens it).
     compacted: u64,
     /// What the store must act on (3B): the peer removed itself, a split
     /// created a region, the region changed.
