@@ -110,8 +110,12 @@ impl Core {
         // A candidate this peer has never heard of gets no vote — unless the
         // peer has no configuration yet (a TinyKV peer created from its
         // first message, awaiting a snapshot): it must still vote, or a
-        // region left with it as one of two voters never elects a leader.
-        let known = candidate < self.votes.len() || self.members.is_empty();
+        // region left with it as one of two voters never elects a leader;
+        // or the configuration says to (`vote_for_non_members`: a voter
+        // that has not applied the candidate's AddNode yet).
+        let known = candidate < self.votes.len()
+            || self.members.is_empty()
+            || self.config.vote_for_non_members;
         let grant = args.term == self.term
             && self.voted_for.is_none_or(|v| v == candidate)
             && up_to_date

@@ -375,6 +375,40 @@ fn an_unconfigured_peer_votes_for_a_candidate_it_never_heard_of() {
     assert_eq!(core.voted_for, Some(7));
 }
 
+/// With `vote_for_non_members` (TinyKV), a configured peer votes for a
+/// candidate its configuration does not list yet (it has not applied that
+/// candidate's AddNode): else a two-voter group whose other voter lags
+/// elects nobody. Without it (the labs), such a request is refused
+/// (`vote_requests_from_unknown_peers_or_stale_terms_are_refused`).
+#[test]
+fn a_peer_configured_so_votes_for_a_candidate_outside_its_configuration() {
+    let config = Config {
+        vote_for_non_members: true,
+        ..Config::lab()
+    };
+    let mut core = Core::with_config(
+        1,
+        &[1, 2, 3],
+        config,
+        &[],
+        Vec::new(),
+        SmallRng::seed_from_u64(3),
+    )
+    .unwrap();
+    let args = RequestVoteArgs {
+        term: 16,
+        candidate: 7,
+        last_log_index: 5,
+        last_log_term: 5,
+    };
+    core.step(7, Message::RequestVote(args));
+    let Message::RequestVoteReply(_, reply) = reply_of(&mut core, 7) else {
+        panic!("not a vote reply")
+    };
+    assert!(reply.vote_granted, "a configured peer refused its vote");
+    assert_eq!(core.voted_for, Some(7));
+}
+
 #[test]
 fn stale_append_entries_change_nothing() {
     let mut c = Cluster::new(3);

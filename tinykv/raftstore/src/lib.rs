@@ -56,7 +56,9 @@
 //!
 //! ## Log GC and snapshots (2C)
 //! On its GC tick a leader whose applied index is `raft_log_gc_count_limit`
-//! past its first index proposes `CompactLog{applied − 1}`; applying it
+//! past its first index — or past the last CompactLog it applied, if older
+//! (a leader that joined by snapshot has a short log, its followers may
+//! not) — proposes `CompactLog{applied − 1}`; applying it
 //! moves the truncated state (with the applied index, in the entry's kv
 //! batch), deletes the entries from the raft engine and lets the core drop
 //! them (`Core::snapshot` with empty bytes: the core only tracks where the
@@ -77,14 +79,20 @@
 //! * (3B) Every applied membership change bumps `conf_ver` by one, every
 //!   split bumps `version` of both halves; a command is applied only if the
 //!   epoch it was proposed against still holds. A destroyed peer leaves a
-//!   tombstone: only a message with a newer `conf_ver` recreates it.
+//!   tombstone (the region as last known): only a message with a newer
+//!   `conf_ver` recreates it. A sender with an older epoch that the live
+//!   region — or the tombstone — no longer lists is told to destroy itself,
+//!   whichever peer id it addressed.
+//! * (3B) Raft peers vote also for candidates their configuration does not
+//!   list yet (`raft::Config::vote_for_non_members`).
 //!   Initialised peers on one store have disjoint ranges.
 //!
 //! ## Tests
 //! `cargo test --release -p tinykv-raftstore` runs the peer-storage unit
 //! tests (the reference's `TestPeerStorageTerm/ClearMeta/Entries/Append`,
 //! log GC), the snapshot unit tests, the peer tests over a deterministic
-//! in-memory network of stores, and the 2B/2C/3B scenarios (`tests/p2b.rs`,
+//! in-memory network of stores (`peer/tests.rs`; 3B admin input and the
+//! split/early-peer crash window in `peer/tests/admin.rs`), and the 2B/2C/3B scenarios (`tests/p2b.rs`,
 //! `tests/p2c.rs`, `tests/p3b.rs`, with a mock scheduler) over labrpc in
 //! virtual time, each history checked for linearizability; and
 //! `tests/p3_balance.rs` (`p3c`): the cluster with the real scheduler,

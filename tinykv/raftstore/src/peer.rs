@@ -85,14 +85,17 @@ impl Default for PeerConfig {
 }
 
 /// The raft configuration of a raftstore peer: the reference's 2 heartbeat
-/// and 10 election ticks (timeouts drawn from `[10, 20)`), and a no-op
-/// entry from every new leader so it can commit (and answer) at once.
+/// and 10 election ticks (timeouts drawn from `[10, 20)`), a no-op entry
+/// from every new leader so it can commit (and answer) at once, and votes
+/// for candidates not yet in this peer's configuration (a region {12, 15}
+/// whose peer 12 had not applied AddNode 15 elected nobody).
 pub fn raft_config() -> Config {
     Config {
         election_ticks: 10,
         heartbeat_ticks: 2,
         noop_on_election: true,
         max_entries_per_append: 256,
+        vote_for_non_members: true,
     }
 }
 
@@ -147,6 +150,10 @@ pub struct Peer {
     gc_elapsed: u32,
     /// The last CompactLog this peer proposed: (term, compact index).
     compact_proposed: Option<(u64, u64)>,
+    /// The compact index of the last CompactLog this peer applied (the
+    /// initial index before one): how far the region's logs are known to
+    /// be trimmed, whatever this peer's own log (a snapshot shortens it).
+    compacted: u64,
     /// What the store must act on (3B): the peer removed itself, a split
     /// created a region, the region changed.
     events: Vec<PeerEvent>,
@@ -280,6 +287,7 @@ impl Peer {
             config,
             gc_elapsed: 0,
             compact_proposed: None,
+            compacted: crate::meta::RAFT_INIT_LOG_INDEX,
             events: Vec::new(),
             removed: false,
             seen: None,
@@ -379,23 +387,27 @@ impl Peer {
     }
 
     /// The reference's `onRaftGCLogTick`: a leader whose applied index is
-    /// at least `raft_log_gc_count_limit` past its log's first index
-    /// proposes `CompactLog{applied − 1, term(applied − 1)}` (once per term
-    /// and target, until it applies).
+    /// at least `raft_log_gc_count_limit` past its log's first index — or
+    /// past the last CompactLog it applied, if that is older: a leader that
+    /// joined by snapshot has a short log while its followers' may be long
+    /// (seed 55 of split_conf_change_snapshot_unreliable_recover_p3b: 231
+    /// entries on a follower, never trimmed) — proposes
+    /// `CompactLog{applied − 1, term(applied − 1)}` (once per term and
+    /// target, until it applies).
     pub fn on_raft_log_gc_tick(&mut self) {
         // SOLUTION BEGIN p2c: a leader far enough past its first index proposes CompactLog(applied - 1)
         if !self.core.is_leader() {
             return;
         }
         let applied = self.storage.applied_index();
-        let first = self.storage.first_index();
+        let first = self.storage.first_index().min(self.compacted + 1);
         if applied <= first || applied - first < self.config.raft_log_gc_count_limit {
             return;
         }
         let term = self.core.term();
         if let Some((t, index)) = self.compact_proposed
             && t == term
-            && index > self.storage.truncated_index()
+            && index > self.compacted
         {
             // One is in the log and not yet applied.
             return;
@@ -417,9 +429,13 @@ impl Peer {
                 compact_term,
             },
         );
-        self.compact_proposed = Some((term, compact_index));
-        // Id 0: nobody waits for the answer.
+        // Id 0: nobody waits for the answer. Remembered only once in the
+        // log (a leader transferring leadership drops proposals).
+        let before = self.proposals.len();
         self.propose(0, &request);
+        if self.proposals.len() > before {
+            self.compact_proposed = Some((term, compact_index));
+        }
         // SOLUTION END
     }
 
@@ -702,6 +718,7 @@ impl Peer {
                 // SOLUTION BEGIN p2c: CompactLog moves the truncated state (forward only)
                 // The truncated index may reach the applied one, this entry's.
                 self.storage.apply_state_mut().applied_index = index;
+                self.compacted = self.compacted.max(compact_index);
                 let compacted = self.storage.compact_to(compact_index, compact_term);
                 Ok((Response::CompactLog, compacted))
                 // SOLUTION END

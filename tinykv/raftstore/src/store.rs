@@ -145,8 +145,10 @@ pub use transport::{CallFuture, Transport};
 struct Peers {
     /// Live peers by region id (initialised or awaiting a snapshot).
     by_region: BTreeMap<u64, Peer>,
-    /// Destroyed regions' last epochs: a message must be newer to recreate.
-    tombstones: BTreeMap<u64, RegionEpoch>,
+    /// Destroyed regions as they were last known here: a message must
+    /// carry a newer epoch to recreate the peer, and a stale sender they
+    /// no longer list is told to destroy itself.
+    tombstones: BTreeMap<u64, Region>,
     /// Base ticks since the last round of region heartbeats.
     heartbeat_elapsed: u32,
 }
@@ -289,9 +291,7 @@ impl Store {
                     continue;
                 };
                 if state.state == PeerState::Tombstone {
-                    peers
-                        .tombstones
-                        .insert(region_id, state.region.region_epoch);
+                    peers.tombstones.insert(region_id, state.region);
                     continue;
                 }
                 let peer = node.open_peer(state.region)?;
@@ -481,7 +481,9 @@ impl Node {
     /// Steps a request from another store's peer; returns its peer's reply.
     fn on_request(self: &Arc<Self>, origin: Origin, message: Message) -> Option<Message> {
         let mut peers = self.lock()?;
-        if !self.route(&mut peers, &origin, &message) || self.sender_removed(&peers, &origin) {
+        // The sender's staleness first (the reference's checkMessage): a
+        // removed peer must be told to go whichever peer id it addresses.
+        if self.sender_removed(&peers, &origin) || !self.route(&mut peers, &origin, &message) {
             return None;
         }
         if let Message::InstallSnapshot(args) = &message
@@ -637,6 +639,15 @@ impl Node {
             }) if peer.store_id != self.store_id && !self.ends.contains_key(&peer.store_id) => {
                 Some(Error::StoreNotFound {
                     store_id: peer.store_id,
+                })
+            }
+            // A new region id this store knows: its state would be overwritten.
+            Some(AdminRequest::Split { new_region_id, .. })
+                if peers.by_region.contains_key(new_region_id)
+                    || peers.tombstones.contains_key(new_region_id) =>
+            {
+                Some(Error::InvalidAdmin {
+                    reason: format!("region {new_region_id} exists"),
                 })
             }
             _ => None,

@@ -48,6 +48,7 @@ pub(super) fn config(et: u32, hb: u32) -> Config {
         heartbeat_ticks: hb,
         noop_on_election: true,
         max_entries_per_append: 1 << 20,
+        vote_for_non_members: false,
     }
 }
 

@@ -65,6 +65,12 @@ impl Peer {
                 }))
             }
             AdminRequest::ChangePeer {
+                change_type: ChangeType::RemoveNode,
+                peer,
+            } if !region.peers.contains(peer) => Some(Err(Error::InvalidAdmin {
+                reason: format!("peer {peer:?} is not in region {}", region.id),
+            })),
+            AdminRequest::ChangePeer {
                 change_type: ChangeType::AddNode,
                 peer,
             } if region
@@ -82,9 +88,9 @@ impl Peer {
             AdminRequest::ChangePeer { .. } => None,
             AdminRequest::Split {
                 split_key,
+                new_region_id,
                 new_peer_ids,
-                ..
-            } => match check_split(&region, split_key, new_peer_ids.len()) {
+            } => match check_split(&region, split_key, *new_region_id, new_peer_ids.len()) {
                 Ok(()) => None,
                 Err(e) => Some(Err(e)),
             },
@@ -180,7 +186,7 @@ impl Peer {
     ) -> Result<Response, Error> {
         // SOLUTION BEGIN p3b: split the range, bump both versions, persist both regions
         let region = self.region().clone();
-        check_split(&region, &split_key, new_peer_ids.len())?;
+        check_split(&region, &split_key, new_region_id, new_peer_ids.len())?;
         let mut left = region.clone();
         left.region_epoch.version += 1;
         let mut right = left.clone();
@@ -196,6 +202,16 @@ impl Peer {
                 store_id: p.store_id,
             })
             .collect();
+        tracing::debug!(
+            target: "raftstore::event",
+            region = region.id,
+            peer = self.meta.id,
+            store = self.meta.store_id,
+            new_region = right.id,
+            split_key = ?String::from_utf8_lossy(&right.start_key),
+            version = left.region_epoch.version,
+            "split applied"
+        );
         self.storage.set_region(left.clone());
         self.storage.write_region_state(kv_wb, PeerState::Normal);
         let right_state = RegionLocalState {
@@ -321,9 +337,20 @@ impl Peer {
     }
 }
 
-/// Whether `split_key` may split `region` into two non-empty regions with
-/// `new_peers` new peer ids.
-fn check_split(region: &Region, split_key: &[u8], new_peers: usize) -> Result<(), Error> {
+/// Whether `split_key` may split `region` into two non-empty regions, the
+/// new one `new_region_id` (not the region's own id) with `new_peers` new
+/// peer ids.
+fn check_split(
+    region: &Region,
+    split_key: &[u8],
+    new_region_id: u64,
+    new_peers: usize,
+) -> Result<(), Error> {
+    if new_region_id == region.id {
+        return Err(Error::InvalidAdmin {
+            reason: format!("a split of region {} into itself", region.id),
+        });
+    }
     if split_key.is_empty() || split_key == region.start_key.as_slice() {
         return Err(Error::InvalidAdmin {
             reason: format!("split key {split_key:02x?} would leave an empty region"),

@@ -665,3 +665,5 @@ fn a_split_region_can_be_snapshotted_before_it_applies_anything() {
         assert_eq!(keys, vec![b"n".as_slice(), b"z".as_slice()]);
     }
 }
+
+mod admin;
