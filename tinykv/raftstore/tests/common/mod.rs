@@ -438,23 +438,17 @@ impl Cluster {
         Cluster::with(n, PeerConfig::test(), Backing::Memory)
     }
 
-    /// `n` stores with the given configuration and engines.
-    pub fn with(n: u64, config: PeerConfig, backing: Backing) -> Cluster {
-        let net = Network::new();
-        let epoch = RegionEpoch {
-            conf_ver: 1,
-            version: 1,
-        };
-        let region = Region {
-            id: 1,
-            start_key: Vec::new(),
-            end_key: Vec::new(),
-            region_epoch: epoch,
-            peers: (1..=n).map(|s| Peer { id: s, store_id: s }).collect(),
-        };
+    /// A cluster of `n` store slots, none added yet, over `net`, with
+    /// `region` as the bootstrap region and `scheduler` as the mock.
+    fn empty(
+        net: Network,
+        n: u64,
+        region: Region,
+        config: PeerConfig,
+        scheduler: Arc<MockScheduler>,
+    ) -> Cluster {
         let history = History::default();
-        let scheduler = Arc::new(MockScheduler::new(region.clone(), n));
-        let mut c = Cluster {
+        Cluster {
             net,
             n,
             region,
@@ -475,7 +469,48 @@ impl Cluster {
             real: None,
             history,
             _dirs: Vec::new(),
+        }
+    }
+
+    /// Store `s`'s engines and its ends to every other store.
+    fn add_store(&mut self, s: u64, engines: (Arc<dyn Engine>, Arc<dyn Engine>)) {
+        self.engines.push(engines);
+        let mut ends = BTreeMap::new();
+        for t in (1..=self.n).filter(|&t| t != s) {
+            let end = self.net.make_end(link(s, t));
+            self.net.connect(&link(s, t), store_name(t));
+            self.net.enable(&link(s, t), true);
+            ends.insert(t, end);
+        }
+        self.ends.push(ends);
+    }
+
+    /// The client's end to store `s`, which is not started yet.
+    fn add_client_end(&mut self, s: u64) {
+        let name = format!("client->{s}");
+        let client = self.net.make_end(&name);
+        self.net.connect(&name, store_name(s));
+        self.net.enable(&name, true);
+        self.client.ends.push(client);
+        self.stores.push(None);
+    }
+
+    /// `n` stores with the given configuration and engines.
+    pub fn with(n: u64, config: PeerConfig, backing: Backing) -> Cluster {
+        let net = Network::new();
+        let epoch = RegionEpoch {
+            conf_ver: 1,
+            version: 1,
         };
+        let region = Region {
+            id: 1,
+            start_key: Vec::new(),
+            end_key: Vec::new(),
+            region_epoch: epoch,
+            peers: (1..=n).map(|s| Peer { id: s, store_id: s }).collect(),
+        };
+        let scheduler = Arc::new(MockScheduler::new(region.clone(), n));
+        let mut c = Cluster::empty(net, n, region, config, scheduler);
         for s in 1..=n {
             let (raft, kv): (Arc<dyn Engine>, Arc<dyn Engine>) = match backing {
                 Backing::Memory => (Arc::new(MemEngine::new()), Arc::new(MemEngine::new())),
@@ -488,21 +523,8 @@ impl Cluster {
                 }
             };
             bootstrap_region(raft.as_ref(), kv.as_ref(), &c.region).unwrap();
-            c.engines.push((raft, kv));
-            let mut ends = BTreeMap::new();
-            for t in (1..=n).filter(|&t| t != s) {
-                let end = c.net.make_end(link(s, t));
-                c.net.connect(&link(s, t), store_name(t));
-                c.net.enable(&link(s, t), true);
-                ends.insert(t, end);
-            }
-            c.ends.push(ends);
-            let name = format!("client->{s}");
-            let client = c.net.make_end(&name);
-            c.net.connect(&name, store_name(s));
-            c.net.enable(&name, true);
-            c.client.ends.push(client);
-            c.stores.push(None);
+            c.add_store(s, (raft, kv));
+            c.add_client_end(s);
         }
         for s in 1..=n {
             c.start(s);

@@ -29,11 +29,10 @@ use tinykv_scheduler::{Clock, Config, SchedulerServer, Store as StoreMeta};
 use tinykv_storage::{Engine, MemEngine};
 use tokio::time::{Instant, sleep};
 
-use super::history::History;
 use super::scheduler::MockScheduler;
 use super::{
-    Client, Cluster, ELECTION_TIMEOUT, client_end, client_key, client_value, concat, expected,
-    link, run_client, store_name,
+    Cluster, ELECTION_TIMEOUT, client_end, client_key, client_value, concat, expected, run_client,
+    store_name,
 };
 
 /// The scheduler's server name on the network.
@@ -152,56 +151,21 @@ impl Cluster {
             ends: BTreeMap::new(),
             balancing,
         };
-        let history = History::default();
         let mock = Arc::new(MockScheduler::new(region.clone(), FIRST_ID));
-        let mut c = Cluster {
-            net,
-            n: total,
-            region,
-            config,
-            engines: Vec::new(),
-            ends: Vec::new(),
-            stores: Vec::new(),
-            client: Client {
-                ends: Vec::new(),
-                n: total,
-                scheduler: mock.clone(),
-                hints: BTreeMap::new(),
-                last_error: None,
-                id: 0,
-                history: history.clone(),
-            },
-            scheduler: mock,
-            real: None,
-            history,
-            _dirs: Vec::new(),
-        };
+        let mut c = Cluster::empty(net, total, region, config, mock);
         for s in 1..=total {
             let (raft, kv): (Arc<dyn Engine>, Arc<dyn Engine>) =
                 (Arc::new(MemEngine::new()), Arc::new(MemEngine::new()));
             if s <= initial {
                 bootstrap_region(raft.as_ref(), kv.as_ref(), &c.region).unwrap();
             }
-            c.engines.push((raft, kv));
-            let mut ends = BTreeMap::new();
-            for t in (1..=total).filter(|&t| t != s) {
-                let end = c.net.make_end(link(s, t));
-                c.net.connect(&link(s, t), store_name(t));
-                c.net.enable(&link(s, t), true);
-                ends.insert(t, end);
-            }
-            c.ends.push(ends);
+            c.add_store(s, (raft, kv));
             let name = format!("{}->{SCHEDULER}", store_name(s));
             let end = c.net.make_end(&name);
             c.net.connect(&name, SCHEDULER);
             c.net.enable(&name, true);
             real.ends.insert(s, end);
-            let name = format!("client->{s}");
-            let client = c.net.make_end(&name);
-            c.net.connect(&name, store_name(s));
-            c.net.enable(&name, true);
-            c.client.ends.push(client);
-            c.stores.push(None);
+            c.add_client_end(s);
         }
         c.real = Some(real);
         for s in 1..=initial {
