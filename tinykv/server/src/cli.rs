@@ -91,23 +91,13 @@ pub fn server_main() -> ExitCode {
     if args.store == StoreKind::Raft {
         return raft_server_main(&args);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(None) {
         Ok(rt) => rt,
-        Err(e) => {
-            return fail(
-                "tinykv-server",
-                Error::Io(format!("cannot start runtime: {e}")),
-            );
-        }
+        Err(e) => return fail("tinykv-server", e),
     };
     let result = runtime.block_on(async {
         // Bind first: a bad address must not leave a new data directory behind.
-        let listener = tokio::net::TcpListener::bind(&args.addr)
-            .await
-            .map_err(|e| Error::Net(format!("cannot listen on {}: {e}", args.addr)))?;
+        let listener = listen(&args.addr).await?;
         let (router, group) = open_server(&args)?;
         let addr = listener
             .local_addr()
@@ -144,6 +134,25 @@ pub fn server_main() -> ExitCode {
     }
 }
 
+/// The server's multi-threaded runtime (`workers` threads, or one per core).
+fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, Error> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        builder.worker_threads(n);
+    }
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io(format!("cannot start runtime: {e}")))
+}
+
+/// Binds the server's listener; a port in use is a clear error.
+async fn listen(addr: &str) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Net(format!("cannot listen on {addr}: {e}")))
+}
+
 /// `tinykv-server --store raft`: one store of a raft cluster
 /// ([`crate::raft`]).
 fn raft_server_main(args: &ServerArgs) -> ExitCode {
@@ -152,23 +161,12 @@ fn raft_server_main(args: &ServerArgs) -> ExitCode {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(8);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime(Some(workers)) {
         Ok(rt) => rt,
-        Err(e) => {
-            return fail(
-                "tinykv-server",
-                Error::Io(format!("cannot start runtime: {e}")),
-            );
-        }
+        Err(e) => return fail("tinykv-server", e),
     };
     let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.addr)
-            .await
-            .map_err(|e| Error::Net(format!("cannot listen on {}: {e}", args.addr)))?;
+        let listener = listen(&args.addr).await?;
         let node = crate::raft::open(args)?;
         let addr = listener
             .local_addr()

@@ -255,6 +255,16 @@ impl TxnServer {
         self.run_write(&req.context, req.start_version, &keys, |txn| {
             // SOLUTION BEGIN p4c: commit or roll back each key the transaction locked, as KvCommit and KvBatchRollback do
             for key in &keys {
+                // The keys were found before the latches were taken: one
+                // whose lock of this transaction is gone since was resolved
+                // by someone else meanwhile (and may be locked again by a
+                // newer transaction, which is not ours to touch).
+                if txn
+                    .get_lock(key)?
+                    .is_none_or(|lock| lock.ts != txn.start_ts)
+                {
+                    continue;
+                }
                 let error = if req.commit_version == 0 {
                     rollback_key(txn, key)?
                 } else {
