@@ -33,8 +33,37 @@ struct Launcher {
 
 impl Drop for Launcher {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
+    }
+}
+
+/// Stops a launcher the way a user does (SIGTERM: it stops its stores and
+/// scheduler), and SIGKILLs it only if it has not exited 20 s later — a
+/// SIGKILLed launcher would leave its children running, and a failed test
+/// would leave a cluster behind.
+fn stop(child: &mut Child) {
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A launcher child stopped (as [`stop`] does) when dropped: also when the
+/// test fails half-way.
+struct Stopping(Option<Child>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            stop(child);
+        }
     }
 }
 
@@ -289,12 +318,15 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
         eprintln!("skipped: no tinykv-scheduler in {}", bin_dir.display());
         return;
     }
-    let mut child = Command::new(LAUNCHER)
-        .args(["--stores", "3"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut guard = Stopping(Some(
+        Command::new(LAUNCHER)
+            .args(["--stores", "3"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    ));
+    let child = guard.0.as_mut().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut scheduler = String::new();
     for line in lines.by_ref() {
@@ -332,6 +364,7 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
         .status()
         .unwrap();
     assert!(term.success());
+    let child = guard.0.take().unwrap();
     let out = wait_output(child, Duration::from_secs(20));
     assert!(out.status.success(), "{out:?}");
     assert!(
