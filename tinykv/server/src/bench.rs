@@ -297,21 +297,21 @@ pub async fn run(args: &BenchArgs) -> Result<Report, Error> {
     let value = Arc::new(vec![b'v'; args.value_size]);
     if args.workload != Workload::Put && !args.no_fill {
         let bar = progress(args.keys, "filling");
-        let next = Arc::new(AtomicU64::new(0));
+        // Client c fills keys c, c + n, c + 2n, …: every client (so every
+        // endpoint) writes its share, however the tasks are scheduled.
         let keys = args.keys;
+        let n = stores.len() as u64;
         let fill: Vec<_> = stores
             .drain(..)
-            .map(|mut store| {
-                let (next, value, bar) = (next.clone(), value.clone(), bar.clone());
+            .enumerate()
+            .map(|(c, mut store)| {
+                let (value, bar) = (value.clone(), bar.clone());
                 tokio::spawn(async move {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= keys {
-                            return Ok::<Store, Error>(store);
-                        }
+                    for i in (c as u64..keys).step_by(n as usize) {
                         store.put(key(i), value.to_vec()).await?;
                         bar.inc(1);
                     }
+                    Ok::<Store, Error>(store)
                 })
             })
             .collect();
