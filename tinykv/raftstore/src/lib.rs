@@ -110,7 +110,7 @@ pub mod snap;
 pub mod store;
 
 pub use peer::{Answer, Peer, PeerConfig, PeerEvent, raft_config};
-pub use peer_storage::{PeerStorage, bootstrap_region};
+pub use peer_storage::{PeerStorage, bootstrap_region, first_region};
 
 use meta::{Peer as PeerMeta, Region};
 

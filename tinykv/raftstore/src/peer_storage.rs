@@ -16,14 +16,33 @@ use tinykv_storage::{Cf, Engine, WriteBatch, WriteOptions};
 use crate::Error;
 use crate::keys;
 use crate::meta::{
-    self, PeerState, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM, RaftApplyState, RaftLocalState,
-    RaftTruncatedState, Region, RegionLocalState,
+    self, Peer, PeerState, RAFT_INIT_LOG_INDEX, RAFT_INIT_LOG_TERM, RaftApplyState, RaftLocalState,
+    RaftTruncatedState, Region, RegionEpoch, RegionLocalState,
 };
 use crate::snap::RegionSnapshot;
 
 /// Writes are made durable before the peer acts on them: raft state before
 /// messages leave, applied data before clients hear back.
 const SYNC: WriteOptions = WriteOptions::SYNC;
+
+/// Region 1 as a cluster is bootstrapped: the whole key space, epoch
+/// `conf_ver` 1 / `version` 1, one peer on each of `stores` whose id is
+/// the store's id.
+pub fn first_region(stores: impl IntoIterator<Item = u64>) -> Region {
+    Region {
+        id: 1,
+        start_key: Vec::new(),
+        end_key: Vec::new(),
+        region_epoch: RegionEpoch {
+            conf_ver: 1,
+            version: 1,
+        },
+        peers: stores
+            .into_iter()
+            .map(|id| Peer { id, store_id: id })
+            .collect(),
+    }
+}
 
 /// Writes a bootstrapped region's initial state on one store: the region
 /// (Normal), and raft and apply state at index and term 5 (the reference's

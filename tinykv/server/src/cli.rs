@@ -234,7 +234,8 @@ fn open_server(args: &ServerArgs) -> Result<(Router, Option<Arc<GroupCommit>>), 
     Ok((router, group))
 }
 
-async fn stop_signal() {
+/// SIGTERM or Ctrl-C (the servers' and the launcher's clean stop).
+pub(crate) async fn stop_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

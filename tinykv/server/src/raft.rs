@@ -51,7 +51,7 @@ use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
 use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
 use tinykv_raftstore::scheduler::{RemoteScheduler, SchedulerClient, TcpScheduler};
 use tinykv_raftstore::store::{CallFuture, Store, Transport};
-use tinykv_raftstore::{Answer, PeerConfig, bootstrap_region, keys};
+use tinykv_raftstore::{Answer, PeerConfig, bootstrap_region, first_region, keys};
 use tinykv_scheduler::{Store as SchedulerStore, StoreState};
 use tinykv_storage::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
 use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
@@ -435,19 +435,7 @@ fn bootstrap(
         }
         return Ok(());
     }
-    let region = Region {
-        id: 1,
-        start_key: Vec::new(),
-        end_key: Vec::new(),
-        region_epoch: RegionEpoch {
-            conf_ver: 1,
-            version: 1,
-        },
-        peers: cluster
-            .keys()
-            .map(|&id| Peer { id, store_id: id })
-            .collect(),
-    };
+    let region = first_region(cluster.keys().copied());
     bootstrap_region(raft, kv, &region).map_err(|e| Error::Io(e.to_string()))?;
     let mut batch = WriteBatch::new();
     batch.put(

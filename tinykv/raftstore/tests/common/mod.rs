@@ -23,10 +23,10 @@ use history::{History, Input, Output, summarize};
 use labrpc::{ClientEnd, Network, Server};
 use scheduler::MockScheduler;
 use tinykv_raftstore::cmd::{CmdHeader, RaftCmdRequest, Request, Response};
-use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::meta::{Peer, Region};
 use tinykv_raftstore::scheduler::SchedulerClient;
 use tinykv_raftstore::store::{COMMAND_TIMEOUT, Command, Scan, ScanArgs, Store, Transport};
-use tinykv_raftstore::{Error, PeerConfig, bootstrap_region};
+use tinykv_raftstore::{Error, PeerConfig, bootstrap_region, first_region};
 use tinykv_storage::{Cf, DiskEngine, Engine, MemEngine};
 use tokio::time::{Instant, sleep};
 
@@ -498,17 +498,7 @@ impl Cluster {
     /// `n` stores with the given configuration and engines.
     pub fn with(n: u64, config: PeerConfig, backing: Backing) -> Cluster {
         let net = Network::new();
-        let epoch = RegionEpoch {
-            conf_ver: 1,
-            version: 1,
-        };
-        let region = Region {
-            id: 1,
-            start_key: Vec::new(),
-            end_key: Vec::new(),
-            region_epoch: epoch,
-            peers: (1..=n).map(|s| Peer { id: s, store_id: s }).collect(),
-        };
+        let region = first_region(1..=n);
         let scheduler = Arc::new(MockScheduler::new(region.clone(), n));
         let mut c = Cluster::empty(net, n, region, config, scheduler);
         for s in 1..=n {

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use labrpc::{ClientEnd, Network, Shutdown};
-use tinykv_raftstore::meta::{Peer, Region, RegionEpoch};
+use tinykv_raftstore::meta::{Peer, Region};
 use tinykv_raftstore::scheduler::{
     Operator, RegionHeartbeat, RemoteScheduler, SchedulerClient, StoreStats,
 };
-use tinykv_raftstore::{Error, PeerConfig, bootstrap_region};
+use tinykv_raftstore::{Error, PeerConfig, bootstrap_region, first_region};
 use tinykv_scheduler::{Clock, Config, SchedulerServer, Store as StoreMeta};
 use tinykv_storage::{Engine, MemEngine};
 use tokio::time::{Instant, sleep};
@@ -130,16 +130,7 @@ impl Cluster {
     pub fn with_real_scheduler(initial: u64, total: u64, config: PeerConfig) -> Cluster {
         assert!(initial <= total);
         let net = Network::new();
-        let region = Region {
-            id: 1,
-            start_key: Vec::new(),
-            end_key: Vec::new(),
-            region_epoch: RegionEpoch {
-                conf_ver: 1,
-                version: 1,
-            },
-            peers: (1..=initial).map(|s| Peer { id: s, store_id: s }).collect(),
-        };
+        let region = first_region(1..=initial);
         let server = SchedulerServer::new(Config::default(), FIRST_ID, Clock::tokio());
         let rpc = labrpc::Server::new();
         rpc.add_service(server.service());

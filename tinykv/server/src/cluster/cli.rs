@@ -13,7 +13,7 @@ use clap::{Parser, ValueEnum};
 
 use super::{Cluster, SchedulerKind, Spec};
 use crate::Error;
-use crate::cli::EngineKind;
+use crate::cli::{EngineKind, stop_signal};
 
 /// Where the scheduler runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,20 +200,4 @@ fn temp_dir() -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     std::env::temp_dir().join(format!("tinykv-cluster-{}-{nanos}", std::process::id()))
-}
-
-async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        biased;
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
 }
