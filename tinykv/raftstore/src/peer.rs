@@ -777,14 +777,22 @@ impl Peer {
                 term,
             });
         }
-        let view = self.storage.kv_engine().snapshot()?;
+        // A read view only for a command that reads: taking one costs the
+        // engine (an engine that buffers writes must hand them over first).
+        let mut view: Option<Box<dyn Snapshot>> = None;
         let mut responses = Vec::with_capacity(request.requests.len());
         let mut snapshot = None;
         for r in &request.requests {
             responses.push(match r {
-                Request::Get { cf, key } => Response::Get {
-                    value: view.get_cf(*cf, key)?,
-                },
+                Request::Get { cf, key } => {
+                    let view = match &mut view {
+                        Some(view) => view,
+                        None => view.insert(self.storage.kv_engine().snapshot()?),
+                    };
+                    Response::Get {
+                        value: view.get_cf(*cf, key)?,
+                    }
+                }
                 Request::Put { .. } => Response::Put,
                 Request::Delete { .. } => Response::Delete,
                 Request::Snap => {
