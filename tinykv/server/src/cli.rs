@@ -78,10 +78,16 @@ pub struct ServerArgs {
     /// fresh store bootstraps region 1 with a peer on each.
     #[arg(long, required_if_eq("store", "raft"), value_parser = crate::raft::parse_cluster)]
     pub cluster: Option<std::collections::BTreeMap<u64, String>>,
-    /// (raft) The scheduler, HOST:PORT (region heartbeats, splits); without
-    /// it the store runs alone with its peers.
+    /// (raft) The scheduler, HOST:PORT (region heartbeats, splits,
+    /// timestamps); without it the store runs alone with its peers.
     #[arg(long)]
     pub scheduler: Option<String>,
+    /// (raft) Where clients reach each store, `1=HOST:PORT,…`, for the
+    /// leader a region error names (default: `--cluster`'s addresses).
+    /// `tinykv-cluster --faults` gives the stores proxies in `--cluster`
+    /// and their own addresses here.
+    #[arg(long, value_parser = crate::raft::parse_cluster)]
+    pub client_addrs: Option<std::collections::BTreeMap<u64, String>>,
 }
 
 /// Runs `tinykv-server`.

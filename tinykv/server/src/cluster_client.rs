@@ -169,9 +169,8 @@ impl ClusterClient {
                             if leader_hint(&text).is_some() && hinted.is_none() && n == 1 {
                                 // A leader we were not given: say where it is.
                                 // (With several addresses, go on to the next:
-                                // behind tinykv-cluster's fault proxies a hint
-                                // names the proxy the store dials, never an
-                                // address a client was given.)
+                                // a store started without `--client-addrs`
+                                // behind proxies names the proxy it dials.)
                                 return Err(failure);
                             }
                             (failure, hinted.filter(|&j| j != i))

@@ -38,6 +38,15 @@
 //! * Raft messages between stores: the raftstore's own `Raftstore`
 //!   service, served by [`Router::service`] and called through [`TcpPeer`]
 //!   (a [`Transport`]).
+//! * A leader hint names the store's address in `--client-addrs` (default:
+//!   `--cluster`'s): behind `tinykv-cluster --faults` the stores dial each
+//!   other's proxies, and a client must be sent to the store itself.
+//! * Timestamps (`Tso.GetTimestamp`): with `--scheduler`, the scheduler's
+//!   oracle, forwarded — one oracle for the cluster, as PD is TiKV's, so a
+//!   transaction may take its start and commit timestamps from different
+//!   stores. Without a scheduler, each store is its own [`WallTso`]:
+//!   timestamps of different stores are not ordered, and a transactional
+//!   client must keep to one store.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -556,12 +565,28 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
     let kv_engine: Arc<dyn Engine> = kv;
     let store = Store::start(store_id, raft.clone(), kv_engine, ends, config, scheduler)
         .map_err(|e| Error::Io(format!("{}: {e}", args.data_dir.display())))?;
-    let tso = WallTso::open(durable.then(|| raft.clone()))?;
-    let storage = Arc::new(RaftStorage::new(store.clone(), cluster, stats.clone()));
+    let hints = args.client_addrs.clone().unwrap_or(cluster);
+    let storage = Arc::new(RaftStorage::new(store.clone(), hints, stats.clone()));
     let router = raw_routes(Router::new(), RawServer::new(storage.clone()));
-    let router = txn_routes(router, TxnServer::new(storage))
-        .tso(tso)
-        .service(store.service());
+    let router = txn_routes(router, TxnServer::new(storage));
+    let router = match &args.scheduler {
+        // The cluster's one oracle: every store hands out the scheduler's
+        // timestamps, so a client may take them from any store.
+        Some(addr) => {
+            let scheduler = TcpScheduler::new(addr.as_str());
+            router.handle_async::<GetTimestamp, _, _>(move |count| {
+                let reply = scheduler.get_tso(count);
+                async move {
+                    reply
+                        .await
+                        .map_err(|e| format!("the scheduler's timestamp oracle: {e}"))
+                }
+            })
+        }
+        // No scheduler: this store's own oracle (see the module docs).
+        None => router.tso(WallTso::open(durable.then(|| raft.clone()))?),
+    };
+    let router = router.service(store.service());
     Ok(RaftNode {
         store,
         router,

@@ -81,6 +81,27 @@ impl Router {
         self
     }
 
+    /// Answers RPC `R` with an async `handler`, on the connection's task.
+    pub fn handle_async<R, F, Fut>(mut self, handler: F) -> Router
+    where
+        R: Rpc,
+        F: Fn(R::Args) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R::Reply> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased: AsyncHandler = Arc::new(move |bytes: Vec<u8>| {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let args: R::Args = labrpc::decode(&bytes)
+                    .map_err(|e| format!("{}: cannot decode the arguments: {e}", R::METHOD))?;
+                Ok(labrpc::to_bytes(&handler(args).await))
+            })
+        });
+        self.methods
+            .insert(R::METHOD.to_string(), Route::Async(erased));
+        self
+    }
+
     /// Answers every method of a labrpc `service` with its own (async)
     /// handlers — the same service the simulation serves, over TCP. A
     /// handler that declines (a killed store) is an error reply, which the

@@ -328,6 +328,27 @@ fn a_raft_store_refuses_bad_input() {
     refused(&out, 2, "--cluster does not list store 3");
     let out = raft("1", &addrs[0], "1=nowhere", data);
     refused(&out, 2, "is not HOST:PORT");
+    // A scheduler that is down at start (nothing listens on a free port).
+    let nowhere = common::free_addrs(1).remove(0);
+    let out = server_exits(&[
+        "--store",
+        "raft",
+        "--store-id",
+        "1",
+        "--addr",
+        &addrs[0],
+        "--cluster",
+        &cluster,
+        "--data-dir",
+        data,
+        "--scheduler",
+        &nowhere,
+    ]);
+    refused(&out, 1, "cannot reach the scheduler");
+    assert!(
+        !Path::new(data).exists(),
+        "a refused start left {data} behind"
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     let out = raft("1", &taken_addr, &cluster, data);

@@ -9,7 +9,9 @@ use std::fmt::Display;
 use std::sync::{Arc, Mutex};
 
 use labrpc::ClientEnd;
-use tinykv_scheduler::messages::{AskSplitRequest, PutStoreRequest, StoreHeartbeatRequest};
+use tinykv_scheduler::messages::{
+    AskSplitRequest, PutStoreRequest, StoreHeartbeatRequest, TsoRequest,
+};
 use tinykv_scheduler::{Store, StoreStats, net, service};
 
 use super::remote::{RemoteScheduler, RpcFuture, SchedulerRpc, heartbeat_request, operator_of};
@@ -146,6 +148,17 @@ impl TcpScheduler {
                 *this.lock() = None;
             }
             result
+        })
+    }
+
+    /// `count` consecutive timestamps from the scheduler's oracle (the
+    /// cluster's one oracle, as PD is TiKV's): the last of them.
+    pub fn get_tso(&self, count: u32) -> RpcFuture<u64> {
+        self.with_client(move |client| {
+            Box::pin(async move {
+                let request = TsoRequest { count };
+                flatten(client.get_tso(net::context(), request).await)
+            })
         })
     }
 

@@ -181,6 +181,10 @@ impl Cluster {
             ]
             .map(String::from)
             .to_vec();
+            if cluster.mesh.is_some() {
+                // Leader hints name what clients dial, not the proxies.
+                args.extend(["--client-addrs".to_string(), everyone.clone()]);
+            }
             if let Some(s) = cluster.scheduler_addr {
                 args.extend(["--scheduler".to_string(), s.to_string()]);
             }
