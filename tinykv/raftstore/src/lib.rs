@@ -24,6 +24,10 @@
 //!   loop: propose, persist, send, apply, answer, advance (p2b); the
 //!   raft-log GC tick proposing CompactLog, applying it, filling outgoing
 //!   snapshots and refusing bad incoming ones (p2c).
+//! * `peer/apply.rs` — **student code (p2b, p2c)**: applying committed
+//!   entries (one kv batch each, with the applied index), answering their
+//!   proposals (p2b); CompactLog applied and the raft log collected after
+//!   it, proposals a snapshot overtook (p2c).
 //! * `peer/admin.rs` — **student code (p3b)**: admin commands (TransferLeader,
 //!   ChangePeer, Split) proposed and applied, the split checker, and
 //!   [`Peer::destroy`].

@@ -12,7 +12,7 @@ use tinykv_storage::{Cf, Engine, MemEngine, WriteBatch, WriteOptions};
 
 use super::*;
 use crate::bootstrap_region;
-use crate::cmd::CmdHeader;
+use crate::cmd::{CmdHeader, Request};
 use crate::meta::{Peer as PeerMeta, RegionEpoch};
 
 /// Rounds a command may take before the client gives up on that store.
