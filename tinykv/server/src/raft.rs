@@ -29,8 +29,13 @@
 //!   is synced at once.
 //! * [`RaftStorage`] is the reference's `RaftStorage`: the
 //!   [`Storage`] the raw and transactional handlers (unchanged) run on. A
-//!   write is one command proposed and waited for until it applies; a
-//!   reader is a `Snap` command's read view. Both block, so the handlers
+//!   write is one command proposed and waited for until it applies, to the
+//!   region holding its first key; a reader is a `Snap` command's read
+//!   view. A raw read goes through the region holding its key (a get's, a
+//!   scan's start) and a raw scan stops at that region's end, as the
+//!   reference's `RegionReader`; a transactional read goes through the
+//!   store's first region (the transactional API assumes one region: its
+//!   encoded keys are not mapped to regions). Both block, so the handlers
 //!   run on the blocking pool. A refusal (not leader, stale, timeout) is a
 //!   region error: it goes back in the reply's `region_error`, with
 //!   `[leader: store N at HOST:PORT]` when the leader is known
@@ -65,8 +70,8 @@ use tinykv_scheduler::{Store as SchedulerStore, StoreState};
 use tinykv_storage::raw::{RawDeleteRequest, RawGetRequest, RawPutRequest, RawScanRequest};
 use tinykv_storage::service::{RawDelete, RawGet, RawPut, RawScan};
 use tinykv_storage::{
-    Cf, Context, DiskEngine, Engine, MemEngine, Modify, RawServer, Snapshot, Storage, WriteBatch,
-    WriteOptions,
+    Cf, Context, DbIterator, DiskEngine, Engine, MemEngine, Modify, RawServer, Snapshot, Storage,
+    WriteBatch, WriteOptions,
 };
 use tinykv_txn::TxnServer;
 use tinykv_txn::service::*;
@@ -112,8 +117,11 @@ pub fn parse_cluster(text: &str) -> Result<BTreeMap<u64, String>, String> {
 }
 
 mod engines;
+mod storage;
 
 pub use engines::{KV_BUFFER_BATCHES, KvEngine, RaftDirty, RaftEngine};
+pub use storage::{REGION_CACHE_FOR, RaftStorage};
+use storage::{raw_routes, txn_routes};
 
 /// Figures of a running store, printed when it stops.
 #[derive(Default)]
@@ -199,202 +207,6 @@ impl Transport for TcpPeer {
                 }
             }
         })
-    }
-}
-
-thread_local! {
-    /// The region error of the last storage call on this thread (the
-    /// handlers run on the blocking pool, one request per thread at a
-    /// time): how a refusal gets from [`RaftStorage`], under the unchanged
-    /// handlers, into the reply's `region_error`.
-    static REGION_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-fn region_error(text: String) -> tinykv_storage::Error {
-    REGION_ERROR.with(|e| *e.borrow_mut() = Some(text.clone()));
-    tinykv_storage::Error::Db(format!("region error: {text}"))
-}
-
-/// Runs a handler; the region error its storage calls met, if any.
-fn regional<T>(handler: impl FnOnce() -> T) -> (T, Option<String>) {
-    REGION_ERROR.with(|e| e.borrow_mut().take());
-    let reply = handler();
-    (reply, REGION_ERROR.with(|e| e.borrow_mut().take()))
-}
-
-/// The reference's `RaftStorage`: the [`Storage`] of one store's peers.
-#[derive(Clone)]
-pub struct RaftStorage {
-    store: Store,
-    cluster: Arc<BTreeMap<u64, String>>,
-    stats: Arc<Stats>,
-    /// The store's regions and its peer in each, as last read (the store's
-    /// lock is busy while a Ready is persisted: not taken per command).
-    regions: Arc<Mutex<Option<(Instant, Regions)>>>,
-}
-
-/// A store's regions and its peer in each.
-type Regions = Vec<(Region, Peer)>;
-
-/// How long [`RaftStorage`] routes by a list of regions it read (a region
-/// error drops the list at once).
-pub const REGION_CACHE_FOR: Duration = Duration::from_secs(1);
-
-impl RaftStorage {
-    /// Storage over `store`; `cluster` names the stores' addresses for
-    /// leader hints.
-    pub fn new(store: Store, cluster: BTreeMap<u64, String>, stats: Arc<Stats>) -> RaftStorage {
-        RaftStorage {
-            store,
-            cluster: Arc::new(cluster),
-            stats,
-            regions: Arc::default(),
-        }
-    }
-
-    /// The store's initialised regions and its peer in each.
-    fn regions(&self) -> Vec<(Region, Peer)> {
-        let mut cache = self.regions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((read, regions)) = &*cache
-            && read.elapsed() < REGION_CACHE_FOR
-        {
-            return regions.clone();
-        }
-        let regions: Vec<(Region, Peer)> = self
-            .store
-            .regions()
-            .into_iter()
-            .filter_map(|r| self.store.peer_of(r.id).map(|p| (r, p)))
-            .collect();
-        *cache = Some((Instant::now(), regions.clone()));
-        regions
-    }
-
-    /// The header of a command for `ctx`: its region, or (a client that
-    /// does not route: `region_id` 0) the region here holding `key` (the
-    /// first region for a read without a key).
-    fn header(
-        &self,
-        ctx: &Context,
-        key: Option<&[u8]>,
-    ) -> Result<CmdHeader, tinykv_storage::Error> {
-        let regions = self.regions();
-        let holds = |r: &Region, k: &[u8]| {
-            r.start_key.as_slice() <= k && (r.end_key.is_empty() || k < r.end_key.as_slice())
-        };
-        let found = if ctx.region_id != 0 {
-            regions.iter().find(|(r, _)| r.id == ctx.region_id)
-        } else {
-            match key {
-                Some(k) => regions.iter().find(|(r, _)| holds(r, k)),
-                None => regions
-                    .iter()
-                    .min_by(|a, b| a.0.start_key.cmp(&b.0.start_key)),
-            }
-        };
-        let Some((region, peer)) = found.cloned() else {
-            *self.regions.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            return Err(region_error(format!(
-                "region {} not found on this store",
-                ctx.region_id
-            )));
-        };
-        let region_epoch = if ctx.region_id != 0 {
-            RegionEpoch {
-                conf_ver: ctx.conf_ver,
-                version: ctx.version,
-            }
-        } else {
-            region.region_epoch
-        };
-        Ok(CmdHeader {
-            region_id: region.id,
-            peer,
-            region_epoch,
-            term: ctx.term,
-        })
-    }
-
-    /// Proposes `request` and waits until it applies.
-    fn run(&self, request: RaftCmdRequest) -> Result<Answer, tinykv_storage::Error> {
-        self.stats.commands.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let proposed = self.store.propose(request, move |answer| {
-            let _ = tx.send(answer);
-        });
-        if !proposed {
-            return Err(region_error("the store is stopping".into()));
-        }
-        let answer = match rx.recv_timeout(APPLY_TIMEOUT) {
-            Ok(answer) => answer,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                return Err(region_error(format!(
-                    "timeout: the command was not applied within {APPLY_TIMEOUT:?}"
-                )));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(region_error(
-                    "the command was dropped (peer stopped)".into(),
-                ));
-            }
-        };
-        if let Err(e) = &answer.result {
-            if matches!(
-                e,
-                tinykv_raftstore::Error::EpochNotMatch { .. }
-                    | tinykv_raftstore::Error::RegionNotFound { .. }
-                    | tinykv_raftstore::Error::KeyNotInRegion { .. }
-            ) {
-                *self.regions.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            }
-            let text = match e {
-                tinykv_raftstore::Error::NotLeader {
-                    leader: Some(leader),
-                    ..
-                } => match self.cluster.get(&leader.store_id) {
-                    Some(addr) => not_leader_text(&e.to_string(), leader.store_id, addr),
-                    None => e.to_string(),
-                },
-                _ => e.to_string(),
-            };
-            return Err(region_error(text));
-        }
-        Ok(answer)
-    }
-}
-
-impl Storage for RaftStorage {
-    fn write(&self, ctx: &Context, batch: WriteBatch) -> Result<(), tinykv_storage::Error> {
-        let mut requests = Vec::with_capacity(batch.len());
-        for modify in batch.into_modifies() {
-            requests.push(match modify {
-                Modify::Put { cf, key, value } => Request::Put { cf, key, value },
-                Modify::Delete { cf, key } => Request::Delete { cf, key },
-                Modify::DeleteRange { .. } => {
-                    return Err(tinykv_storage::Error::Db(
-                        "a range delete cannot be proposed to the raftstore".into(),
-                    ));
-                }
-            });
-        }
-        let Some(first) = requests.first() else {
-            return Ok(());
-        };
-        let header = self.header(ctx, first.key())?;
-        self.run(RaftCmdRequest::new(header, requests)).map(|_| ())
-    }
-
-    fn reader(&self, ctx: &Context) -> Result<Box<dyn Snapshot>, tinykv_storage::Error> {
-        let header = self.header(ctx, None)?;
-        let answer = self.run(RaftCmdRequest::new(header, vec![Request::Snap]))?;
-        match (answer.snapshot, answer.result) {
-            (Some(view), Ok(responses))
-                if matches!(responses.first(), Some(Response::Snap { .. })) =>
-            {
-                Ok(view)
-            }
-            _ => Err(region_error("the read gave no view".into())),
-        }
     }
 }
 
@@ -594,111 +406,6 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
     })
 }
 
-/// The raw API over the raftstore: every handler on the blocking pool (a
-/// read waits for its Snap to apply), region errors moved into
-/// `region_error`.
-fn raw_routes(router: Router, raw: RawServer) -> Router {
-    let (get, put, delete, scan) = (raw.clone(), raw.clone(), raw.clone(), raw);
-    router
-        .handle::<RawGet>(Mode::Blocking, move |req: RawGetRequest| {
-            match regional(|| get.raw_get(req)) {
-                (_, Some(e)) => tinykv_storage::raw::RawGetResponse {
-                    region_error: Some(e),
-                    ..Default::default()
-                },
-                (reply, None) => reply,
-            }
-        })
-        .handle::<RawScan>(Mode::Blocking, move |req: RawScanRequest| {
-            match regional(|| scan.raw_scan(req)) {
-                (_, Some(e)) => tinykv_storage::raw::RawScanResponse {
-                    region_error: Some(e),
-                    ..Default::default()
-                },
-                (reply, None) => reply,
-            }
-        })
-        .handle::<RawPut>(Mode::Blocking, move |req: RawPutRequest| {
-            match regional(|| put.raw_put(req)) {
-                (_, Some(e)) => tinykv_storage::raw::RawPutResponse {
-                    region_error: Some(e),
-                    ..Default::default()
-                },
-                (reply, None) => reply,
-            }
-        })
-        .handle::<RawDelete>(
-            Mode::Blocking,
-            move |req: RawDeleteRequest| match regional(|| delete.raw_delete(req)) {
-                (_, Some(e)) => tinykv_storage::raw::RawDeleteResponse {
-                    region_error: Some(e),
-                    ..Default::default()
-                },
-                (reply, None) => reply,
-            },
-        )
-}
-
-/// The transactional API over the raftstore, as [`raw_routes`].
-fn txn_routes(router: Router, txn: TxnServer) -> Router {
-    macro_rules! route {
-        ($router:expr, $($rpc:ident => $method:ident),* $(,)?) => {{
-            let router = $router;
-            $(
-                let server = txn.clone();
-                let router = router.handle::<$rpc>(Mode::Blocking, move |req| {
-                    match regional(|| server.$method(req)) {
-                        (_, Some(e)) => with_region_error(e),
-                        (reply, None) => reply.map_err(|e| e.to_string()),
-                    }
-                });
-            )*
-            router
-        }};
-    }
-    route!(router,
-        KvGet => kv_get,
-        KvScan => kv_scan,
-        KvPrewrite => kv_prewrite,
-        KvCommit => kv_commit,
-        KvCheckTxnStatus => kv_check_txn_status,
-        KvBatchRollback => kv_batch_rollback,
-        KvResolveLock => kv_resolve_lock,
-    )
-}
-
-/// A transactional reply's `region_error` field.
-trait RegionErrorField {
-    fn region_error(&mut self) -> &mut Option<String>;
-}
-
-macro_rules! region_error_field {
-    ($($t:ident),*) => {$(
-        impl RegionErrorField for tinykv_txn::proto::$t {
-            fn region_error(&mut self) -> &mut Option<String> {
-                &mut self.region_error
-            }
-        }
-    )*};
-}
-
-region_error_field!(
-    GetResponse,
-    ScanResponse,
-    PrewriteResponse,
-    CommitResponse,
-    CheckTxnStatusResponse,
-    BatchRollbackResponse,
-    ResolveLockResponse
-);
-
-/// A reply that only carries region error `text`.
-fn with_region_error<T: Default + RegionErrorField>(text: String) -> Result<T, String> {
-    let mut reply = T::default();
-    *reply.region_error() = Some(text);
-    Ok(reply)
-}
-
 /// The store's figures for the stop line.
 pub fn stop_line(stats: &Stats) -> String {
     format!(
@@ -768,15 +475,5 @@ mod tests {
             })
         );
         server.abort();
-    }
-
-    #[test]
-    fn region_errors_reach_the_caller_once() {
-        let (reply, error) = regional(|| {
-            let _ = region_error("not leader".into());
-            7
-        });
-        assert_eq!((reply, error.as_deref()), (7, Some("not leader")));
-        assert_eq!(regional(|| 8), (8, None));
     }
 }
