@@ -85,9 +85,16 @@ fn run(args: Args) -> Result<(), Error> {
             .and_then(|exe| exe.parent().map(PathBuf::from))
             .ok_or_else(|| Error::Io("cannot find my own executable".into()))?,
     };
-    let (data_dir, temporary) = match args.data_dir {
-        Some(dir) => (dir, false),
-        None => (temp_dir(), true),
+    // A temporary directory is removed when `_temporary` drops, at exit.
+    let (data_dir, _temporary) = match args.data_dir {
+        Some(dir) => (dir, None),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("tinykv-cluster-")
+                .tempdir()
+                .map_err(|e| Error::Io(format!("cannot create a temporary directory: {e}")))?;
+            (dir.path().to_path_buf(), Some(dir))
+        }
     };
     let mut store_args = vec![
         "--engine".to_string(),
@@ -99,7 +106,7 @@ fn run(args: Args) -> Result<(), Error> {
     let spec = Spec {
         stores: args.stores,
         bin_dir,
-        data_dir: data_dir.clone(),
+        data_dir,
         base_port: args.base_port,
         scheduler: match args.scheduler {
             SchedulerMode::Process => SchedulerKind::Process,
@@ -109,11 +116,7 @@ fn run(args: Args) -> Result<(), Error> {
         proxies: args.faults,
         store_args,
     };
-    let result = serve(spec, args.faults);
-    if temporary {
-        let _ = std::fs::remove_dir_all(&data_dir);
-    }
-    result
+    serve(spec, args.faults)
 }
 
 fn serve(spec: Spec, faults: bool) -> Result<(), Error> {
@@ -192,12 +195,4 @@ fn serve(spec: Spec, faults: bool) -> Result<(), Error> {
     }
     eprintln!("tinykv-cluster: stopped");
     Ok(())
-}
-
-/// A fresh directory under the system's temporary directory.
-fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    std::env::temp_dir().join(format!("tinykv-cluster-{}-{nanos}", std::process::id()))
 }
