@@ -303,8 +303,8 @@ fn a_raft_store_refuses_bad_input() {
     let cluster = format!("1={},2={}", addrs[0], addrs[1]);
     let data = dir.path().join("store1");
     let data = data.to_str().unwrap();
-    let raft = |id: &'static str, addr: &str, cluster: &str, data: &str| -> std::process::Output {
-        server_exits(&[
+    let flags = |id: &'static str, addr: &str, cluster: &str, data: &str| -> Vec<String> {
+        let flags = [
             "--store",
             "raft",
             "--store-id",
@@ -315,8 +315,14 @@ fn a_raft_store_refuses_bad_input() {
             cluster,
             "--data-dir",
             data,
-        ])
+        ];
+        flags.map(String::from).to_vec()
     };
+    let exits = |flags: Vec<String>| {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        server_exits(&flags)
+    };
+    let raft = |id, addr: &str, cluster: &str, data: &str| exits(flags(id, addr, cluster, data));
     let refused = |out: &std::process::Output, code: i32, says: &str| {
         let err = stderr(out);
         assert_eq!(out.status.code(), Some(code), "{err}");
@@ -330,20 +336,9 @@ fn a_raft_store_refuses_bad_input() {
     refused(&out, 2, "is not HOST:PORT");
     // A scheduler that is down at start (nothing listens on a free port).
     let nowhere = common::free_addrs(1).remove(0);
-    let out = server_exits(&[
-        "--store",
-        "raft",
-        "--store-id",
-        "1",
-        "--addr",
-        &addrs[0],
-        "--cluster",
-        &cluster,
-        "--data-dir",
-        data,
-        "--scheduler",
-        &nowhere,
-    ]);
+    let mut with_scheduler = flags("1", &addrs[0], &cluster, data);
+    with_scheduler.extend(["--scheduler".to_string(), nowhere]);
+    let out = exits(with_scheduler);
     refused(&out, 1, "cannot reach the scheduler");
     assert!(
         !Path::new(data).exists(),
@@ -356,18 +351,9 @@ fn a_raft_store_refuses_bad_input() {
     drop(taken);
 
     // Store 1 bootstraps its directory, then stops.
-    let mut store = ServerProc::start_with(&[
-        "--store",
-        "raft",
-        "--store-id",
-        "1",
-        "--addr",
-        &addrs[0],
-        "--cluster",
-        &cluster,
-        "--data-dir",
-        data,
-    ]);
+    let bootstrap = flags("1", &addrs[0], &cluster, data);
+    let mut store =
+        ServerProc::start_with(&bootstrap.iter().map(String::as_str).collect::<Vec<_>>());
     store.kill9();
     let out = raft("2", &addrs[1], &cluster, data);
     refused(&out, 1, "holds store 1, not store 2");

@@ -5,9 +5,10 @@
 //! hands out the scheduler's timestamps, so timestamps taken from the
 //! stores in turn strictly increase.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use tinykv_server::cluster::{Cluster, SchedulerKind, Spec};
 use tinykv_server::cluster_client::leader_hint;
 use tinykv_server::{ClusterClient, Connection};
 use tinykv_storage::raw::{RawGetRequest, RawPutRequest};
@@ -25,18 +26,7 @@ fn get_request(key: &[u8]) -> RawGetRequest {
 #[test]
 fn hints_name_client_addresses_and_every_store_serves_one_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tinykv-server"));
-    let cluster = Cluster::start(Spec {
-        stores: 3,
-        bin_dir: bin.parent().unwrap().to_path_buf(),
-        data_dir: dir.path().to_path_buf(),
-        base_port: None,
-        // In this process: the scheduler's binary belongs to another crate.
-        scheduler: SchedulerKind::InProcess,
-        proxies: true,
-        store_args: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+    let cluster = common::proxied_cluster(dir.path());
     let endpoints = cluster.endpoints();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

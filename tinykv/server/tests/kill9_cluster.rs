@@ -23,6 +23,8 @@
 //! `KILL9_ROUNDS` sets the number of kill rounds (default 3, a few seconds
 //! each).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,7 +35,7 @@ use linearizability::{
     visualize_temp,
 };
 use tinykv_server::Connection;
-use tinykv_server::cluster::{Cluster, SchedulerKind, Spec, log_tail};
+use tinykv_server::cluster::{Cluster, log_tail};
 use tinykv_server::cluster_client::ClusterClient;
 use tinykv_server::proxy::Fault;
 use tinykv_storage::raw::{RawGetRequest, RawPutRequest};
@@ -290,18 +292,7 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_tinykv-server"));
-    let cluster = Cluster::start(Spec {
-        stores: 3,
-        bin_dir: bin.parent().unwrap().to_path_buf(),
-        data_dir: dir.path().to_path_buf(),
-        base_port: None,
-        // In this process: the scheduler's binary belongs to another crate.
-        scheduler: SchedulerKind::InProcess,
-        proxies: true,
-        store_args: Vec::new(),
-    })
-    .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"));
+    let cluster = common::proxied_cluster(dir.path());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -143,3 +143,20 @@ pub fn stderr(out: &Output) -> String {
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Three stores in `dir` behind the fault proxies, with a scheduler in
+/// this process (its binary belongs to another crate), as
+/// `tinykv-cluster --faults --scheduler inline` starts them.
+pub fn proxied_cluster(dir: &Path) -> tinykv_server::cluster::Cluster {
+    use tinykv_server::cluster::{Cluster, SchedulerKind, Spec};
+    Cluster::start(Spec {
+        stores: 3,
+        bin_dir: Path::new(SERVER).parent().unwrap().to_path_buf(),
+        data_dir: dir.to_path_buf(),
+        base_port: None,
+        scheduler: SchedulerKind::InProcess,
+        proxies: true,
+        store_args: Vec::new(),
+    })
+    .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"))
+}
