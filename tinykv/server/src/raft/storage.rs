@@ -28,41 +28,52 @@ fn reading_at<T>(key: &[u8], handler: impl FnOnce() -> T) -> T {
     reply
 }
 
-/// A read view whose cursors stop at a region's end key, as the
-/// reference's `RegionReader`: a scan never reads keys of a region whose
-/// read was not proved by this one's `Snap`.
+/// A read view confined to one region's range, as the reference's
+/// `RegionReader`: a get of a key outside it is a region error (the store's
+/// list of regions may be up to [`REGION_CACHE_FOR`] old, e.g. just after a
+/// split) and cursors stay within it, so a read never returns keys of a
+/// region whose read this region's `Snap` did not prove.
 struct RegionView {
     inner: Box<dyn Snapshot>,
-    end: Vec<u8>,
+    region: Region,
 }
 
 struct RegionCursor<'a> {
     inner: Box<dyn DbIterator + 'a>,
-    end: &'a [u8],
+    region: &'a Region,
+}
+
+fn holds(region: &Region, key: &[u8]) -> bool {
+    region.start_key.as_slice() <= key
+        && (region.end_key.is_empty() || key < region.end_key.as_slice())
 }
 
 impl Snapshot for RegionView {
     fn get_cf(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, tinykv_storage::Error> {
+        if !holds(&self.region, key) {
+            return Err(region_error(format!(
+                "key {key:?} is not in region {}",
+                self.region.id
+            )));
+        }
         self.inner.get_cf(cf, key)
     }
 
     fn iter_cf(&self, cf: Cf) -> Result<Box<dyn DbIterator + '_>, tinykv_storage::Error> {
         Ok(Box::new(RegionCursor {
             inner: self.inner.iter_cf(cf)?,
-            end: &self.end,
+            region: &self.region,
         }))
     }
 }
 
 impl DbIterator for RegionCursor<'_> {
     fn seek(&mut self, key: &[u8]) -> Result<(), tinykv_storage::Error> {
-        self.inner.seek(key)
+        self.inner.seek(key.max(self.region.start_key.as_slice()))
     }
 
     fn item(&self) -> Option<(&[u8], &[u8])> {
-        self.inner
-            .item()
-            .filter(|(key, _)| self.end.is_empty() || *key < self.end)
+        self.inner.item().filter(|(key, _)| holds(self.region, key))
     }
 
     fn next(&mut self) -> Result<(), tinykv_storage::Error> {
@@ -139,9 +150,6 @@ impl RaftStorage {
         key: Option<&[u8]>,
     ) -> Result<CmdHeader, tinykv_storage::Error> {
         let regions = self.regions();
-        let holds = |r: &Region, k: &[u8]| {
-            r.start_key.as_slice() <= k && (r.end_key.is_empty() || k < r.end_key.as_slice())
-        };
         let found = if ctx.region_id != 0 {
             regions.iter().find(|(r, _)| r.id == ctx.region_id)
         } else {
@@ -253,7 +261,7 @@ impl Storage for RaftStorage {
                 // A raw read: confined to the region it went through.
                 Some(Response::Snap { region }) if read_at.is_some() => Ok(Box::new(RegionView {
                     inner: view,
-                    end: region.end_key.clone(),
+                    region: region.clone(),
                 })),
                 Some(Response::Snap { .. }) => Ok(view),
                 _ => Err(region_error("the read gave no view".into())),
@@ -474,6 +482,43 @@ mod tests {
         assert_eq!(keys, [b"a".as_slice()], "a scan through region 1");
         server.abort();
         store.kill();
+    }
+
+    /// A region's view refuses a get outside the region (a region error)
+    /// and scans only the region's keys, from wherever the scan starts.
+    #[test]
+    fn a_region_view_keeps_to_its_region() {
+        let engine = MemEngine::new();
+        let mut batch = WriteBatch::new();
+        for key in ["a", "f", "m", "z"] {
+            batch.put(Cf::Default, key.as_bytes().to_vec(), b"v".to_vec());
+        }
+        engine.write(&batch, WriteOptions::SYNC).unwrap();
+        let view = RegionView {
+            inner: engine.snapshot().unwrap(),
+            region: Region {
+                id: 7,
+                start_key: b"c".to_vec(),
+                end_key: b"n".to_vec(),
+                ..Region::default()
+            },
+        };
+        let (refused, error) = regional(|| view.get_cf(Cf::Default, b"z").is_err());
+        assert!(refused);
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("not in region 7")),
+            "{error:?}"
+        );
+        assert_eq!(view.get_cf(Cf::Default, b"f").unwrap(), Some(b"v".to_vec()));
+        let keys: Vec<Vec<u8>> = view
+            .scan_cf(Cf::Default, b"", 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, [b"f".to_vec(), b"m".to_vec()]);
     }
 
     #[test]
