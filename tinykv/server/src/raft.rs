@@ -24,7 +24,9 @@
 //!   restart applies the entries again from the log. The kv engine is synced before any raft-engine
 //!   write that deletes (compaction, a snapshot, a destroyed peer), so a
 //!   compaction's truncated state is durable before the log entries it
-//!   drops are: the log always covers what the kv engine may have lost. A
+//!   drops are: the log always covers what the kv engine may have lost.
+//!   Raft-log GC (that sync, then the deletes) runs on a thread of its own
+//!   so the store's loop does not wait for it. A
 //!   kv batch that changes a region (split, membership, snapshot, destroy)
 //!   is synced at once.
 //! * [`RaftStorage`] is the reference's `RaftStorage`: the
@@ -132,6 +134,8 @@ pub struct Stats {
     pub raft_syncs: AtomicU64,
     /// Kv-engine syncs.
     pub kv_syncs: AtomicU64,
+    /// Raft-log GCs done (on the GC thread).
+    pub log_gcs: AtomicU64,
 }
 
 /// The way to another store: one pipelined TCP connection, opened on
@@ -409,10 +413,11 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
 /// The store's figures for the stop line.
 pub fn stop_line(stats: &Stats) -> String {
     format!(
-        "{} client commands, {} synced raft-engine writes, {} kv-engine syncs",
+        "{} client commands, {} synced raft-engine writes, {} kv-engine syncs, {} raft-log GCs",
         stats.commands.load(Ordering::Relaxed),
         stats.raft_syncs.load(Ordering::Relaxed),
         stats.kv_syncs.load(Ordering::Relaxed),
+        stats.log_gcs.load(Ordering::Relaxed),
     )
 }
 
