@@ -88,6 +88,11 @@ pub struct ServerArgs {
     /// and their own addresses here.
     #[arg(long, value_parser = crate::raft::parse_cluster)]
     pub client_addrs: Option<std::collections::BTreeMap<u64, String>>,
+    /// (raft) Compact a region's raft log once this many applied entries
+    /// are in it (the raft-log GC); a store further behind than that
+    /// catches up by snapshot.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub raft_log_gc_limit: u64,
 }
 
 /// Runs `tinykv-server`.

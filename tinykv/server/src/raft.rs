@@ -374,7 +374,7 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         .map(|(&id, addr)| (id, Arc::new(TcpPeer::new(addr)) as Arc<dyn Transport>))
         .collect();
     let config = PeerConfig {
-        raft_log_gc_count_limit: 10_000,
+        raft_log_gc_count_limit: args.raft_log_gc_limit,
         raft_log_gc_ticks: 10,
         ..PeerConfig::default()
     };

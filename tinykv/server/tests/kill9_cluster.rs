@@ -20,6 +20,11 @@
 //! included, must be linearizable under the key/value model (a put with
 //! no known outcome may take effect at any time after its call).
 //!
+//! The stores compact their raft logs every [`GC_LIMIT`] entries (the
+//! default is 10,000), so log GC runs many times under the kills, and a
+//! store that comes back behind a compaction catches up by snapshot; the
+//! test checks from the stores' stop lines that GC ran.
+//!
 //! `KILL9_ROUNDS` sets the number of kill rounds (default 3, a few seconds
 //! each).
 
@@ -43,6 +48,8 @@ use tinykv_storage::service::{RawGet, RawPut};
 
 const CLIENTS: usize = 4;
 const KEYS_PER_CLIENT: usize = 3;
+/// `--raft-log-gc-limit` of the stores.
+const GC_LIMIT: &str = "100";
 /// How long a store stays down.
 const DOWN: Duration = Duration::from_millis(600);
 /// How long a partition lasts.
@@ -292,7 +299,7 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
     let dir = tempfile::tempdir().unwrap();
-    let cluster = common::proxied_cluster(dir.path());
+    let cluster = common::proxied_cluster_with(dir.path(), &["--raft-log-gc-limit", GC_LIMIT]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -408,4 +415,21 @@ fn acknowledged_writes_survive_kill_9_of_leader_and_follower() {
         verdict.unwrap_or_default()
     );
     d.cluster.stop();
+    let gcs: u64 = d.cluster.ids().into_iter().map(|id| last_gcs(&d, id)).sum();
+    eprintln!("kill9_cluster: {gcs} raft-log GCs in the stores' last runs");
+    assert!(gcs > 0, "no raft-log GC ran{}", d.logs());
+}
+
+/// The raft-log GCs store `id`'s last run did, from its stop line
+/// (`…, N raft-log GCs)`); 0 without one.
+fn last_gcs(d: &Driver, id: u64) -> u64 {
+    let log = d.cluster.data_dir().join(format!("store-{id}.log"));
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .rev()
+        .find_map(|line| {
+            let rest = line.strip_suffix(" raft-log GCs)")?;
+            rest.rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }

@@ -148,6 +148,11 @@ pub fn stdout(out: &Output) -> String {
 /// this process (its binary belongs to another crate), as
 /// `tinykv-cluster --faults --scheduler inline` starts them.
 pub fn proxied_cluster(dir: &Path) -> tinykv_server::cluster::Cluster {
+    proxied_cluster_with(dir, &[])
+}
+
+/// [`proxied_cluster`] with `store_args` added to every store's flags.
+pub fn proxied_cluster_with(dir: &Path, store_args: &[&str]) -> tinykv_server::cluster::Cluster {
     use tinykv_server::cluster::{Cluster, SchedulerKind, Spec};
     Cluster::start(Spec {
         stores: 3,
@@ -156,7 +161,7 @@ pub fn proxied_cluster(dir: &Path) -> tinykv_server::cluster::Cluster {
         base_port: None,
         scheduler: SchedulerKind::InProcess,
         proxies: true,
-        store_args: Vec::new(),
+        store_args: store_args.iter().map(|s| s.to_string()).collect(),
     })
     .unwrap_or_else(|e| panic!("cannot start the cluster: {e}"))
 }
