@@ -326,10 +326,9 @@ impl RaftEngine {
 
 impl Engine for RaftEngine {
     fn write(&self, batch: &WriteBatch, opts: WriteOptions) -> Result<(), tinykv_storage::Error> {
-        if !opts.sync && is_log_gc(batch) {
+        if !opts.sync && is_log_gc(batch) && self.log_gc.submit(batch) {
             // Entries below the truncated index: nothing reads them, and
             // nothing writes them again (new entries come above it).
-            self.log_gc.submit(batch.clone());
             return Ok(());
         }
         // Log entries may go (compaction, a snapshot, a destroyed peer)
@@ -436,12 +435,11 @@ impl LogGc {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Queues `batch`; without a thread (it could not start, or stopped),
-    /// nothing is deleted: garbage, as after a failed GC.
-    fn submit(&self, batch: WriteBatch) {
-        if let Some(jobs) = self.sender() {
-            let _ = jobs.send(GcJob::Delete(batch));
-        }
+    /// Queues `batch`; false if there is no thread to take it (it could
+    /// not start): the caller does the GC itself.
+    fn submit(&self, batch: &WriteBatch) -> bool {
+        self.sender()
+            .is_some_and(|jobs| jobs.send(GcJob::Delete(batch.clone())).is_ok())
     }
 
     /// Returns once every GC queued before the call is done.
