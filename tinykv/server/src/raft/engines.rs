@@ -30,7 +30,7 @@ pub fn wrap(
         durable,
         stats.clone(),
     ));
-    let log_gc = LogGc::start(raft.clone(), kv.clone(), raft_dirty.clone(), stats.clone());
+    let log_gc = LogGc::start(kv.clone(), raft_dirty.clone(), stats.clone());
     let raft = Arc::new(RaftEngine {
         inner: raft,
         kv: kv.clone(),
@@ -391,17 +391,14 @@ enum GcJob {
 /// unsynced. A failure leaves the entries in place (a warning): garbage
 /// below the truncated index, which the next GC after a restart takes.
 struct LogGc {
-    jobs: Mutex<Option<mpsc::Sender<GcJob>>>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    /// None without a thread.
+    jobs: Option<mpsc::Sender<GcJob>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl LogGc {
-    fn start(
-        raft: Arc<dyn Engine>,
-        kv: Arc<KvEngine>,
-        raft_dirty: Arc<RaftDirty>,
-        stats: Arc<Stats>,
-    ) -> LogGc {
+    /// The thread, deleting from `raft`'s engine after syncing `kv`.
+    fn start(kv: Arc<KvEngine>, raft: Arc<RaftDirty>, stats: Arc<Stats>) -> LogGc {
         let (jobs, queue) = mpsc::channel::<GcJob>();
         let worker = std::thread::Builder::new()
             .name("raft-log-gc".into())
@@ -409,7 +406,7 @@ impl LogGc {
                 for job in queue {
                     match job {
                         GcJob::Delete(batch) => {
-                            if let Err(e) = gc(&batch, raft.as_ref(), &kv, &raft_dirty) {
+                            if let Err(e) = gc(&batch, &kv, &raft) {
                                 tracing::warn!("raft-log GC failed (entries kept): {e}");
                             } else {
                                 stats.log_gcs.fetch_add(1, Ordering::Relaxed);
@@ -426,25 +423,22 @@ impl LogGc {
             tracing::warn!("no raft-log GC thread: GC runs on the store's own");
         }
         LogGc {
-            jobs: Mutex::new(worker.is_some().then_some(jobs)),
-            worker: Mutex::new(worker),
+            jobs: worker.is_some().then_some(jobs),
+            worker,
         }
-    }
-
-    fn sender(&self) -> Option<mpsc::Sender<GcJob>> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Queues `batch`; false if there is no thread to take it (it could
     /// not start): the caller does the GC itself.
     fn submit(&self, batch: &WriteBatch) -> bool {
-        self.sender()
+        self.jobs
+            .as_ref()
             .is_some_and(|jobs| jobs.send(GcJob::Delete(batch.clone())).is_ok())
     }
 
     /// Returns once every GC queued before the call is done.
     fn drain(&self) {
-        let Some(jobs) = self.sender() else { return };
+        let Some(jobs) = &self.jobs else { return };
         let (done, wait) = mpsc::channel();
         if jobs.send(GcJob::Barrier(done)).is_ok() {
             let _ = wait.recv();
@@ -455,24 +449,21 @@ impl LogGc {
 impl Drop for LogGc {
     fn drop(&mut self) {
         // The thread finishes what is queued and ends with the queue.
-        drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        drop(self.jobs.take());
+        if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
     }
 }
 
-/// One GC: the kv engine synced, then the entries deleted.
-fn gc(
-    batch: &WriteBatch,
-    raft: &dyn Engine,
-    kv: &KvEngine,
-    raft_dirty: &RaftDirty,
-) -> Result<(), tinykv_storage::Error> {
+/// One GC: the kv engine synced, then the entries deleted (unsynced, so
+/// the raft engine is marked dirty).
+fn gc(batch: &WriteBatch, kv: &KvEngine, raft: &RaftDirty) -> Result<(), tinykv_storage::Error> {
     kv.sync()?;
     for chunk in batch.modifies().chunks(LOG_GC_CHUNK) {
-        raft.write(&WriteBatch::from(chunk.to_vec()), WriteOptions::NO_SYNC)?;
-        raft_dirty.dirty.store(true, Ordering::Release);
+        raft.engine
+            .write(&WriteBatch::from(chunk.to_vec()), WriteOptions::NO_SYNC)?;
+        raft.dirty.store(true, Ordering::Release);
     }
     Ok(())
 }
