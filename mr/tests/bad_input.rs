@@ -66,7 +66,7 @@ fn coordinator_names_a_missing_input_before_listening() {
 fn input_vanishing_under_a_worker_fails_the_whole_job() {
     let scene = Scene::with_inputs("vanish", &small_inputs()).unwrap();
     let mut coordinator = scene.coordinator(&[], LIMIT).unwrap();
-    scene.wait_for_socket(&mut coordinator).unwrap();
+    scene.wait_until_serving(&mut coordinator).unwrap();
     std::fs::remove_file(scene.root.path().join("two.txt")).unwrap();
     let mut worker = scene.worker("wc", LIMIT).unwrap();
     let worker_status = worker.wait().unwrap();
@@ -157,7 +157,7 @@ fn worker_without_a_coordinator_gives_up_with_a_clear_error() {
 fn a_live_coordinators_socket_is_not_taken_over() {
     let scene = Scene::with_inputs("live", &small_inputs()).unwrap();
     let mut first = scene.coordinator(&[], LIMIT).unwrap();
-    scene.wait_for_socket(&mut first).unwrap();
+    scene.wait_until_serving(&mut first).unwrap();
     let mut second = scene.coordinator(&[], SHORT).unwrap();
     assert_eq!(second.wait().unwrap().code(), Some(1));
     assert!(

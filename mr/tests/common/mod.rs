@@ -282,10 +282,14 @@ impl Scene {
         self.spawn(&format!("worker-{app}"), WORKER, &args, &self.work, limit)
     }
 
-    /// Waits until the coordinator's socket exists (test-mr.sh sleeps 1 s).
-    pub fn wait_for_socket(&self, coordinator: &mut Proc) -> Result<(), String> {
+    /// Waits until the coordinator serves the job: its socket exists and it
+    /// has said so (test-mr.sh sleeps 1 s). The socket alone is not enough:
+    /// it is bound before the coordinator checks its inputs a second time,
+    /// and a test that removes an input right after seeing it could make the
+    /// coordinator fail and remove the socket before a worker connects.
+    pub fn wait_until_serving(&self, coordinator: &mut Proc) -> Result<(), String> {
         let started = Instant::now();
-        while !self.socket.exists() {
+        while !(self.socket.exists() && coordinator.log().contains("mrcoordinator: listening on")) {
             if let Some(status) = coordinator.poll()? {
                 return Err(format!(
                     "coordinator exited with {status} before listening{}",
@@ -293,7 +297,7 @@ impl Scene {
                 ));
             }
             if started.elapsed() > Duration::from_secs(10) {
-                return Err("coordinator did not create its socket within 10 s".into());
+                return Err("coordinator did not start serving within 10 s".into());
             }
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -40,7 +40,7 @@ fn check_pg_facts(app: &str, corpus: Corpus, expected: &[String]) -> Outcome {
 /// exits successfully, with the workers still to be waited for.
 fn run_job(scene: &Scene, app: &str, workers: usize) -> Result<Vec<Proc>, String> {
     let mut coordinator = scene.coordinator(&[], LIMIT)?;
-    scene.wait_for_socket(&mut coordinator)?;
+    scene.wait_until_serving(&mut coordinator)?;
     let workers = (0..workers)
         .map(|_| scene.worker(app, LIMIT))
         .collect::<Result<Vec<_>, _>>()?;
@@ -109,7 +109,7 @@ pub fn reduce_parallelism(corpus: Corpus) -> Outcome {
 pub fn job_count(corpus: Corpus) -> Outcome {
     let scene = Scene::new(corpus, "jobcount")?;
     let mut coordinator = scene.coordinator(&[], LIMIT)?;
-    scene.wait_for_socket(&mut coordinator)?;
+    scene.wait_until_serving(&mut coordinator)?;
     let mut w1 = scene.worker("jobcount", LIMIT)?;
     scene.worker("jobcount", LIMIT)?.wait()?;
     let mut w3 = scene.worker("jobcount", LIMIT)?;
@@ -146,7 +146,7 @@ pub fn early_exit(corpus: Corpus) -> Outcome {
     let scene = Scene::new(corpus, "early_exit")?;
     let expected = scene.sequential("early_exit")?;
     let mut coordinator = scene.coordinator(&[], LIMIT)?;
-    scene.wait_for_socket(&mut coordinator)?;
+    scene.wait_until_serving(&mut coordinator)?;
     let mut procs = vec![coordinator];
     for _ in 0..3 {
         procs.push(scene.worker("early_exit", LIMIT)?);
@@ -194,7 +194,7 @@ pub fn crash(corpus: Corpus) -> Outcome {
     let expected = scene.sequential("nocrash")?;
     check_pg_facts("nocrash", corpus, &expected)?;
     let mut coordinator = scene.coordinator(&[], CRASH_LIMIT)?;
-    scene.wait_for_socket(&mut coordinator)?;
+    scene.wait_until_serving(&mut coordinator)?;
     let done = AtomicBool::new(false);
     let outcome = std::thread::scope(|s| {
         let mut first = scene.worker("crash", CRASH_LIMIT)?;

@@ -217,7 +217,7 @@ pub fn coordinator_main() -> ExitCode {
         // workers connecting to a job that is about to fail.
         mr::check_inputs(&config.files)?;
         let listener = args.endpoint.endpoint().bind().await?;
-        eprintln!(
+        let listening = format!(
             "mrcoordinator: listening on {} ({} map tasks, {} reduce tasks)",
             listener.endpoint(),
             config.files.len(),
@@ -225,6 +225,9 @@ pub fn coordinator_main() -> ExitCode {
         );
         let mut shutdown = std::pin::pin!(shutdown_signal());
         let coordinator = Coordinator::start(config, listener)?;
+        // Said only once the job is being served: `start` checks the inputs
+        // again and can still fail (and remove the socket) after the bind.
+        eprintln!("{listening}");
         let result = coordinator.finished(&mut shutdown).await;
         if let Ok(report) = &result {
             // Printed when the job is done, before the linger, so the
