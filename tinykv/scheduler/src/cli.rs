@@ -32,6 +32,11 @@ pub struct Args {
     /// Do not run the balance scheduler (bookkeeping, ids and TSO only).
     #[arg(long)]
     pub no_balance: bool,
+    /// Keep the id and timestamp reservation here, so a restart never
+    /// hands out an id or a timestamp again (created if missing). Without
+    /// it a restarted scheduler may repeat them: only for throwaway runs.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Runs `tinykv-scheduler`.
@@ -46,13 +51,22 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(Error::Net(format!("cannot start runtime: {e}"))),
     };
     let result = runtime.block_on(async {
-        let listener = crate::net::bind(&args.addr).await?;
         let config = Config {
             max_replicas: usize::try_from(args.max_replicas).unwrap_or(3),
             max_store_down_time_ms: args.max_store_down_minutes.saturating_mul(60_000),
             ..Config::default()
         };
-        let server = SchedulerServer::new(config, args.first_id, Clock::System);
+        let server = match &args.data_dir {
+            Some(dir) => SchedulerServer::durable(config, args.first_id, Clock::System, dir)?,
+            None => {
+                eprintln!(
+                    "tinykv-scheduler: warning: no --data-dir: a restart may hand out ids and \
+                     timestamps again"
+                );
+                SchedulerServer::new(config, args.first_id, Clock::System)
+            }
+        };
+        let listener = crate::net::bind(&args.addr).await?;
         let addr = listener
             .local_addr()
             .map(|a| a.to_string())

@@ -176,6 +176,7 @@ impl Cluster {
             }
             None => {
                 let id = store.id;
+                self.ids.observe(id);
                 self.stores.insert(id, StoreInfo::new(store, now_ms));
                 self.update_store_status(id);
                 Ok(())
@@ -261,6 +262,13 @@ impl Cluster {
             Some(_) => {}
         }
         self.process_region_heartbeat(req.to_region_info())?;
+        // Ids the allocator did not hand out (a region bootstrapped with
+        // fixed ids, or ids from before a restart) must never be handed
+        // out again.
+        self.ids.observe(req.region.id);
+        for peer in &req.region.peers {
+            self.ids.observe(peer.id);
+        }
         let mut resp = RegionHeartbeatResponse {
             region_id: req.region.id,
             region_epoch: req.region.region_epoch,
@@ -351,6 +359,25 @@ impl Cluster {
     /// A new cluster-unique id.
     pub fn alloc_id(&mut self) -> Result<u64, Error> {
         self.ids.alloc()
+    }
+
+    /// The id [`Cluster::alloc_id`] hands out next.
+    pub fn next_id(&self) -> u64 {
+        self.ids.peek()
+    }
+
+    /// The physical part (ms) of the last timestamp handed out.
+    pub fn tso_physical_ms(&self) -> u64 {
+        self.tso.physical_ms()
+    }
+
+    /// Resumes after a restart: ids from `next_id` on, timestamps with a
+    /// physical part of at least `tso_floor_ms`.
+    pub fn resume(&mut self, next_id: u64, tso_floor_ms: u64) {
+        if next_id > 0 {
+            self.ids.observe(next_id - 1);
+        }
+        self.tso.resume_at(tso_floor_ms);
     }
 
     /// `count` timestamps at clock reading `now_ms`; returns the last.

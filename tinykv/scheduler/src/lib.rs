@@ -24,6 +24,9 @@
 //!   timeouts, and [`operator::create_move_peer_operator`].
 //! * `tso.rs` — the timestamp oracle ([`Tso`], `physical_ms << 18 |
 //!   logical`) and the [`IdAllocator`].
+//! * `reserve.rs` — the process's high-water marks: ids and timestamps are
+//!   reserved on disk (`--data-dir`) in windows before they are handed
+//!   out, so a restart resumes above them.
 //! * `messages.rs` — requests and replies of the service.
 //! * `server.rs` — [`SchedulerServer`]: the cluster behind a lock with a
 //!   [`Clock`], and the scheduling loop.
@@ -43,7 +46,11 @@
 //!   region's heartbeat shows it done; a split or merge (a larger
 //!   `version`) or a timeout (10 s leader-only, 10 min with peer moves)
 //!   retires it.
-//! * Timestamps strictly increase; ids are unique and ascending.
+//! * Timestamps strictly increase; ids are unique and ascending, and never
+//!   one a registered store or a region heartbeat already uses (the real
+//!   stores bootstrap region 1 with ids of their own). With a data
+//!   directory both hold across restarts: nothing leaves the scheduler
+//!   that its reservation file does not cover.
 //! * Bad input (an unknown or tombstone store, a heartbeat without a
 //!   leader, a stale epoch) is a typed error, never a panic.
 //!
@@ -65,6 +72,7 @@ pub mod meta;
 pub mod net;
 pub mod operator;
 mod region;
+pub mod reserve;
 mod server;
 pub mod service;
 mod store;
@@ -132,4 +140,7 @@ pub enum Error {
     /// A network error of the TCP server or client.
     #[error("network error: {0}")]
     Net(String),
+    /// The data directory could not be read or written (the process only).
+    #[error("storage error: {0}")]
+    Storage(String),
 }

@@ -2,6 +2,7 @@
 //! the labrpc service and the TCP server use it, and the loop that runs the
 //! balance scheduler.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::messages::{
     RegionHeartbeatResponse, StoreHeartbeatRequest, TsoRequest,
 };
 use crate::region::RegionInfo;
+use crate::reserve::{ReservationFile, Reserved};
 use crate::store::StoreInfo;
 
 /// How often the balance scheduler runs (the reference's minimum
@@ -65,15 +67,70 @@ impl Clock {
 pub struct SchedulerServer {
     cluster: Arc<Mutex<Cluster>>,
     clock: Clock,
+    /// The process's reservation of ids and timestamps (none in the
+    /// simulation, where nothing restarts).
+    reservation: Option<Arc<Mutex<ReservationFile>>>,
 }
 
 impl SchedulerServer {
-    /// A server over an empty cluster whose first id is `first_id`.
+    /// A server over an empty cluster whose first id is `first_id`, that
+    /// keeps nothing across a restart.
     pub fn new(config: Config, first_id: u64, clock: Clock) -> SchedulerServer {
         SchedulerServer {
             cluster: Arc::new(Mutex::new(Cluster::new(config, first_id))),
             clock,
+            reservation: None,
         }
+    }
+
+    /// A server whose ids and timestamps survive a restart: it resumes
+    /// above the reservation in `dir` (see [`crate::reserve`]) and reserves
+    /// on disk before handing anything out. Ids start at `first_id` at the
+    /// earliest.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] if `dir` cannot be created or read, or holds a
+    /// file that is not a reservation.
+    pub fn durable(
+        config: Config,
+        first_id: u64,
+        clock: Clock,
+        dir: &Path,
+    ) -> Result<SchedulerServer, Error> {
+        let file = ReservationFile::open(dir)?;
+        let mut cluster = Cluster::new(config, first_id);
+        let reserved = file.current();
+        cluster.resume(reserved.ids_below, reserved.ts_below_ms);
+        Ok(SchedulerServer {
+            cluster: Arc::new(Mutex::new(cluster)),
+            clock,
+            reservation: Some(Arc::new(Mutex::new(file))),
+        })
+    }
+
+    /// What is reserved on disk (none without a data directory).
+    pub fn reserved(&self) -> Option<Reserved> {
+        self.reservation
+            .as_ref()
+            .map(|r| r.lock().unwrap_or_else(|e| e.into_inner()).current())
+    }
+
+    /// Before `cluster` hands out up to `ids` ids, and timestamps at clock
+    /// reading `tso_at` if any: makes sure they are reserved on disk.
+    fn reserve(&self, cluster: &Cluster, ids: u64, tso_at: Option<u64>) -> Result<(), Error> {
+        let Some(reservation) = &self.reservation else {
+            return Ok(());
+        };
+        // A timestamp's physical part is at most one above the clock's or
+        // the last one's (when a millisecond's logical space runs out).
+        let ts_needed = tso_at.map_or(0, |now| {
+            now.max(cluster.tso_physical_ms()).saturating_add(2)
+        });
+        let ids_needed = cluster.next_id().saturating_add(ids);
+        let mut file = reservation.lock().unwrap_or_else(|e| e.into_inner());
+        file.cover(ids_needed, ts_needed).inspect_err(|e| {
+            tracing::error!(%e, "cannot reserve ids and timestamps; refusing to hand them out");
+        })
     }
 
     /// The cluster, locked (for tests and tools). Every handler holds the
@@ -112,13 +169,17 @@ impl SchedulerServer {
 
     /// `AllocId`.
     pub fn alloc_id(&self) -> Result<u64, Error> {
-        self.cluster().alloc_id()
+        let mut cluster = self.cluster();
+        self.reserve(&cluster, 1, None)?;
+        cluster.alloc_id()
     }
 
     /// `GetTso`.
     pub fn get_tso(&self, req: TsoRequest) -> Result<u64, Error> {
         let now = self.now_ms();
-        self.cluster().tso(now, req.count)
+        let mut cluster = self.cluster();
+        self.reserve(&cluster, 0, Some(now))?;
+        cluster.tso(now, req.count)
     }
 
     /// `GetRegion` (by key; none if no region holds it).
@@ -138,14 +199,21 @@ impl SchedulerServer {
 
     /// `AskSplit`.
     pub fn ask_split(&self, req: AskSplitRequest) -> Result<AskSplitResponse, Error> {
-        self.cluster().ask_split(req)
+        let mut cluster = self.cluster();
+        let ids = u64::try_from(req.region.peers.len()).unwrap_or(u64::MAX);
+        self.reserve(&cluster, ids.saturating_add(1), None)?;
+        cluster.ask_split(req)
     }
 
     /// One scheduling round at the current time, with the randomness of
-    /// [`labrpc::rng`] (the seed's in a simulation).
+    /// [`labrpc::rng`] (the seed's in a simulation). A round that cannot
+    /// reserve the peer id it may need does not run.
     pub fn schedule_once(&self) -> bool {
         let now = self.now_ms();
         let mut cluster = self.cluster();
+        if self.reserve(&cluster, 1, None).is_err() {
+            return false;
+        }
         labrpc::rng::with(|rng| cluster.schedule(now, rng)).is_some()
     }
 

@@ -64,6 +64,22 @@ impl Tso {
         self.logical += count;
         Ok(compose_ts(self.physical_ms, self.logical))
     }
+
+    /// The physical part (ms) of the last timestamp handed out (0 before
+    /// the first). A call of [`Tso::next`] at `now_ms` hands out nothing
+    /// with a physical part above `max(now_ms, physical_ms()) + 1`.
+    pub fn physical_ms(&self) -> u64 {
+        self.physical_ms
+    }
+
+    /// Makes every later timestamp's physical part at least `floor_ms`: a
+    /// restarted oracle resumes above what it may have handed out before.
+    pub fn resume_at(&mut self, floor_ms: u64) {
+        if floor_ms > self.physical_ms {
+            self.physical_ms = floor_ms;
+            self.logical = 0;
+        }
+    }
 }
 
 /// Hands out cluster-unique ids (stores, regions, peers), ascending.
@@ -83,5 +99,19 @@ impl IdAllocator {
         let id = self.next;
         self.next = id.checked_add(1).ok_or(Error::IdsExhausted)?;
         Ok(id)
+    }
+
+    /// The id [`IdAllocator::alloc`] hands out next.
+    pub fn peek(&self) -> u64 {
+        self.next
+    }
+
+    /// Notes an id in use that this allocator may not have handed out (a
+    /// store's or a bootstrapped region's, or one from before a restart):
+    /// later ids are above it.
+    pub fn observe(&mut self, id: u64) {
+        if id >= self.next {
+            self.next = id.saturating_add(1);
+        }
     }
 }

@@ -186,6 +186,72 @@ fn heartbeat_of(r: &RegionInfo) -> RegionHeartbeatRequest {
     }
 }
 
+/// The real stores bootstrap region 1 with fixed ids (peer id = store id)
+/// that the scheduler never handed out; a fresh scheduler starts at id 1.
+/// Its first split must not reuse them (it used to answer region 1 and
+/// peers 2, 3, 4: a second region 1, a second peer 2).
+#[test]
+fn ids_a_store_or_region_already_uses_are_never_handed_out() {
+    let mut c = Cluster::new(Config::default(), 1);
+    for id in 1..=3 {
+        let store = Store {
+            id,
+            ..Store::default()
+        };
+        c.put_store(store, NOW).unwrap();
+    }
+    assert_eq!(c.next_id(), 4, "store ids are taken");
+    let peers: Vec<Peer> = (1..=3).map(|s| Peer { id: s, store_id: s }).collect();
+    let mut region = Region {
+        id: 1,
+        start_key: Vec::new(),
+        end_key: Vec::new(),
+        region_epoch: RegionEpoch {
+            conf_ver: 1,
+            version: 1,
+        },
+        peers: peers.clone(),
+    };
+    region.peers[2].id = 40;
+    let mut hb = RegionHeartbeatRequest {
+        region: region.clone(),
+        leader: Some(region.peers[0]),
+        pending_peers: Vec::new(),
+        approximate_size: 1,
+    };
+    // A refused heartbeat changes nothing, ids included.
+    hb.leader = Some(Peer {
+        id: 99,
+        store_id: 1,
+    });
+    assert!(c.handle_region_heartbeat(hb.clone(), NOW).is_err());
+    assert_eq!(c.next_id(), 4);
+    hb.leader = Some(region.peers[0]);
+    c.handle_region_heartbeat(hb, NOW).unwrap();
+    assert_eq!(c.next_id(), 41, "peer 40 is taken");
+    let split = c.ask_split(AskSplitRequest { region }).unwrap();
+    assert_eq!(split.new_region_id, 41);
+    assert_eq!(split.new_peer_ids, [42, 43, 44]);
+    // Resuming (after a restart) never goes back.
+    c.resume(10, 0);
+    assert_eq!(c.alloc_id(), Ok(45));
+    c.resume(1_000, 0);
+    assert_eq!(c.alloc_id(), Ok(1_000));
+}
+
+#[test]
+fn a_resumed_tso_starts_at_its_floor_and_never_goes_back() {
+    let mut tso = Tso::new();
+    let a = tso.next(5_000, 1).unwrap();
+    tso.resume_at(4_000);
+    let b = tso.next(4_500, 1).unwrap();
+    assert!(b > a, "a floor below what was handed out changes nothing");
+    tso.resume_at(8_000);
+    let c = tso.next(7_000, 1).unwrap();
+    assert_eq!((physical(c), logical(c)), (8_000, 1));
+    assert_eq!(tso.physical_ms(), 8_000);
+}
+
 /// A move driven through heartbeats: each answer is the operator's next
 /// step, resent until the region shows it done; then nothing.
 #[test]

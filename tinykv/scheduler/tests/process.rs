@@ -182,6 +182,56 @@ fn serves_ids_timestamps_and_heartbeats() {
     });
 }
 
+/// kill -9 and a restart on the same `--data-dir`: ids and timestamps
+/// carry on above the old ones. A data directory holding something that
+/// is not a reservation is refused before listening.
+#[test]
+fn a_killed_scheduler_restarts_above_its_ids_and_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("scheduler");
+    let data_arg = data.to_str().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ask = |proc: &Proc| {
+        rt.block_on(async {
+            let c = net::connect(&proc.addr).await.unwrap();
+            let id = c.alloc_id(net::context()).await.unwrap().unwrap();
+            let ts = c
+                .get_tso(net::context(), TsoRequest { count: 1 })
+                .await
+                .unwrap()
+                .unwrap();
+            (id, ts)
+        })
+    };
+    let mut first = Proc::start(&["--data-dir", data_arg]);
+    let (id1, ts1) = ask(&first);
+    assert_eq!(id1, 1);
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let second = Proc::start(&["--data-dir", data_arg]);
+    let (id2, ts2) = ask(&second);
+    assert!(id2 > id1, "id {id2} after a restart, {id1} before");
+    assert!(ts2 > ts1);
+    drop(second);
+
+    std::fs::write(data.join("reservation"), "garbage").unwrap();
+    let out = run(&["--addr", "127.0.0.1:0", "--data-dir", data_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not a tinykv-scheduler reservation"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    assert_eq!(
+        std::fs::read_to_string(data.join("reservation")).unwrap(),
+        "garbage"
+    );
+}
+
 #[test]
 fn bad_flags_are_refused() {
     for args in [

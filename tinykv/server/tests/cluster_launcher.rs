@@ -318,9 +318,11 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
         eprintln!("skipped: no tinykv-scheduler in {}", bin_dir.display());
         return;
     }
+    let data = tempfile::tempdir().unwrap();
     let mut guard = Stopping(Some(
         Command::new(LAUNCHER)
-            .args(["--stores", "3"])
+            .args(["--stores", "3", "--data-dir"])
+            .arg(data.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -359,6 +361,22 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
             .any(|l| l.starts_with("1 ") && l.contains("1@1,2@2,3@3") && !l.contains(" - "))
     });
     assert!(regions.contains("1 regions"), "{regions}");
+    // The scheduler keeps its id reservation in the cluster's directory,
+    // above the ids the stores bootstrapped with (its balancer reserves the
+    // id it may need every round).
+    let file = data.path().join("scheduler/reservation");
+    let started = Instant::now();
+    while !file.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let reservation = std::fs::read_to_string(&file)
+        .expect("no scheduler/reservation in the cluster's data directory");
+    let ids_below: u64 = reservation
+        .lines()
+        .find_map(|l| l.strip_prefix("ids_below "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{reservation}"));
+    assert!(ids_below > 3, "{reservation}");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

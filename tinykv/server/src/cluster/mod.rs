@@ -4,7 +4,8 @@
 //! the crash tests drive ([`Cluster::kill9`], [`Cluster::restart`], and,
 //! with [`Spec::proxies`], partitions through [`crate::proxy`]).
 //!
-//! Layout of the data directory: `store-N/` (a store's data),
+//! Layout of the data directory: `store-N/` (a store's data), `scheduler/`
+//! (the scheduler's id and timestamp reservation),
 //! `store-N.log` and `scheduler.log` (each child's stdout and stderr,
 //! appended across restarts).
 //!
@@ -17,7 +18,7 @@ mod process;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -144,12 +145,21 @@ impl Cluster {
             SchedulerKind::None => {}
             SchedulerKind::InProcess => {
                 cluster.scheduler_addr = Some(sched_addr);
-                cluster.runtime.block_on(in_process_scheduler(sched_addr))?;
+                let dir = cluster.spec.data_dir.join("scheduler");
+                cluster
+                    .runtime
+                    .block_on(in_process_scheduler(sched_addr, &dir))?;
             }
             SchedulerKind::Process => {
                 cluster.scheduler_addr = Some(sched_addr);
                 let log = cluster.spec.data_dir.join("scheduler.log");
-                let args = vec!["--addr".to_string(), sched_addr.to_string()];
+                let dir = cluster.spec.data_dir.join("scheduler");
+                let args = vec![
+                    "--addr".to_string(),
+                    sched_addr.to_string(),
+                    "--data-dir".to_string(),
+                    dir.to_string_lossy().into_owned(),
+                ];
                 let mut proc = Proc::spawn("scheduler", &scheduler_bin, &args, &log)?;
                 let ready = proc.wait_ready(START_TIMEOUT);
                 cluster.scheduler = Some(proc);
@@ -356,12 +366,13 @@ fn port_of(listener: &TcpListener) -> Result<u16, Error> {
 }
 
 /// A scheduler served on the current runtime until it is dropped.
-async fn in_process_scheduler(addr: SocketAddr) -> Result<(), Error> {
+async fn in_process_scheduler(addr: SocketAddr, dir: &Path) -> Result<(), Error> {
     use tinykv_scheduler::{Clock, Config, SchedulerServer, net};
+    let server = SchedulerServer::durable(Config::default(), 1, Clock::System, dir)
+        .map_err(|e| Error::Io(e.to_string()))?;
     let listener = net::bind(&addr.to_string())
         .await
         .map_err(|e| Error::Net(e.to_string()))?;
-    let server = SchedulerServer::new(Config::default(), 1, Clock::System);
     tokio::spawn(server.clone().run_schedulers(labrpc::Shutdown::new()));
     tokio::spawn(net::serve(listener, server));
     Ok(())
