@@ -93,6 +93,16 @@ pub struct ServerArgs {
     /// catches up by snapshot.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub raft_log_gc_limit: u64,
+    /// (raft) Split a region once its keys and values take this many bytes
+    /// (the reference's `RegionMaxSize`, 144 MiB); the new regions' ids
+    /// come from `--scheduler`, so without one nothing splits.
+    #[arg(long, default_value_t = 144 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub region_max_size: u64,
+    /// (raft) Where a split cuts: the first key at which the running size
+    /// passes this (`RegionSplitSize`, 96 MiB); at most
+    /// `--region-max-size`.
+    #[arg(long, default_value_t = 96 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub region_split_size: u64,
 }
 
 /// Runs `tinykv-server`.

@@ -341,6 +341,12 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
                 .join(", ")
         )));
     }
+    if args.region_split_size > args.region_max_size {
+        return Err(Error::Usage(format!(
+            "--region-split-size {} is above --region-max-size {}",
+            args.region_split_size, args.region_max_size
+        )));
+    }
     let scheduler = match &args.scheduler {
         Some(addr) => connect_scheduler(addr, store_id, &cluster[&store_id])?,
         None => None,
@@ -377,7 +383,8 @@ pub fn open(args: &ServerArgs) -> Result<RaftNode, Error> {
         raft_log_gc_count_limit: args.raft_log_gc_limit,
         raft_log_gc_ticks: 10,
         ..PeerConfig::default()
-    };
+    }
+    .with_split_sizes(args.region_max_size, args.region_split_size);
     let kv_engine: Arc<dyn Engine> = kv;
     let store = Store::start(store_id, raft.clone(), kv_engine, ends, config, scheduler)
         .map_err(|e| Error::Io(format!("{}: {e}", args.data_dir.display())))?;

@@ -344,6 +344,15 @@ fn a_raft_store_refuses_bad_input() {
         !Path::new(data).exists(),
         "a refused start left {data} behind"
     );
+    let mut sizes = flags("1", &addrs[0], &cluster, data);
+    sizes.extend(["--region-max-size", "1000", "--region-split-size", "2000"].map(String::from));
+    let out = exits(sizes);
+    refused(
+        &out,
+        2,
+        "--region-split-size 2000 is above --region-max-size 1000",
+    );
+    assert!(!Path::new(data).exists(), "a bad flag left {data} behind");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_addr = taken.local_addr().unwrap().to_string();
     let out = raft("1", &taken_addr, &cluster, data);
