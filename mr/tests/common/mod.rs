@@ -282,14 +282,15 @@ impl Scene {
         self.spawn(&format!("worker-{app}"), WORKER, &args, &self.work, limit)
     }
 
-    /// Waits until the coordinator serves the job: its socket exists and it
-    /// has said so (test-mr.sh sleeps 1 s). The socket alone is not enough:
-    /// it is bound before the coordinator checks its inputs a second time,
-    /// and a test that removes an input right after seeing it could make the
-    /// coordinator fail and remove the socket before a worker connects.
+    /// Waits until the coordinator says it serves the job (test-mr.sh
+    /// sleeps 1 s); its socket exists by then. The socket alone is not
+    /// enough: it is bound before the coordinator checks its inputs a second
+    /// time, and a test that removes an input right after seeing it could
+    /// make the coordinator fail and remove the socket before a worker
+    /// connects.
     pub fn wait_until_serving(&self, coordinator: &mut Proc) -> Result<(), String> {
         let started = Instant::now();
-        while !(self.socket.exists() && coordinator.log().contains("mrcoordinator: listening on")) {
+        while !coordinator.log().contains("mrcoordinator: listening on") {
             if let Some(status) = coordinator.poll()? {
                 return Err(format!(
                     "coordinator exited with {status} before listening{}",

@@ -9,6 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tinykv_scheduler::reserve::ReservationFile;
 
 const LAUNCHER: &str = env!("CARGO_BIN_EXE_tinykv-cluster");
 
@@ -369,14 +370,14 @@ fn a_scheduler_process_serves_and_stops_with_the_stores() {
     while !file.exists() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let reservation = std::fs::read_to_string(&file)
-        .expect("no scheduler/reservation in the cluster's data directory");
-    let ids_below: u64 = reservation
-        .lines()
-        .find_map(|l| l.strip_prefix("ids_below "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{reservation}"));
-    assert!(ids_below > 3, "{reservation}");
+    assert!(
+        file.exists(),
+        "no scheduler/reservation in the cluster's data directory"
+    );
+    let reserved = ReservationFile::open(&data.path().join("scheduler"))
+        .unwrap()
+        .current();
+    assert!(reserved.ids_below > 3, "{reserved:?}");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

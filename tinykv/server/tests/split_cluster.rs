@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use tinykv_scheduler::reserve::ReservationFile;
 use tinykv_scheduler::{RegionInfo, net};
 use tinykv_server::ClusterClient;
 use tinykv_server::cluster::{Cluster, SchedulerKind, Spec};
@@ -150,11 +151,10 @@ fn a_real_cluster_splits_with_fresh_ids_and_serves_every_key() {
 /// The ids below which the scheduler's reservation file says everything
 /// handed out lies.
 fn reserved_ids(data: &Path) -> u64 {
-    let text = std::fs::read_to_string(data.join("scheduler/reservation")).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("ids_below "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"))
+    ReservationFile::open(&data.join("scheduler"))
+        .unwrap()
+        .current()
+        .ids_below
 }
 
 #[test]

@@ -146,7 +146,7 @@ impl Cluster {
             SchedulerKind::None => {}
             SchedulerKind::InProcess => {
                 cluster.scheduler_addr = Some(sched_addr);
-                let dir = cluster.spec.data_dir.join("scheduler");
+                let dir = cluster.scheduler_dir();
                 cluster
                     .runtime
                     .block_on(in_process_scheduler(sched_addr, &dir))?;
@@ -211,17 +211,22 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Starts the `tinykv-scheduler` child on `addr` and its directory
-    /// (`scheduler/`), and waits until it listens.
+    /// The scheduler's data directory (its id and timestamp reservation),
+    /// in or out of process.
+    fn scheduler_dir(&self) -> PathBuf {
+        self.spec.data_dir.join("scheduler")
+    }
+
+    /// Starts the `tinykv-scheduler` child on `addr` and its directory,
+    /// and waits until it listens.
     fn start_scheduler(&mut self, addr: SocketAddr) -> Result<(), Error> {
         let bin = self.spec.bin_dir.join("tinykv-scheduler");
         let log = self.spec.data_dir.join("scheduler.log");
-        let dir = self.spec.data_dir.join("scheduler");
         let args = vec![
             "--addr".to_string(),
             addr.to_string(),
             "--data-dir".to_string(),
-            dir.to_string_lossy().into_owned(),
+            self.scheduler_dir().to_string_lossy().into_owned(),
         ];
         let mut proc = Proc::spawn("scheduler", &bin, &args, &log)?;
         let ready = proc.wait_ready(START_TIMEOUT);
